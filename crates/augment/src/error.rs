@@ -1,0 +1,22 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong while loading, augmenting or replaying an image.
+#[derive(Debug, thiserror::Error)]
+pub enum AugmentError {
+    #[error("cannot read image {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot decode image {path}: {source}")]
+    Decode { path: PathBuf, source: image::ImageError },
+    #[error("image {path} is empty ({width}x{height})")]
+    Empty { path: PathBuf, width: u32, height: u32 },
+    #[error("augmentation {augmentation}: invalid parameters: {message}")]
+    InvalidParams { augmentation: String, message: String },
+    #[error("suite {origin}: {message}")]
+    Suite { origin: String, message: String },
+    #[error(transparent)]
+    Table(#[from] clipshift_tables::TableError),
+    #[error("cannot encode PNG for image {image_id} / {augmentation}: {source}")]
+    EncodePng { image_id: u64, augmentation: String, source: image::ImageError },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}

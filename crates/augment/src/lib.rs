@@ -1,0 +1,24 @@
+//! clipshift-augment: source image -> canonical RGB8 image, the augmentation suite
+//! (the paper's nine and more), counter-based parameter sampling, deterministic replay,
+//! and the augment stage.
+//!
+//! Augmentations are pure functions of (canonical image, recorded parameters): the
+//! parameters (including the seeds of random fields) are sampled once from an RNG keyed
+//! by (run seed, image_id, augmentation name) and stored in `augmentations.parquet`, so
+//! later stages replay the exact pixels without storing them. This crate knows nothing
+//! of models or metrics.
+
+mod resize;
+mod rng;
+mod suite;
+mod transforms;
+
+pub use image::RgbImage;
+pub use resize::resize_linear;
+pub use rng::Rng;
+pub use suite::{Suite, SuiteMember};
+pub use transforms::{
+    BorderMode, CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur,
+    Params, Perspective, RandomBrightnessContrast, Range, ShiftScaleRotate, Transform, elastic_field,
+    elastic_field_from_noise, remap_displaced,
+};

@@ -1,0 +1,226 @@
+//! The augment stage: scan a data folder, record every source image and the sampled
+//! parameters of every variant (`images.parquet`, `augmentations.parquet`).
+//!
+//! Work is partitioned by image and processed in bounded chunks, so memory does not
+//! grow with the number of images. Unreadable images become rows of `errors.parquet`
+//! and the rest of the run continues.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clipshift_tables::arrow::array::{BinaryArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use clipshift_tables::{ErrorLog, RunDir, TableError, TableWriter, schema, update_manifest};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::source::{SourceImage, canonical, decode, scan_images};
+use crate::{AugmentError, Params, Rng, Suite};
+
+/// Images decoded and augmented per chunk: bounds memory, keeps every core busy.
+const CHUNK_IMAGES: usize = 64;
+
+/// What the augment stage needs to know.
+#[derive(Debug, Clone)]
+pub struct AugmentConfig {
+    pub run_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub suite: Suite,
+    pub seed: u64,
+    /// Side of the square canonical image every augmentation starts from.
+    pub image_size: u32,
+    /// Also store every variant as PNG (table column and `images/<id>/<aug>.png`).
+    pub save_images: bool,
+    /// Use only the first `limit` images (in path order).
+    pub limit: Option<usize>,
+}
+
+/// What the stage did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AugmentSummary {
+    pub images: usize,
+    pub variants: usize,
+    pub errors: usize,
+}
+
+/// The seed recorded for one variant: parameters are sampled from `Rng::from_seed(seed)`.
+pub fn variant_seed(run_seed: u64, image_id: u64, augmentation: &str) -> u64 {
+    Rng::keyed(run_seed, image_id, augmentation).next_u64()
+}
+
+/// Samples the parameters of every suite member for one image (the original first).
+pub fn sample_variants(suite: &Suite, run_seed: u64, image_id: u64, size: u32) -> Vec<(String, u64, Params)> {
+    let mut variants = vec![(schema::ORIGINAL.to_string(), variant_seed(run_seed, image_id, schema::ORIGINAL), Params::Identity)];
+    for member in suite.members() {
+        let seed = variant_seed(run_seed, image_id, &member.name);
+        let params = member.transform.sample(&mut Rng::from_seed(seed), size, size);
+        variants.push((member.name.clone(), seed, params));
+    }
+    variants
+}
+
+struct ImageRows {
+    path: String,
+    source: SourceImage,
+    variants: Vec<(String, u64, Params, Option<Vec<u8>>)>,
+}
+
+pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
+    let run = RunDir::new(&config.run_dir);
+    run.create()?;
+    let data_root = std::fs::canonicalize(&config.data_dir)
+        .map_err(|source| AugmentError::Io { path: config.data_dir.clone(), source })?;
+    let mut files = scan_images(&data_root)?;
+    if let Some(limit) = config.limit {
+        files.truncate(limit);
+    }
+    tracing::info!(images = files.len(), data = %data_root.display(), suite = config.suite.name(), "augment");
+
+    let errors = ErrorLog::new("augment");
+    let mut images_out = TableWriter::create(&run.images(), schema::images())?;
+    let mut variants_out = TableWriter::create(&run.augmentations(), schema::augmentations())?;
+    let mut seen = std::collections::HashMap::<u64, String>::new();
+    let progress = progress_bar(files.len() as u64, "augment");
+
+    for chunk in files.chunks(CHUNK_IMAGES) {
+        let rows: Vec<Option<ImageRows>> = chunk
+            .par_iter()
+            .map(|path| {
+                let relative = relative_path(&data_root, path);
+                let result = process_image(config, &run, path, &relative);
+                progress.inc(1);
+                match result {
+                    Ok(rows) => Some(rows),
+                    Err(err) => {
+                        errors.record(Some(&relative), None, None, error_kind(&err), err.to_string());
+                        None
+                    }
+                }
+            })
+            .collect();
+        let mut kept = Vec::with_capacity(rows.len());
+        for image in rows.into_iter().flatten() {
+            if let Some(first) = seen.get(&image.source.image_id) {
+                errors.record(
+                    Some(&image.path),
+                    Some(image.source.image_id),
+                    None,
+                    "duplicate",
+                    format!("same content as {first}; only the first is used"),
+                );
+                continue;
+            }
+            seen.insert(image.source.image_id, image.path.clone());
+            kept.push(image);
+        }
+        write_chunk(&run, &kept, &mut images_out, &mut variants_out)?;
+    }
+    progress.finish_and_clear();
+    let images = images_out.finish()?;
+    let variants = variants_out.finish()?;
+    let error_count = errors.save(&run.errors())?;
+
+    let mut ids: Vec<u64> = seen.keys().copied().collect();
+    ids.sort_unstable();
+    let fingerprint = ids.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, id| (h ^ id).wrapping_mul(0x100_0000_01b3));
+    let entries = json!({
+        "tool_version": env!("CARGO_PKG_VERSION"),
+        "seed": config.seed,
+        "data_root": data_root,
+        "image_size": config.image_size,
+        "limit": config.limit,
+        "save_images": config.save_images,
+        "suite": config.suite.to_json(),
+        "inputs": { "images": images, "fingerprint": format!("{fingerprint:016x}") },
+    });
+    if let serde_json::Value::Object(map) = entries {
+        update_manifest(&run.manifest(), map)?;
+    }
+    Ok(AugmentSummary { images, variants, errors: error_count })
+}
+
+fn process_image(config: &AugmentConfig, run: &RunDir, path: &Path, relative: &str) -> Result<ImageRows, AugmentError> {
+    let bytes = std::fs::read(path).map_err(|source| AugmentError::Read { path: path.to_path_buf(), source })?;
+    let source = decode(path, &bytes)?;
+    let base = config.save_images.then(|| canonical(&source.rgb, config.image_size));
+    let mut variants = Vec::new();
+    for (name, seed, params) in sample_variants(&config.suite, config.seed, source.image_id, config.image_size) {
+        let png = match &base {
+            Some(base) => Some(save_variant(run, source.image_id, &name, &params.apply(base)?)?),
+            None => None,
+        };
+        variants.push((name, seed, params, png));
+    }
+    Ok(ImageRows { path: relative.to_string(), source, variants })
+}
+
+fn save_variant(run: &RunDir, image_id: u64, name: &str, pixels: &image::RgbImage) -> Result<Vec<u8>, AugmentError> {
+    let mut png = Vec::new();
+    pixels
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|source| AugmentError::EncodePng { image_id, augmentation: name.to_string(), source })?;
+    let dir = run.saved_images_dir().join(image_id.to_string());
+    std::fs::create_dir_all(&dir).map_err(|source| AugmentError::Io { path: dir.clone(), source })?;
+    let file = dir.join(format!("{name}.png"));
+    clipshift_tables::write_atomic(&file, &png)?;
+    Ok(png)
+}
+
+fn write_chunk(run: &RunDir, rows: &[ImageRows], images: &mut TableWriter, variants: &mut TableWriter) -> Result<(), AugmentError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let batch = RecordBatch::try_new(
+        schema::images(),
+        vec![
+            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.source.image_id))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.path.as_str()))),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.source.width))),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.source.height))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.source.format))),
+        ],
+    )
+    .map_err(|source| TableError::Arrow { path: run.images(), source })?;
+    images.write(&batch)?;
+
+    let all = || rows.iter().flat_map(|r| r.variants.iter().map(move |v| (r.source.image_id, v)));
+    let batch = RecordBatch::try_new(
+        schema::augmentations(),
+        vec![
+            Arc::new(UInt64Array::from_iter_values(all().map(|(id, _)| id))),
+            Arc::new(StringArray::from_iter_values(all().map(|(_, v)| v.0.as_str()))),
+            Arc::new(UInt64Array::from_iter_values(all().map(|(_, v)| v.1))),
+            Arc::new(StringArray::from_iter_values(all().map(|(_, v)| v.2.to_json()))),
+            Arc::new(all().map(|(_, v)| v.3.as_deref()).collect::<BinaryArray>()),
+        ],
+    )
+    .map_err(|source| TableError::Arrow { path: run.augmentations(), source })?;
+    variants.write(&batch)?;
+    Ok(())
+}
+
+fn relative_path(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+fn error_kind(err: &AugmentError) -> &'static str {
+    match err {
+        AugmentError::Read { .. } | AugmentError::Io { .. } => "read",
+        AugmentError::Decode { .. } | AugmentError::Empty { .. } => "decode",
+        AugmentError::InvalidParams { .. } => "params",
+        AugmentError::EncodePng { .. } => "encode-png",
+        AugmentError::Suite { .. } | AugmentError::Table(_) => "internal",
+    }
+}
+
+/// A progress bar on stderr that hides itself when stderr is not a terminal.
+pub fn progress_bar(len: u64, stage: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>9} [{bar:40}] {pos}/{len} images {elapsed} (eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(stage.to_string());
+    bar
+}

@@ -1,0 +1,295 @@
+//! Augmentation suites: the paper's nine and suites read from TOML.
+//!
+//! # TOML format
+//!
+//! ```toml
+//! name = "my-suite"            # optional; defaults to the file stem / origin
+//!
+//! # One member per [[member]] table: a unique `name`, the albumentations transform
+//! # in snake_case, and any hyperparameters that differ from albumentations' defaults
+//! # (same names and tuple semantics as albumentations 2.0; ranges are [low, high]).
+//! [[member]]
+//! name = "noise"
+//! transform = "gauss_noise"
+//! std_range = [0.44, 0.88]
+//!
+//! [[member]]
+//! name = "flip"
+//! transform = "horizontal_flip"
+//!
+//! # A severity sweep: one member per value of `vary`, named `<prefix>_<value>`
+//! # (or by `names`). A scalar value of a range parameter means [v, v].
+//! [[sweep]]
+//! prefix = "noise"
+//! transform = "gauss_noise"
+//! vary = "std_range"
+//! values = [0.05, 0.1, 0.2, 0.4, 0.9]
+//! # names = ["n1", "n2", "n3", "n4", "n5"]   # optional, one per value
+//! ```
+//!
+//! Transforms: `gauss_noise`, `gaussian_blur`, `color_jitter`, `shift_scale_rotate`,
+//! `horizontal_flip`, `elastic_transform`, `perspective`, `random_brightness_contrast`,
+//! `coarse_dropout` (see [`Transform`] for each one's fields). Border modes are
+//! `constant`, `replicate`, `reflect`, `reflect101`, `wrap`; dropout `fill` is a grey
+//! level, `[r, g, b]`, `"random"` or `"random_uniform"`. Member names must be unique,
+//! non-empty, free of whitespace and not `original` (the stage's unaugmented variant).
+//! Members keep file order: `[[member]]` tables first, then sweeps in order.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::transforms::{
+    CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur, Perspective,
+    RandomBrightnessContrast, ShiftScaleRotate, Transform,
+};
+use crate::AugmentError;
+
+/// A named augmentation in a suite; the name keys the RNG and the output tables.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SuiteMember {
+    pub name: String,
+    pub transform: Transform,
+}
+
+/// An ordered set of uniquely named augmentations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suite {
+    name: String,
+    members: Vec<SuiteMember>,
+}
+
+impl Suite {
+    /// The study's nine augmentations with its hyperparameters, each at p = 1.
+    pub fn paper() -> Suite {
+        let m = |name: &str, transform: Transform| SuiteMember { name: name.to_string(), transform };
+        Suite {
+            name: "paper".to_string(),
+            members: vec![
+                m("noise", Transform::GaussNoise(GaussNoise { std_range: [0.44, 0.88], ..GaussNoise::default() })),
+                m("blur", Transform::GaussianBlur(GaussianBlur { blur_limit: [3, 7], ..GaussianBlur::default() })),
+                m(
+                    "color_jitter",
+                    Transform::ColorJitter(ColorJitter {
+                        brightness: [0.8, 1.2],
+                        contrast: [0.8, 1.2],
+                        saturation: [0.8, 1.2],
+                        hue: [-0.2, 0.2],
+                    }),
+                ),
+                m(
+                    "shift_scale_rotate",
+                    Transform::ShiftScaleRotate(ShiftScaleRotate {
+                        shift_limit_x: [-0.0625, 0.0625],
+                        shift_limit_y: [-0.0625, 0.0625],
+                        scale_limit: [-0.1, 0.1],
+                        rotate_limit: [-15.0, 15.0],
+                        ..ShiftScaleRotate::default()
+                    }),
+                ),
+                m("horizontal_flip", Transform::HorizontalFlip),
+                m(
+                    "elastic",
+                    Transform::ElasticTransform(ElasticTransform { alpha: 30.0, sigma: 60.0, ..ElasticTransform::default() }),
+                ),
+                m("perspective", Transform::Perspective(Perspective { scale: [0.05, 0.1], ..Perspective::default() })),
+                m(
+                    "brightness_contrast",
+                    Transform::RandomBrightnessContrast(RandomBrightnessContrast {
+                        brightness_limit: [-0.2, 0.2],
+                        contrast_limit: [-0.2, 0.2],
+                        brightness_by_max: true,
+                    }),
+                ),
+                m(
+                    "coarse_dropout",
+                    Transform::CoarseDropout(CoarseDropout {
+                        num_holes_range: [6, 8],
+                        hole_height_range: [16.0, 16.0],
+                        hole_width_range: [16.0, 16.0],
+                        fill: DropoutFill::Mode(FillMode::Random),
+                    }),
+                ),
+            ],
+        }
+    }
+
+    /// Build a suite from members, enforcing the naming rules.
+    pub fn new(name: &str, members: Vec<SuiteMember>) -> Result<Suite, AugmentError> {
+        let err = |message: String| AugmentError::Suite { origin: name.to_string(), message };
+        if members.is_empty() {
+            return Err(err("a suite needs at least one member".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for m in &members {
+            if m.name.is_empty() || m.name.chars().any(char::is_whitespace) {
+                return Err(err(format!("member name {:?} must be non-empty and contain no whitespace", m.name)));
+            }
+            if m.name == "original" {
+                return Err(err("member name \"original\" is reserved for the unaugmented image".into()));
+            }
+            if !seen.insert(m.name.as_str()) {
+                return Err(err(format!("member name {:?} is used more than once", m.name)));
+            }
+            m.transform.validate().map_err(|e| err(format!("member {:?}: {e}", m.name)))?;
+        }
+        Ok(Suite { name: name.to_string(), members })
+    }
+
+    /// Parse a suite TOML (format in the module docs); `origin` names it in errors and
+    /// is the default suite name.
+    pub fn from_toml_str(origin: &str, text: &str) -> Result<Suite, AugmentError> {
+        let err = |message: String| AugmentError::Suite { origin: origin.to_string(), message };
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| err(e.to_string()))?;
+        let mut name = origin.to_string();
+        let mut members = Vec::new();
+        let mut sweeps = Vec::new();
+        for (key, value) in doc {
+            match (key.as_str(), value) {
+                ("name", toml::Value::String(s)) => name = s,
+                ("member", toml::Value::Array(items)) => members = items,
+                ("sweep", toml::Value::Array(items)) => sweeps = items,
+                (other, _) => {
+                    return Err(err(format!(
+                        "unexpected top-level key {other:?} (expected `name`, `[[member]]` or `[[sweep]]`)"
+                    )));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (i, item) in members.into_iter().enumerate() {
+            let toml::Value::Table(mut table) = item else {
+                return Err(err(format!("member #{} is not a table", i + 1)));
+            };
+            let member_name = match table.remove("name") {
+                Some(toml::Value::String(s)) => s,
+                _ => return Err(err(format!("member #{} needs a string `name`", i + 1))),
+            };
+            let transform = parse_transform(table).map_err(|e| err(format!("member {member_name:?}: {e}")))?;
+            out.push(SuiteMember { name: member_name, transform });
+        }
+        for (i, item) in sweeps.into_iter().enumerate() {
+            let toml::Value::Table(mut table) = item else {
+                return Err(err(format!("sweep #{} is not a table", i + 1)));
+            };
+            let what = format!("sweep #{}", i + 1);
+            let prefix = match table.remove("prefix") {
+                Some(toml::Value::String(s)) => Some(s),
+                None => None,
+                _ => return Err(err(format!("{what}: `prefix` must be a string"))),
+            };
+            let vary = match table.remove("vary") {
+                Some(toml::Value::String(s)) => s,
+                _ => return Err(err(format!("{what}: needs a string `vary` naming the parameter to sweep"))),
+            };
+            let values = match table.remove("values") {
+                Some(toml::Value::Array(v)) if !v.is_empty() => v,
+                _ => return Err(err(format!("{what}: needs a non-empty `values` array"))),
+            };
+            let names = match table.remove("names") {
+                Some(toml::Value::Array(v)) => {
+                    let names: Option<Vec<String>> = v.into_iter().map(|n| n.as_str().map(str::to_string)).collect();
+                    let names = names.ok_or_else(|| err(format!("{what}: `names` must be strings")))?;
+                    if names.len() != values.len() {
+                        return Err(err(format!("{what}: `names` needs one entry per value")));
+                    }
+                    Some(names)
+                }
+                None => None,
+                _ => return Err(err(format!("{what}: `names` must be an array of strings"))),
+            };
+            if names.is_none() && prefix.is_none() {
+                return Err(err(format!("{what}: needs `prefix` (or `names`)")));
+            }
+            if table.contains_key(&vary) {
+                return Err(err(format!("{what}: {vary:?} is swept, so it must not also be set")));
+            }
+            for (j, value) in values.into_iter().enumerate() {
+                let member_name = match &names {
+                    Some(n) => n[j].clone(),
+                    None => format!("{}_{}", prefix.as_deref().unwrap_or(""), value_label(&value)),
+                };
+                let mut t = table.clone();
+                t.insert(vary.clone(), value.clone());
+                let transform = match parse_transform(t) {
+                    Ok(tr) => tr,
+                    Err(first) => {
+                        // A scalar for a range parameter means [v, v].
+                        let mut t = table.clone();
+                        t.insert(vary.clone(), toml::Value::Array(vec![value.clone(), value.clone()]));
+                        parse_transform(t).map_err(|_| err(format!("{what}, value {}: {first}", value_label(&value))))?
+                    }
+                };
+                out.push(SuiteMember { name: member_name, transform });
+            }
+        }
+        Suite::new(&name, out).map_err(|e| match e {
+            AugmentError::Suite { message, .. } => err(message),
+            other => other,
+        })
+    }
+
+    /// Read a suite TOML file; the file stem is the default suite name.
+    pub fn load(path: &Path) -> Result<Suite, AugmentError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| AugmentError::Io { path: path.to_path_buf(), source })?;
+        let origin = path.display().to_string();
+        let mut suite = Suite::from_toml_str(&origin, &text)?;
+        if suite.name == origin {
+            if let Some(stem) = path.file_stem() {
+                suite.name = stem.to_string_lossy().into_owned();
+            }
+        }
+        Ok(suite)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn members(&self) -> &[SuiteMember] {
+        &self.members
+    }
+
+    /// The member called `name`, if any.
+    pub fn member(&self, name: &str) -> Option<&SuiteMember> {
+        self.members.iter().find(|m| m.name == name)
+    }
+
+    /// `{"name": ..., "members": [{"name": ..., "transform": "gauss_noise", ...}, ...]}`
+    /// with every hyperparameter resolved (for `run.json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let members = self
+            .members
+            .iter()
+            .map(|m| {
+                let mut v = serde_json::to_value(&m.transform).expect("transform serialises");
+                if let serde_json::Value::Object(map) = &mut v {
+                    map.insert("name".into(), serde_json::Value::String(m.name.clone()));
+                }
+                v
+            })
+            .collect();
+        serde_json::json!({ "name": self.name, "members": serde_json::Value::Array(members) })
+    }
+}
+
+fn parse_transform(table: toml::Table) -> Result<Transform, String> {
+    if !table.contains_key("transform") {
+        return Err("needs `transform` (e.g. \"gauss_noise\")".into());
+    }
+    let t: Transform = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.message().to_string())?;
+    t.validate()?;
+    Ok(t)
+}
+
+fn value_label(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Array(a) => a.iter().map(value_label).collect::<Vec<_>>().join("-"),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,122 @@
+//! The model contract: `model.onnx` plus the `model.json` sidecar written by
+//! `models/export_clip.py`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::EncodeError;
+
+/// How a variant image becomes the model's input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizePolicy {
+    /// The paper's: the input is already the square, augmented image; rescale and normalise only
+    /// (resized with bilinear interpolation if its size differs from the model's).
+    Paper,
+    /// Hugging Face CLIPImageProcessor: shortest edge to the input size with PIL bicubic
+    /// (antialiased), centre crop, rescale, normalise.
+    Clip,
+}
+
+/// Names of the graph outputs the encoder reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputNames {
+    pub image_embeds: String,
+    #[serde(default)]
+    pub last_attention: Option<String>,
+    #[serde(default)]
+    pub layer_cls_states: Option<String>,
+}
+
+/// The parsed `model.json` sidecar plus the directory it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub name: String,
+    pub source: String,
+    #[serde(default)]
+    pub random_init: bool,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    pub onnx: String,
+    pub sha256: String,
+    pub image_size: u32,
+    pub patch_size: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub resize_policy: ResizePolicy,
+    pub embedding_dim: usize,
+    #[serde(default)]
+    pub hidden_size: Option<usize>,
+    #[serde(default)]
+    pub num_layers: Option<usize>,
+    #[serde(default)]
+    pub num_heads: Option<usize>,
+    pub outputs: OutputNames,
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+impl ModelSpec {
+    /// Loads a model from its directory (or from the path of its `model.json` / `.onnx`),
+    /// checking that the ONNX file's sha256 matches the sidecar.
+    pub fn load(path: &Path) -> Result<Self, EncodeError> {
+        let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().unwrap_or(Path::new(".")).to_path_buf() };
+        let sidecar = dir.join("model.json");
+        let text = std::fs::read_to_string(&sidecar)
+            .map_err(|e| EncodeError::Model { path: sidecar.clone(), message: format!("cannot read sidecar: {e}") })?;
+        let mut spec: ModelSpec = serde_json::from_str(&text)
+            .map_err(|e| EncodeError::Model { path: sidecar.clone(), message: format!("invalid sidecar: {e}") })?;
+        spec.dir = dir;
+        spec.validate(&sidecar)?;
+        let actual = file_sha256(&spec.onnx_path())?;
+        if !actual.eq_ignore_ascii_case(&spec.sha256) {
+            return Err(EncodeError::Model {
+                path: spec.onnx_path(),
+                message: format!("sha256 {actual} does not match the sidecar's {}; re-export the model", spec.sha256),
+            });
+        }
+        Ok(spec)
+    }
+
+    fn validate(&self, sidecar: &Path) -> Result<(), EncodeError> {
+        let bad = |message: String| Err(EncodeError::Model { path: sidecar.to_path_buf(), message });
+        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+            return bad(format!("image_size {} is not a multiple of patch_size {}", self.image_size, self.patch_size));
+        }
+        if self.std.iter().any(|s| *s <= 0.0) {
+            return bad("std must be positive".into());
+        }
+        if self.embedding_dim == 0 {
+            return bad("embedding_dim must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn onnx_path(&self) -> PathBuf {
+        self.dir.join(&self.onnx)
+    }
+
+    /// Side of the square patch grid, g (the attention map has g x g entries).
+    pub fn grid(&self) -> usize {
+        (self.image_size / self.patch_size) as usize
+    }
+}
+
+/// Hex sha256 of a file, streamed.
+pub(crate) fn file_sha256(path: &Path) -> Result<String, EncodeError> {
+    use std::io::Read;
+    let io = |source| EncodeError::Io { path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}

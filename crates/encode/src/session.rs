@@ -1,0 +1,246 @@
+//! One ONNX Runtime session over a CLIP-style vision model: a batch of normalised
+//! pixels in, embeddings, class-token attention and per-layer class-token states out,
+//! all from the same forward pass.
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+
+use crate::runtime::environment;
+use crate::{Device, EncodeError, ModelSpec};
+
+/// Session options. The defaults suit a CPU run: every core for ONNX Runtime's
+/// intra-op pool and all graph optimisations.
+#[derive(Debug, Clone, Default)]
+pub struct SessionConfig {
+    pub device: Device,
+    /// Intra-op threads; `None` lets ONNX Runtime use one per physical core.
+    pub intra_threads: Option<usize>,
+    /// Graph optimisation level 0 (none) to 3 (all); `None` means all.
+    pub optimization_level: Option<u8>,
+}
+
+/// The outputs of one batch, flattened row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchOutput {
+    pub batch: usize,
+    pub embedding_dim: usize,
+    /// `batch x embedding_dim`, projected and not normalised.
+    pub embeddings: Vec<f32>,
+    /// `batch x patches`: last-layer attention from the class token to each patch, mean over heads.
+    pub cls_attention: Option<Vec<f32>>,
+    pub patches: usize,
+    /// `batch x layers x hidden`: class-token state after the embeddings and each layer.
+    pub layer_cls_states: Option<Vec<f32>>,
+    pub layers: usize,
+    pub hidden: usize,
+}
+
+/// A loaded model ready to encode batches.
+#[derive(Debug)]
+pub struct Encoder {
+    session: Session,
+    spec: ModelSpec,
+    provider: &'static str,
+    fallback: Option<String>,
+    read_attention: bool,
+    read_layers: bool,
+}
+
+impl Encoder {
+    pub fn new(spec: ModelSpec, config: &SessionConfig) -> Result<Self, EncodeError> {
+        let env = environment()?;
+        let level = match config.optimization_level.unwrap_or(3) {
+            0 => GraphOptimizationLevel::Disable,
+            1 => GraphOptimizationLevel::Level1,
+            2 => GraphOptimizationLevel::Level2,
+            _ => GraphOptimizationLevel::All,
+        };
+        let mut builder = Session::builder(env)
+            .map_err(|e| EncodeError::runtime("session builder", e))?
+            .with_optimization_level(level)
+            .map_err(|e| EncodeError::runtime("optimisation level", e))?;
+        if let Some(threads) = config.intra_threads {
+            builder = builder.with_intra_threads(threads).map_err(|e| EncodeError::runtime("intra-op threads", e))?;
+        }
+        let (builder, provider, fallback) = select_provider(builder, config.device)?;
+        let mut builder = builder;
+        let session = builder
+            .commit_from_file(spec.onnx_path())
+            .map_err(|e| EncodeError::Model { path: spec.onnx_path(), message: e.to_string() })?;
+        let has = |name: &Option<String>| {
+            name.as_ref().is_some_and(|n| session.outputs().iter().any(|o| o.name() == n))
+        };
+        if !session.outputs().iter().any(|o| o.name() == spec.outputs.image_embeds) {
+            return Err(EncodeError::Model {
+                path: spec.onnx_path(),
+                message: format!("the graph has no output `{}`", spec.outputs.image_embeds),
+            });
+        }
+        let read_attention = has(&spec.outputs.last_attention);
+        let read_layers = has(&spec.outputs.layer_cls_states);
+        Ok(Self { session, spec, provider, fallback, read_attention, read_layers })
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The execution provider in use: `cpu` or `cuda`.
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    /// Why CUDA was asked for but not used, if it was.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    pub fn has_attention(&self) -> bool {
+        self.read_attention
+    }
+
+    /// Encodes `batch` images given as normalised CHW floats, back to back.
+    pub fn encode(&mut self, pixels: &[f32], batch: usize) -> Result<BatchOutput, EncodeError> {
+        let s = self.spec.image_size as usize;
+        if batch == 0 || pixels.len() != batch * 3 * s * s {
+            return Err(EncodeError::runtime("input", format!("{} floats is not a batch of {batch} x 3 x {s} x {s}", pixels.len())));
+        }
+        let input = TensorRef::from_array_view(([batch, 3, s, s], pixels)).map_err(|e| EncodeError::runtime("input tensor", e))?;
+        let outputs = self.session.run(ort::inputs!["pixel_values" => input]).map_err(|e| EncodeError::runtime("inference", e))?;
+        let out = &self.spec.outputs;
+
+        let (shape, embeds) = extract(&outputs, &out.image_embeds)?;
+        if shape.len() != 2 || shape[0] as usize != batch {
+            return Err(EncodeError::Output { name: out.image_embeds.clone(), message: format!("shape {shape:?}, expected [{batch}, D]") });
+        }
+        let embedding_dim = shape[1] as usize;
+        let grid = self.spec.grid();
+        let mut result = BatchOutput {
+            batch,
+            embedding_dim,
+            embeddings: embeds.to_vec(),
+            cls_attention: None,
+            patches: grid * grid,
+            layer_cls_states: None,
+            layers: 0,
+            hidden: 0,
+        };
+        if self.read_attention {
+            let name = out.last_attention.as_deref().expect("checked at load");
+            let (shape, attention) = extract(&outputs, name)?;
+            result.cls_attention = Some(class_token_attention(name, &shape, attention, batch, grid * grid)?);
+        }
+        if self.read_layers {
+            let name = out.layer_cls_states.as_deref().expect("checked at load");
+            let (shape, states) = extract(&outputs, name)?;
+            if shape.len() != 3 || shape[0] as usize != batch {
+                return Err(EncodeError::Output { name: name.into(), message: format!("shape {shape:?}, expected [{batch}, L, H]") });
+            }
+            result.layers = shape[1] as usize;
+            result.hidden = shape[2] as usize;
+            result.layer_cls_states = Some(states.to_vec());
+        }
+        Ok(result)
+    }
+}
+
+fn extract<'a>(outputs: &'a ort::session::SessionOutputs<'_>, name: &str) -> Result<(Vec<i64>, &'a [f32]), EncodeError> {
+    let value = outputs
+        .get(name)
+        .ok_or_else(|| EncodeError::Output { name: name.into(), message: "missing from the run's outputs".into() })?;
+    let (shape, data) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| EncodeError::Output { name: name.into(), message: e.to_string() })?;
+    Ok((shape.to_vec(), data))
+}
+
+/// Mean over heads of `attention[n, h, 0, 1..]` for `attention` of shape [N, H, T, T].
+fn class_token_attention(name: &str, shape: &[i64], attention: &[f32], batch: usize, patches: usize) -> Result<Vec<f32>, EncodeError> {
+    let tokens = patches + 1;
+    if shape.len() != 4 || shape[0] as usize != batch || shape[2] as usize != tokens || shape[3] as usize != tokens {
+        return Err(EncodeError::Output {
+            name: name.into(),
+            message: format!("shape {shape:?}, expected [{batch}, heads, {tokens}, {tokens}]"),
+        });
+    }
+    let heads = shape[1] as usize;
+    let mut out = vec![0.0f32; batch * patches];
+    for n in 0..batch {
+        let row = &mut out[n * patches..(n + 1) * patches];
+        for h in 0..heads {
+            let start = ((n * heads + h) * tokens) * tokens + 1;
+            for (acc, a) in row.iter_mut().zip(&attention[start..start + patches]) {
+                *acc += a;
+            }
+        }
+        row.iter_mut().for_each(|v| *v /= heads as f32);
+    }
+    Ok(out)
+}
+
+type Builder = ort::session::builder::SessionBuilder;
+
+fn select_provider(builder: Builder, device: Device) -> Result<(Builder, &'static str, Option<String>), EncodeError> {
+    match device {
+        Device::Cpu => Ok((builder, "cpu", None)),
+        Device::Auto | Device::Cuda => cuda::register(builder, device),
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod cuda {
+    use ort::ep::ExecutionProvider;
+
+    use super::{Builder, Device, EncodeError};
+
+    pub(super) fn register(builder: Builder, device: Device) -> Result<(Builder, &'static str, Option<String>), EncodeError> {
+        match ort::ep::CUDA::is_available() {
+            Ok(true) => {}
+            Ok(false) => {
+                return Ok((builder, "cpu", quiet(device, "the loaded ONNX Runtime has no CUDA provider (use `cargo xtask fetch-runtime --gpu`)")));
+            }
+            Err(e) => return Ok((builder, "cpu", quiet(device, &e.to_string()))),
+        }
+        match builder.with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()]) {
+            Ok(b) => Ok((b, "cuda", None)),
+            Err(e) => {
+                let reason = format!("CUDA provider failed to register: {e}");
+                Ok((e.recover(), "cpu", quiet(device, &reason)))
+            }
+        }
+    }
+
+    fn quiet(device: Device, reason: &str) -> Option<String> {
+        (device == Device::Cuda).then(|| reason.to_string())
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+mod cuda {
+    use super::{Builder, Device, EncodeError};
+
+    pub(super) fn register(builder: Builder, device: Device) -> Result<(Builder, &'static str, Option<String>), EncodeError> {
+        let reason = (device == Device::Cuda)
+            .then(|| "this build has no CUDA support (rebuild clipshift-encode with `--features cuda`)".to_string());
+        Ok((builder, "cpu", reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_token_attention_averages_heads_and_skips_the_class_column() {
+        // batch 1, 2 heads, 1 + 4 tokens.
+        let tokens = 5;
+        let mut att = vec![0.0f32; 2 * tokens * tokens];
+        att[..tokens].copy_from_slice(&[0.2, 0.1, 0.2, 0.3, 0.2]);
+        att[tokens * tokens..tokens * tokens + tokens].copy_from_slice(&[0.0, 0.3, 0.0, 0.5, 0.2]);
+        let out = class_token_attention("a", &[1, 2, 5, 5], &att, 1, 4).unwrap();
+        let expected = [0.2, 0.1, 0.4, 0.2];
+        assert!(out.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6), "{out:?}");
+        assert!(class_token_attention("a", &[1, 2, 4, 4], &att, 1, 4).is_err());
+    }
+}

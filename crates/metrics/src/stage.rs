@@ -1,0 +1,268 @@
+//! The metrics stage: for every image, compare each augmented variant with the original
+//! (embedding, attention and pixel metrics) and measure all pairwise distances among its
+//! variants; writes `metrics.parquet` and `pairwise.parquet`.
+//!
+//! Pixels are replayed from `augmentations.parquet`, never stored. Both input tables are
+//! streamed image by image in the same order, so memory does not grow with the run.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clipshift_augment::stage::progress_bar;
+use clipshift_augment::{AugmentError, Params, RgbImage, canonical, read_source};
+use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array};
+use clipshift_tables::{
+    ErrorLog, ImageGroups, RunDir, TableError, TableWriter, column, read_manifest, read_table, schema,
+};
+use rayon::prelude::*;
+
+use crate::{OriginalFeatures, attention_similarity, cosine_similarity, l2_distance, pdist_cosine, pdist_euclidean};
+
+/// Images processed together: bounds memory, keeps every core busy.
+const CHUNK_IMAGES: usize = 32;
+
+/// What the metrics stage needs to know.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub run_dir: PathBuf,
+}
+
+/// What the stage did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSummary {
+    pub images: usize,
+    pub metric_rows: usize,
+    pub pairwise_rows: usize,
+    pub errors: usize,
+}
+
+/// A failure of the stage as a whole (per-image failures go to `errors.parquet`).
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsStageError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
+}
+
+/// The variants of one image: from augmentations.parquet, joined with their embeddings.
+struct ImageInput {
+    image_id: u64,
+    variants: Vec<(String, String)>,          // (augmentation, params JSON), table order
+    embeddings: HashMap<String, Embedding>, // by augmentation
+}
+
+struct Embedding {
+    vector: Vec<f32>,
+    attention: Option<Vec<f32>>,
+}
+
+#[derive(Default)]
+struct ImageOutput {
+    metrics: Vec<(u64, String, [Option<f64>; 7])>,
+    pairs: Vec<(u64, String, String, Option<f64>, f64)>,
+}
+
+pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> {
+    let run = RunDir::new(&config.run_dir);
+    run.require(&run.augmentations(), "augment")?;
+    run.require(&run.embeddings(), "encode")?;
+    let manifest = read_manifest(&run.manifest())?;
+    let data_root = manifest.get("data_root").and_then(|v| v.as_str()).map(PathBuf::from).ok_or_else(|| {
+        MetricsStageError::Input { path: run.manifest(), message: "no data_root; re-run the augment stage".into() }
+    })?;
+    let image_size = manifest.get("image_size").and_then(|v| v.as_u64()).unwrap_or(224) as u32;
+    let paths = image_paths(&run.images())?;
+
+    let errors = ErrorLog::new("metrics");
+    let mut metrics_out = TableWriter::create(&run.metrics(), schema::metrics())?;
+    let mut pairs_out = TableWriter::create(&run.pairwise(), schema::pairwise())?;
+    let progress = progress_bar(paths.len() as u64, "metrics");
+    let mut images = 0;
+
+    let embeddings_path = run.embeddings();
+    let mut embedded = ImageGroups::open(&embeddings_path)?.peekable();
+    let augmentations_path = run.augmentations();
+    let mut chunk = Vec::with_capacity(CHUNK_IMAGES);
+    let mut groups = ImageGroups::open(&augmentations_path)?;
+    loop {
+        let next = groups.next().transpose()?;
+        if let Some((image_id, rows)) = next {
+            let augs = column::<StringArray>(&rows, &augmentations_path, schema::AUGMENTATION)?;
+            let params = column::<StringArray>(&rows, &augmentations_path, "params")?;
+            let variants = augs.iter().zip(params.iter()).map(|(a, p)| (a.unwrap_or_default().to_string(), p.unwrap_or_default().to_string())).collect();
+            // embeddings.parquet holds a subsequence of these images, in the same order.
+            let mut embeddings = HashMap::new();
+            let has_rows = match embedded.peek() {
+                Some(Ok((id, _))) => *id == image_id,
+                Some(Err(_)) => true, // surface the read error below
+                None => false,
+            };
+            if has_rows {
+                let (_, rows) = embedded.next().expect("peeked")?;
+                embeddings = read_embeddings(&rows, &embeddings_path)?;
+            }
+            chunk.push(ImageInput { image_id, variants, embeddings });
+        }
+        if chunk.len() == CHUNK_IMAGES || (next.is_none() && !chunk.is_empty()) {
+            let outputs: Vec<ImageOutput> = chunk
+                .par_iter()
+                .map(|input| {
+                    let out = measure_image(input, &data_root, &paths, image_size, &errors);
+                    progress.inc(1);
+                    out
+                })
+                .collect();
+            images += chunk.len();
+            write_outputs(&run, &outputs, &mut metrics_out, &mut pairs_out)?;
+            chunk.clear();
+        }
+        if next.is_none() {
+            break;
+        }
+    }
+    progress.finish_and_clear();
+    let metric_rows = metrics_out.finish()?;
+    let pairwise_rows = pairs_out.finish()?;
+    let error_count = errors.save(&run.errors())?;
+    Ok(MetricsSummary { images, metric_rows, pairwise_rows, errors: error_count })
+}
+
+fn image_paths(path: &Path) -> Result<HashMap<u64, String>, TableError> {
+    let table = read_table(path)?;
+    let ids = column::<UInt64Array>(&table, path, schema::IMAGE_ID)?;
+    let files = column::<StringArray>(&table, path, "path")?;
+    Ok(ids.values().iter().zip(files.iter()).map(|(id, p)| (*id, p.unwrap_or_default().to_string())).collect())
+}
+
+fn read_embeddings(rows: &RecordBatch, path: &Path) -> Result<HashMap<String, Embedding>, TableError> {
+    let augs = column::<StringArray>(rows, path, schema::AUGMENTATION)?;
+    let vectors = column::<FixedSizeListArray>(rows, path, "embedding")?;
+    let attention = column::<FixedSizeListArray>(rows, path, "cls_attention")?;
+    let floats = |list: &FixedSizeListArray, i: usize| -> Result<Vec<f32>, TableError> {
+        let values = list.value(i);
+        let values = values.as_any().downcast_ref::<Float32Array>().ok_or_else(|| TableError::Column {
+            path: path.to_path_buf(),
+            column: "embedding".into(),
+            message: "expected float32 items".into(),
+        })?;
+        Ok(values.values().to_vec())
+    };
+    let mut out = HashMap::with_capacity(rows.num_rows());
+    for i in 0..rows.num_rows() {
+        let attention = if attention.is_valid(i) { Some(floats(attention, i)?) } else { None };
+        out.insert(augs.value(i).to_string(), Embedding { vector: floats(vectors, i)?, attention });
+    }
+    Ok(out)
+}
+
+fn replay(base: &RgbImage, augmentation: &str, params: &str) -> Result<RgbImage, AugmentError> {
+    Params::from_json(augmentation, params)?.apply(base)
+}
+
+fn measure_image(input: &ImageInput, data_root: &Path, paths: &HashMap<u64, String>, size: u32, errors: &ErrorLog) -> ImageOutput {
+    let id = input.image_id;
+    let mut out = ImageOutput::default();
+    let relative = paths.get(&id).map(String::as_str);
+    let Some(original) = input.embeddings.get(schema::ORIGINAL) else {
+        errors.record(relative, Some(id), Some(schema::ORIGINAL), "missing-embedding", "no embedding of the original: image skipped".into());
+        return out;
+    };
+    let base = relative.ok_or_else(|| "image_id not in images.parquet".to_string()).and_then(|rel| {
+        read_source(&data_root.join(rel)).map(|s| canonical(&s.rgb, size)).map_err(|e| e.to_string())
+    });
+    let features = match &base {
+        Ok(base) => Some(OriginalFeatures::new(base)),
+        Err(message) => {
+            errors.record(relative, Some(id), None, "decode", format!("pixel metrics left null: {message}"));
+            None
+        }
+    };
+    for (aug, params) in &input.variants {
+        if aug == schema::ORIGINAL {
+            continue;
+        }
+        let Some(variant) = input.embeddings.get(aug) else {
+            errors.record(relative, Some(id), Some(aug), "missing-embedding", "no embedding: no metrics row".into());
+            continue;
+        };
+        let attention = match (&original.attention, &variant.attention) {
+            (Some(a), Some(b)) => attention_similarity(a, b, size, size),
+            _ => None,
+        };
+        let pixel = match (&base, &features) {
+            (Ok(base), Some(features)) => match replay(base, aug, params).map_err(|e| e.to_string()).and_then(|img| features.compare(&img).map_err(|e| e.to_string())) {
+                Ok(scores) => Some(scores),
+                Err(message) => {
+                    errors.record(relative, Some(id), Some(aug), "pixel-metrics", message);
+                    None
+                }
+            },
+            _ => None,
+        };
+        out.metrics.push((
+            id,
+            aug.clone(),
+            [
+                cosine_similarity(&original.vector, &variant.vector),
+                Some(l2_distance(&original.vector, &variant.vector)),
+                attention,
+                pixel.and_then(|p| p.patch_similarity),
+                pixel.and_then(|p| p.edge_preservation),
+                pixel.and_then(|p| p.detail_preservation),
+                pixel.and_then(|p| p.ssim),
+            ],
+        ));
+    }
+    // Pairwise distances among every variant that has an embedding, in table order.
+    let present: Vec<(&str, &[f32])> = input
+        .variants
+        .iter()
+        .filter_map(|(aug, _)| input.embeddings.get(aug).map(|e| (aug.as_str(), e.vector.as_slice())))
+        .collect();
+    let vectors: Vec<&[f32]> = present.iter().map(|(_, v)| *v).collect();
+    let cosine = pdist_cosine(&vectors);
+    let euclid = pdist_euclidean(&vectors);
+    let mut k = 0;
+    for i in 0..present.len() {
+        for j in i + 1..present.len() {
+            let c = cosine[k];
+            out.pairs.push((id, present[i].0.to_string(), present[j].0.to_string(), c.is_finite().then_some(c), euclid[k]));
+            k += 1;
+        }
+    }
+    out
+}
+
+fn write_outputs(run: &RunDir, outputs: &[ImageOutput], metrics: &mut TableWriter, pairs: &mut TableWriter) -> Result<(), TableError> {
+    let rows: Vec<_> = outputs.iter().flat_map(|o| &o.metrics).collect();
+    if !rows.is_empty() {
+        let mut columns: Vec<Arc<dyn Array>> = vec![
+            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1.as_str()))),
+        ];
+        for m in 0..schema::METRIC_COLUMNS.len() {
+            // No NaN reaches a table: non-finite values become null.
+            columns.push(Arc::new(rows.iter().map(|r| r.2[m].filter(|v| v.is_finite())).collect::<Float64Array>()));
+        }
+        let batch = RecordBatch::try_new(schema::metrics(), columns).map_err(|source| TableError::Arrow { path: run.metrics(), source })?;
+        metrics.write(&batch)?;
+    }
+    let rows: Vec<_> = outputs.iter().flat_map(|o| &o.pairs).collect();
+    if !rows.is_empty() {
+        let batch = RecordBatch::try_new(
+            schema::pairwise(),
+            vec![
+                Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1.as_str()))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2.as_str()))),
+                Arc::new(rows.iter().map(|r| r.3).collect::<Float64Array>()),
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.4))),
+            ],
+        )
+        .map_err(|source| TableError::Arrow { path: run.pairwise(), source })?;
+        pairs.write(&batch)?;
+    }
+    Ok(())
+}

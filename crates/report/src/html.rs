@@ -1,0 +1,252 @@
+//! The self-contained `index.html`: inline SVG figures, no external resources.
+
+use std::fmt::Write as _;
+
+use crate::analysis::{Clustering, MetricData, PairTest, SummaryRow};
+use crate::chart::escape;
+use crate::figures::Figure;
+use crate::run_info::RunInfo;
+
+/// Standard base64 (RFC 4648) with padding.
+pub(crate) fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+pub(crate) struct Page<'a> {
+    pub(crate) run: &'a RunInfo,
+    pub(crate) data: &'a MetricData,
+    pub(crate) summary: &'a [SummaryRow],
+    pub(crate) tests: &'a [PairTest],
+    pub(crate) clusterings: &'a [&'a Clustering],
+    pub(crate) figures: &'a [Figure],
+    /// (file name relative to the run directory, description)
+    pub(crate) tables: &'a [(String, String)],
+    pub(crate) n_errors: usize,
+}
+
+const CSS: &str = "body{font-family:'DejaVu Sans',Verdana,sans-serif;max-width:1100px;margin:0 auto;padding:1em 1.5em;color:#111;line-height:1.45}\
+h1{font-size:1.7em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}\
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}\
+th{background:#f3f3f3}td.l,th.l{text-align:left}.banner{background:#B00020;color:#fff;padding:1em;font-weight:bold;font-size:1.2em;border-radius:4px}\
+figure{margin:1.5em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.9em;color:#333}\
+.warn{color:#B00020;font-weight:bold}pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.8em}.sw{display:inline-block;width:.8em;height:.8em;margin-right:.3em}";
+
+fn fmt(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn row<'a>(s: &'a [SummaryRow], aug: &str, metric: &str) -> Option<&'a SummaryRow> {
+    s.iter().find(|r| r.augmentation == aug && r.metric == metric)
+}
+
+/// Sentences stating what the data says.
+pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    let cos: Vec<&SummaryRow> = {
+        let mut v: Vec<&SummaryRow> = p.summary.iter().filter(|r| r.metric == "cosine_similarity" && r.mean.is_finite()).collect();
+        v.sort_by_key(|r| r.rank);
+        v
+    };
+    if cos.len() >= 2 {
+        let worst = cos[0];
+        let next = cos[1];
+        let best = cos[cos.len() - 1];
+        let shift = |r: &SummaryRow| 1.0 - r.mean;
+        let ratio = if shift(next) > 0.0 { format!(", {:.1}\u{00d7} the shift of the next most disruptive, <b>{}</b> (1 \u{2212} cos = {:.4})", shift(worst) / shift(next), escape(&next.augmentation), shift(next)) } else { String::new() };
+        out.push(format!(
+            "The most disruptive augmentation is <b>{}</b>: mean cosine similarity {:.4} (95% CI {:.4} to {:.4}, n = {}), a shift of 1 \u{2212} cos = {:.4}{}.",
+            escape(&worst.augmentation), worst.mean, worst.ci_low, worst.ci_high, worst.n, shift(worst), ratio
+        ));
+        out.push(format!(
+            "The least disruptive is <b>{}</b>: mean cosine similarity {:.4} (95% CI {:.4} to {:.4}).",
+            escape(&best.augmentation), best.mean, best.ci_low, best.ci_high
+        ));
+    }
+    let ns: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == "cosine_similarity" && !(t.p_holm < 0.05)).collect();
+    let total = p.tests.iter().filter(|t| t.metric == "cosine_similarity").count();
+    if total > 0 {
+        if ns.is_empty() {
+            out.push(format!("All {total} pairwise differences in cosine similarity are significant (paired Wilcoxon signed-rank, Holm-corrected, \u{03b1} = 0.05)."));
+        } else {
+            let list: Vec<String> = ns.iter().map(|t| format!("{} vs {} (p<sub>Holm</sub> = {})", escape(&t.a), escape(&t.b), fmt_p(t.p_holm))).collect();
+            out.push(format!(
+                "{} of {total} pairwise differences in cosine similarity are <b>not significant</b> (paired Wilcoxon signed-rank, Holm-corrected, \u{03b1} = 0.05): {}.",
+                ns.len(),
+                list.join("; ")
+            ));
+        }
+    }
+    for m in p.data.metrics.iter().filter(|m| m.column != "cosine_similarity") {
+        let all = p.tests.iter().filter(|t| t.metric == m.column).count();
+        let ns = p.tests.iter().filter(|t| t.metric == m.column && !(t.p_holm < 0.05)).count();
+        if all > 0 && ns > 0 {
+            out.push(format!("{}: {ns} of {all} pairwise differences not significant.", m.label));
+        }
+    }
+    for c in p.clusterings {
+        let groups: Vec<String> = (1..=c.n_clusters() as u32)
+            .map(|k| {
+                let members: Vec<&str> = c.labels.iter().zip(&c.clusters).filter(|(_, x)| **x == k).map(|(l, _)| l.as_str()).collect();
+                format!("{{{}}}", escape(&members.join(", ")))
+            })
+            .collect();
+        out.push(format!(
+            "{} linkage of the {} at 0.7 \u{00d7} the largest merge ({:.4}) gives {} clusters: {}.",
+            c.method,
+            c.set,
+            c.threshold,
+            c.n_clusters(),
+            groups.join(" ")
+        ));
+    }
+    out
+}
+
+fn fmt_p(p: f64) -> String {
+    if !p.is_finite() {
+        "n/a".into()
+    } else if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+pub(crate) fn render(p: &Page<'_>) -> String {
+    let mut h = String::new();
+    let title = format!("clipshift report: {} on {}", escape(&p.run.model_name), escape(&p.run.suite_name));
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title><style>{CSS}</style></head><body>\n"
+    );
+    if p.run.random_init {
+        h.push_str("<div class=\"banner\" id=\"random-init-banner\">RANDOM-INIT MODEL: this run used a model with random weights. Every number and figure below is meaningless and exists only to test the pipeline.</div>\n");
+    }
+    let _ = writeln!(h, "<h1>{title}</h1>");
+    let _ = writeln!(
+        h,
+        "<p>{} images, {} augmentations, model <b>{}</b> ({}), clipshift {}.</p>",
+        p.data.image_ids.len(),
+        p.data.augs.len(),
+        escape(&p.run.model_name),
+        escape(&p.run.model_source),
+        escape(&p.run.tool_version)
+    );
+    if p.n_errors > 0 {
+        let _ = writeln!(h, "<p class=\"warn\">{} failures were recorded in <a href=\"../errors.parquet\">errors.parquet</a>; the affected images are left out of the statistics.</p>", p.n_errors);
+    }
+
+    h.push_str("<h2 id=\"findings\">Findings</h2><ul>\n");
+    for f in findings(p) {
+        let _ = writeln!(h, "<li>{f}</li>");
+    }
+    h.push_str("</ul>\n");
+
+    // Headline table.
+    h.push_str("<h2 id=\"headline\">Headline table</h2>\n<p>Mean \u{00b1} half-width of the 95% percentile-bootstrap interval of the mean. Rank 1 = most disruptive by cosine similarity.</p>\n<table><tr><th>rank</th><th class=\"l\">augmentation</th>");
+    for m in &p.data.metrics {
+        let _ = write!(h, "<th>{}</th>", m.label);
+    }
+    h.push_str("</tr>\n");
+    let mut augs: Vec<(&String, u32)> = p.data.augs.iter().map(|a| (a, row(p.summary, a, "cosine_similarity").map(|r| r.rank).unwrap_or(u32::MAX))).collect();
+    augs.sort_by_key(|x| x.1);
+    for (a, rank) in augs {
+        let colour = crate::chart::colour(p.data.augs.iter().position(|x| x == a).unwrap_or(0));
+        let rank = if rank == u32::MAX { "–".into() } else { rank.to_string() };
+        let _ = write!(h, "<tr><td>{rank}</td><td class=\"l\"><span class=\"sw\" style=\"background:{colour}\"></span>{}</td>", escape(a));
+        for m in &p.data.metrics {
+            match row(p.summary, a, m.column) {
+                Some(r) => {
+                    let half = ((r.ci_high - r.mean).max(r.mean - r.ci_low)).abs();
+                    let _ = write!(h, "<td title=\"n = {}, rank {}\">{} \u{00b1} {}</td>", r.n, r.rank, fmt(r.mean), fmt(half));
+                }
+                None => h.push_str("<td>–</td>"),
+            }
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+
+    h.push_str("<h2 id=\"figures\">Figures</h2>\n");
+    for f in p.figures {
+        let _ = writeln!(
+            h,
+            "<figure id=\"{stem}\">\n{svg}<figcaption><b>{title}.</b> {cap} <a href=\"{stem}.svg\">SVG</a> \u{00b7} <a href=\"{stem}.png\">PNG</a> \u{00b7} <a href=\"{stem}.parquet\">data</a></figcaption></figure>",
+            stem = f.stem,
+            svg = f.svg,
+            title = escape(&f.title),
+            cap = escape(&f.caption)
+        );
+    }
+
+    h.push_str("<h2 id=\"tests\">Paired tests</h2>\n<p>Wilcoxon signed-rank tests over images for every pair of augmentations (scipy.stats.wilcoxon defaults: zeros dropped, no continuity correction, exact null distribution for up to 50 untied pairs), Holm-corrected within each metric. Full table: <a href=\"wilcoxon.parquet\">wilcoxon.parquet</a>.</p>\n");
+    let cos_tests: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == "cosine_similarity").collect();
+    if !cos_tests.is_empty() {
+        h.push_str("<table><tr><th class=\"l\">a</th><th class=\"l\">b</th><th>mean(a) \u{2212} mean(b)</th><th>n</th><th>statistic</th><th>p</th><th>p (Holm)</th></tr>\n");
+        for t in cos_tests {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&t.a), escape(&t.b), fmt(t.mean_diff), t.n, fmt(t.test.statistic), fmt_p(t.test.p_value), fmt_p(t.p_holm)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+
+    h.push_str("<h2 id=\"tables\">Tables</h2><ul>\n");
+    for (file, desc) in p.tables {
+        let _ = writeln!(h, "<li><a href=\"{}\">{}</a>: {}</li>", escape(file), escape(file), escape(desc));
+    }
+    h.push_str("</ul>\n");
+
+    h.push_str("<h2 id=\"configuration\">Run configuration and model</h2>\n<table>");
+    for (k, v) in [
+        ("model", p.run.model_name.clone()),
+        ("source", p.run.model_source.clone()),
+        ("random init", p.run.random_init.to_string()),
+        ("sha256", p.run.model_sha256.clone()),
+        ("suite", p.run.suite_name.clone()),
+        ("seed", p.run.seed.map(|s| s.to_string()).unwrap_or_default()),
+        ("image size", p.run.image_size.to_string()),
+        ("tool version", p.run.tool_version.clone()),
+    ] {
+        let _ = writeln!(h, "<tr><th class=\"l\">{k}</th><td class=\"l\">{}</td></tr>", escape(&v));
+    }
+    h.push_str("</table>\n<details><summary>run.json</summary><pre>");
+    h.push_str(&escape(&serde_json::to_string_pretty(&p.run.raw).unwrap_or_default()));
+    h.push_str("</pre></details>\n</body></html>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64;
+
+    #[test]
+    fn base64_rfc4648_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+}

@@ -1,0 +1,45 @@
+//! SVG -> PNG with resvg, using the embedded DejaVu Sans so text renders the
+//! same on every machine (no system fonts are consulted).
+
+use resvg::{tiny_skia, usvg};
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+pub(crate) struct Rasterizer {
+    options: usvg::Options<'static>,
+    scale: f32,
+}
+
+impl Rasterizer {
+    pub(crate) fn new(scale: f32) -> Self {
+        let mut options = usvg::Options::default();
+        options.fontdb_mut().load_font_data(FONT.to_vec());
+        options.font_family = crate::chart::FONT.to_owned();
+        Self { options, scale }
+    }
+
+    pub(crate) fn png(&self, svg: &str) -> Result<Vec<u8>, String> {
+        let tree = usvg::Tree::from_str(svg, &self.options).map_err(|e| e.to_string())?;
+        let size = tree.size();
+        let w = (size.width() * self.scale).ceil() as u32;
+        let h = (size.height() * self.scale).ceil() as u32;
+        let mut pixmap = tiny_skia::Pixmap::new(w.max(1), h.max(1)).ok_or("empty figure")?;
+        pixmap.fill(tiny_skia::Color::WHITE);
+        resvg::render(&tree, tiny_skia::Transform::from_scale(self.scale, self.scale), &mut pixmap.as_mut());
+        pixmap.encode_png().map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_renders_with_embedded_font() {
+        let r = Rasterizer::new(1.0);
+        let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" width="60" height="20"><text x="2" y="15" font-family="DejaVu Sans" font-size="14">Hi</text></svg>"#;
+        let png = r.png(svg).unwrap();
+        let img = image::load_from_memory(&png).unwrap().to_rgba8();
+        assert!(img.pixels().any(|p| p[0] < 128), "text produced no dark pixels");
+    }
+}

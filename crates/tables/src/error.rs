@@ -1,0 +1,18 @@
+use std::path::PathBuf;
+
+/// A failure reading or writing one of the run's tables, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: parquet: {source}")]
+    Parquet { path: PathBuf, source: parquet::errors::ParquetError },
+    #[error("{path}: arrow: {source}")]
+    Arrow { path: PathBuf, source: arrow::error::ArrowError },
+    #[error("{path}: column `{column}`: {message}")]
+    Column { path: PathBuf, column: String, message: String },
+    #[error("{path}: invalid JSON: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error("{path} does not exist: {hint}")]
+    Missing { path: PathBuf, hint: String },
+}

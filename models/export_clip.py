@@ -1,0 +1,643 @@
+#!/usr/bin/env python3
+"""Export a CLIP vision tower to ONNX without torch.
+
+The ONNX graph is built node by node with ``onnx.helper`` from the checkpoint's
+state dict (Hugging Face ``CLIPVisionModelWithProjection`` parameter names), with
+exactly the semantics of transformers' CLIP vision model (eager attention):
+
+    conv patchify (stride = patch, no bias) -> prepend class token -> + position
+    embeddings -> pre_layrnorm -> L pre-LN encoder layers -> post_layernorm of the
+    class token -> visual projection (no bias)
+
+Model contract (see shared DESIGN.md, "The model contract"):
+
+    input   pixel_values      float32 [N, 3, H, W]      (N dynamic)
+    outputs image_embeds      float32 [N, D]            projected, not normalised
+            last_attention    float32 [N, heads, T, T]  softmax probabilities, last layer
+            layer_cls_states  float32 [N, L+1, hidden]  class-token state of every
+                                                        hidden_states entry (0 = after
+                                                        pre_layrnorm, then each layer)
+
+plus a sidecar ``model.json`` that the Rust encoder reads.
+
+Usage:
+    export_clip.py --output DIR [--checkpoint openai/clip-vit-base-patch32] [--revision REV]
+    export_clip.py --output DIR --random-init {tiny,vit-b-32} [--seed S]
+    common options: [--name NAME] [--verify] [--quantize int8]
+
+Real checkpoints need network access once (model.safetensors, config.json and
+preprocessor_config.json through huggingface_hub); random-init models need none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, asdict
+from pathlib import Path
+
+import numpy as np
+
+OPSET = 17
+DEFAULT_CHECKPOINT = "openai/clip-vit-base-patch32"
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+SUPPORTED_ACTS = ("quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh")
+# protobuf cannot serialise a single message over 2 GiB; above this the weights go
+# to an external data file next to model.onnx.
+EXTERNAL_DATA_THRESHOLD = 1_800_000_000
+
+
+@dataclass
+class VisionConfig:
+    image_size: int = 224
+    patch_size: int = 32
+    num_channels: int = 3
+    hidden_size: int = 768
+    intermediate_size: int = 3072
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    projection_dim: int = 512
+    hidden_act: str = "quick_gelu"
+    layer_norm_eps: float = 1e-5
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def num_positions(self) -> int:
+        return self.grid * self.grid + 1
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    def validate(self) -> None:
+        if self.image_size % self.patch_size:
+            raise SystemExit(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.hidden_size % self.num_attention_heads:
+            raise SystemExit(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}")
+        if self.hidden_act not in SUPPORTED_ACTS:
+            raise SystemExit(f"unsupported hidden_act {self.hidden_act!r}; supported: {', '.join(SUPPORTED_ACTS)}")
+
+
+PRESETS = {
+    "tiny": VisionConfig(image_size=224, patch_size=32, hidden_size=64, intermediate_size=256,
+                         num_hidden_layers=2, num_attention_heads=4, projection_dim=32),
+    "vit-b-32": VisionConfig(),
+}
+
+
+# --------------------------------------------------------------------------------------
+# weights
+
+
+def random_weights(cfg: VisionConfig, seed: int) -> dict[str, np.ndarray]:
+    """Random weights with HF parameter names, drawn from numpy's default_rng(seed).
+
+    Scales keep activations O(1) so attention is not uniform (a useful test model):
+    linear weights N(0, fan_in^-1/2), conv N(0, (3*p*p)^-1/2), class/position
+    embeddings N(0, 0.02 ... hidden^-1/2), biases N(0, 0.02). LayerNorm weights are
+    1 + N(0, 0.1) and biases N(0, 0.02) rather than exactly 1/0 so that a swapped or
+    missing LayerNorm parameter shows up in verification.
+    """
+    rng = np.random.default_rng(seed)
+    h, m, p, c = cfg.hidden_size, cfg.intermediate_size, cfg.patch_size, cfg.num_channels
+
+    def normal(shape, std):
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+    def ln(prefix: str, out: dict) -> None:
+        out[prefix + ".weight"] = (1.0 + rng.standard_normal(h) * 0.1).astype(np.float32)
+        out[prefix + ".bias"] = normal(h, 0.02)
+
+    def linear(prefix: str, n_out: int, n_in: int, out: dict) -> None:
+        out[prefix + ".weight"] = normal((n_out, n_in), n_in ** -0.5)
+        out[prefix + ".bias"] = normal(n_out, 0.02)
+
+    w: dict[str, np.ndarray] = {}
+    e = "vision_model.embeddings."
+    w[e + "patch_embedding.weight"] = normal((h, c, p, p), (c * p * p) ** -0.5)
+    w[e + "class_embedding"] = normal(h, h ** -0.5)
+    w[e + "position_embedding.weight"] = normal((cfg.num_positions, h), 0.02 * 5)
+    ln("vision_model.pre_layrnorm", w)
+    for i in range(cfg.num_hidden_layers):
+        pre = f"vision_model.encoder.layers.{i}."
+        ln(pre + "layer_norm1", w)
+        for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            linear(pre + "self_attn." + proj, h, h, w)
+        ln(pre + "layer_norm2", w)
+        linear(pre + "mlp.fc1", m, h, w)
+        linear(pre + "mlp.fc2", h, m, w)
+    ln("vision_model.post_layernorm", w)
+    w["visual_projection.weight"] = normal((cfg.projection_dim, h), h ** -0.5)
+    return w
+
+
+def required_names(cfg: VisionConfig) -> list[str]:
+    names = [
+        "vision_model.embeddings.patch_embedding.weight",
+        "vision_model.embeddings.class_embedding",
+        "vision_model.embeddings.position_embedding.weight",
+        "vision_model.pre_layrnorm.weight", "vision_model.pre_layrnorm.bias",
+    ]
+    for i in range(cfg.num_hidden_layers):
+        pre = f"vision_model.encoder.layers.{i}."
+        for mod in ("layer_norm1", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                    "self_attn.out_proj", "layer_norm2", "mlp.fc1", "mlp.fc2"):
+            names += [pre + mod + ".weight", pre + mod + ".bias"]
+    names += ["vision_model.post_layernorm.weight", "vision_model.post_layernorm.bias",
+              "visual_projection.weight"]
+    return names
+
+
+def check_shapes(cfg: VisionConfig, w: dict[str, np.ndarray]) -> None:
+    h, m, p, c = cfg.hidden_size, cfg.intermediate_size, cfg.patch_size, cfg.num_channels
+    expect = {
+        "vision_model.embeddings.patch_embedding.weight": (h, c, p, p),
+        "vision_model.embeddings.class_embedding": (h,),
+        "vision_model.embeddings.position_embedding.weight": (cfg.num_positions, h),
+        "visual_projection.weight": (cfg.projection_dim, h),
+    }
+    for i in range(cfg.num_hidden_layers):
+        pre = f"vision_model.encoder.layers.{i}."
+        expect[pre + "mlp.fc1.weight"] = (m, h)
+        expect[pre + "mlp.fc2.weight"] = (h, m)
+        for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            expect[pre + "self_attn." + proj + ".weight"] = (h, h)
+    for name, shape in expect.items():
+        if tuple(w[name].shape) != shape:
+            raise SystemExit(f"{name}: shape {tuple(w[name].shape)} does not match the config ({shape})")
+
+
+# --------------------------------------------------------------------------------------
+# checkpoint download
+
+
+def hf_download(repo: str, filename: str, revision: str | None) -> Path:
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as exc:  # pragma: no cover
+        raise SystemExit(f"huggingface_hub is not installed ({exc}); pip install -r models/requirements.txt")
+    try:
+        return Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision))
+    except Exception as exc:  # network errors, missing files, gated repos ...
+        raise SystemExit(
+            f"error: could not download {filename!r} of {repo!r} from the Hugging Face Hub:\n"
+            f"  {type(exc).__name__}: {exc}\n"
+            "Exporting a real checkpoint needs network access to huggingface.co once "
+            "(or a populated HF cache / HF_HUB_OFFLINE=1 with the files already cached).\n"
+            "Offline, use --random-init tiny|vit-b-32 for a model with random weights."
+        ) from None
+
+
+def load_checkpoint(repo: str, revision: str | None):
+    """Return (VisionConfig, weights, mean, std, image_size) for a Hub checkpoint or a local dir."""
+    local = Path(repo)
+    if local.is_dir():
+        def get(fn):
+            path = local / fn
+            if not path.exists():
+                raise SystemExit(f"error: {path} not found")
+            return path
+    else:
+        def get(fn):
+            return hf_download(repo, fn, revision)
+
+    config = json.loads(get("config.json").read_text())
+    vc = config.get("vision_config", config) or {}
+    defaults = VisionConfig()
+    cfg = VisionConfig(
+        image_size=int(vc.get("image_size", defaults.image_size)),
+        patch_size=int(vc.get("patch_size", defaults.patch_size)),
+        num_channels=int(vc.get("num_channels", defaults.num_channels)),
+        hidden_size=int(vc.get("hidden_size", defaults.hidden_size)),
+        intermediate_size=int(vc.get("intermediate_size", defaults.intermediate_size)),
+        num_hidden_layers=int(vc.get("num_hidden_layers", defaults.num_hidden_layers)),
+        num_attention_heads=int(vc.get("num_attention_heads", defaults.num_attention_heads)),
+        projection_dim=int(config.get("projection_dim", vc.get("projection_dim", defaults.projection_dim))),
+        hidden_act=str(vc.get("hidden_act", defaults.hidden_act)),
+        layer_norm_eps=float(vc.get("layer_norm_eps", defaults.layer_norm_eps)),
+    )
+    cfg.validate()
+
+    mean, std, image_size = CLIP_MEAN, CLIP_STD, cfg.image_size
+    try:
+        pre = json.loads(get("preprocessor_config.json").read_text())
+    except SystemExit:
+        print("warning: no preprocessor_config.json; using CLIP's mean/std and the model's image_size",
+              file=sys.stderr)
+        pre = {}
+    mean = [float(x) for x in pre.get("image_mean", mean)]
+    std = [float(x) for x in pre.get("image_std", std)]
+    crop = pre.get("crop_size", pre.get("size"))
+    if isinstance(crop, dict):
+        crop = crop.get("height", crop.get("shortest_edge"))
+    if crop is not None and int(crop) != cfg.image_size:
+        print(f"warning: preprocessor crop size {crop} differs from the model's image_size "
+              f"{cfg.image_size}; the model's is used", file=sys.stderr)
+
+    try:
+        from safetensors import safe_open
+    except ImportError as exc:  # pragma: no cover
+        raise SystemExit(f"safetensors is not installed ({exc}); pip install -r models/requirements.txt")
+    st_path = get("model.safetensors")
+    weights: dict[str, np.ndarray] = {}
+    wanted = set(required_names(cfg))
+    with safe_open(str(st_path), framework="numpy") as f:
+        keys = list(f.keys())
+        # find the prefix in front of "vision_model." (e.g. "" or "clip.")
+        prefix = None
+        for k in keys:
+            if k.endswith("vision_model.embeddings.class_embedding"):
+                prefix = k[: -len("vision_model.embeddings.class_embedding")]
+                break
+        if prefix is None:
+            raise SystemExit(f"{st_path}: no vision_model.* tensors; is this a CLIP checkpoint?")
+        for name in wanted:
+            key = prefix + name
+            if key not in keys:
+                raise SystemExit(f"{st_path}: missing tensor {key!r}")
+            weights[name] = np.asarray(f.get_tensor(key), dtype=np.float32)
+    check_shapes(cfg, weights)
+    return cfg, weights, mean, std, image_size
+
+
+# --------------------------------------------------------------------------------------
+# graph
+
+
+class GraphBuilder:
+    def __init__(self):
+        from onnx import helper, numpy_helper
+        self.helper = helper
+        self.numpy_helper = numpy_helper
+        self.nodes = []
+        self.initializers = []
+        self._names: set[str] = set()
+        self._count = 0
+
+    def init(self, name: str, array: np.ndarray) -> str:
+        assert name not in self._names, name
+        self._names.add(name)
+        self.initializers.append(self.numpy_helper.from_array(np.asarray(array, order="C"), name))
+        return name
+
+    def const_i64(self, name: str, values) -> str:
+        return self.init(name, np.asarray(values, dtype=np.int64))
+
+    def op(self, op_type: str, inputs: list[str], name: str | None = None, outputs: int = 1, **attrs):
+        self._count += 1
+        base = name or f"{op_type.lower()}_{self._count}"
+        outs = [base] if outputs == 1 else [f"{base}_{i}" for i in range(outputs)]
+        self.nodes.append(self.helper.make_node(op_type, inputs, outs, name=f"n_{base}", **attrs))
+        return outs[0] if outputs == 1 else outs
+
+
+def build_graph(cfg: VisionConfig, w: dict[str, np.ndarray], graph_name: str):
+    import onnx
+    from onnx import TensorProto, helper
+
+    cfg.validate()
+    check_shapes(cfg, w)
+    g = GraphBuilder()
+    H, T, Lyr, nh, hd = cfg.hidden_size, cfg.num_positions, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.head_dim
+    eps = float(cfg.layer_norm_eps)
+
+    def ln(x: str, prefix: str, out: str | None = None) -> str:
+        s = g.init(prefix + ".weight", w[prefix + ".weight"])
+        b = g.init(prefix + ".bias", w[prefix + ".bias"])
+        return g.op("LayerNormalization", [x, s, b], name=out, axis=-1, epsilon=eps)
+
+    def linear(x: str, prefix: str, bias: bool = True) -> str:
+        wt = g.init(prefix + ".weight_t", w[prefix + ".weight"].T)  # [in, out]
+        y = g.op("MatMul", [x, wt])
+        if bias:
+            y = g.op("Add", [y, g.init(prefix + ".bias", w[prefix + ".bias"])])
+        return y
+
+    # shared constants
+    g.const_i64("idx_0", 0)
+    g.const_i64("sh_tokens", [0, H, -1])          # [N, H, g*g]
+    g.const_i64("sh_heads", [0, 0, nh, hd])       # [N, T, heads, hd]
+    g.const_i64("sh_merge", [0, 0, H])            # [N, T, H]
+    g.const_i64("sh_cls_tail", [1, H])
+    g.const_i64("slice_start", [0])
+    g.const_i64("slice_end", [1])
+    scale = g.init("attn_scale", np.asarray(hd ** -0.5, dtype=np.float32))
+
+    # embeddings
+    e = "vision_model.embeddings."
+    pw = g.init(e + "patch_embedding.weight", w[e + "patch_embedding.weight"])
+    conv = g.op("Conv", ["pixel_values", pw], name="patch_conv",
+                kernel_shape=[cfg.patch_size, cfg.patch_size], strides=[cfg.patch_size, cfg.patch_size])
+    tokens = g.op("Reshape", [conv, "sh_tokens"])
+    patches = g.op("Transpose", [tokens], name="patch_embeds", perm=[0, 2, 1])          # [N, P, H]
+    shape = g.op("Shape", ["pixel_values"])
+    n = g.op("Slice", [shape, "slice_start", "slice_end"], name="batch_dim")            # [1]
+    cls_shape = g.op("Concat", [n, "sh_cls_tail"], axis=0)                              # [N, 1, H]
+    cls_e = g.init(e + "class_embedding", w[e + "class_embedding"].reshape(1, 1, H))
+    cls = g.op("Expand", [cls_e, cls_shape], name="class_tokens")
+    emb = g.op("Concat", [cls, patches], name="tokens", axis=1)                         # [N, T, H]
+    pos = g.init(e + "position_embedding.weight", w[e + "position_embedding.weight"])
+    emb = g.op("Add", [emb, pos], name="embeddings")
+    h = ln(emb, "vision_model.pre_layrnorm", out="hidden_0")
+
+    def cls_of(x: str, i: int) -> str:
+        c = g.op("Gather", [x, "idx_0"], axis=1)                                        # [N, H]
+        return g.op("Unsqueeze", [c, "axes_1"], name=f"cls_state_{i}")                  # [N, 1, H]
+
+    g.const_i64("axes_1", [1])
+    cls_states = [cls_of(h, 0)]
+    probs = None
+    for i in range(Lyr):
+        pre = f"vision_model.encoder.layers.{i}."
+        x = ln(h, pre + "layer_norm1")
+        q = g.op("Mul", [linear(x, pre + "self_attn.q_proj"), scale])
+        k = linear(x, pre + "self_attn.k_proj")
+        v = linear(x, pre + "self_attn.v_proj")
+        q = g.op("Transpose", [g.op("Reshape", [q, "sh_heads"])], perm=[0, 2, 1, 3])  # [N, nh, T, hd]
+        kt = g.op("Transpose", [g.op("Reshape", [k, "sh_heads"])], perm=[0, 2, 3, 1])  # [N, nh, hd, T]
+        v = g.op("Transpose", [g.op("Reshape", [v, "sh_heads"])], perm=[0, 2, 1, 3])  # [N, nh, T, hd]
+        scores = g.op("MatMul", [q, kt], name=f"attn_scores_{i}")
+        probs = g.op("Softmax", [scores], name=f"attn_probs_{i}", axis=-1)
+        ctx = g.op("MatMul", [probs, v])
+        ctx = g.op("Reshape", [g.op("Transpose", [ctx], perm=[0, 2, 1, 3]), "sh_merge"])
+        h = g.op("Add", [h, linear(ctx, pre + "self_attn.out_proj")], name=f"attn_residual_{i}")
+        x = ln(h, pre + "layer_norm2")
+        x = linear(x, pre + "mlp.fc1")
+        x = activation(g, x, cfg.hidden_act, f"act_{i}")
+        x = linear(x, pre + "mlp.fc2")
+        h = g.op("Add", [h, x], name=f"hidden_{i + 1}")
+        cls_states.append(cls_of(h, i + 1))
+
+    pooled = g.op("Gather", [h, "idx_0"], name="cls_last", axis=1)
+    pooled = ln(pooled, "vision_model.post_layernorm", out="pooled")
+    wproj = g.init("visual_projection.weight_t", w["visual_projection.weight"].T)
+    g.op("MatMul", [pooled, wproj], name="image_embeds")
+    g.op("Identity", [probs], name="last_attention")
+    g.op("Concat", cls_states, name="layer_cls_states", axis=1)
+
+    N = "N"
+    inputs = [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT,
+                                            [N, cfg.num_channels, cfg.image_size, cfg.image_size])]
+    outputs = [
+        helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, [N, cfg.projection_dim]),
+        helper.make_tensor_value_info("last_attention", TensorProto.FLOAT, [N, nh, T, T]),
+        helper.make_tensor_value_info("layer_cls_states", TensorProto.FLOAT, [N, Lyr + 1, H]),
+    ]
+    graph = helper.make_graph(g.nodes, graph_name, inputs, outputs, initializer=g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="clipshift-export_clip", producer_version="1")
+    model.ir_version = 8  # opset 17 <-> IR 8; readable by every onnxruntime >= 1.14
+    return model
+
+
+def activation(g: GraphBuilder, x: str, act: str, name: str) -> str:
+    if act == "quick_gelu":  # x * sigmoid(1.702 x)
+        c = g.init(name + "_c", np.asarray(1.702, dtype=np.float32))
+        return g.op("Mul", [x, g.op("Sigmoid", [g.op("Mul", [x, c])])], name=name)
+    if act == "gelu":  # exact: 0.5 x (1 + erf(x / sqrt 2))
+        inv = g.init(name + "_inv_sqrt2", np.asarray(1.0 / math.sqrt(2.0), dtype=np.float32))
+        one = g.init(name + "_one", np.asarray(1.0, dtype=np.float32))
+        half = g.init(name + "_half", np.asarray(0.5, dtype=np.float32))
+        erf = g.op("Erf", [g.op("Mul", [x, inv])])
+        return g.op("Mul", [g.op("Mul", [x, half]), g.op("Add", [erf, one])], name=name)
+    if act in ("gelu_new", "gelu_pytorch_tanh"):  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        a = g.init(name + "_a", np.asarray(math.sqrt(2.0 / math.pi), dtype=np.float32))
+        b = g.init(name + "_b", np.asarray(0.044715, dtype=np.float32))
+        one = g.init(name + "_one", np.asarray(1.0, dtype=np.float32))
+        half = g.init(name + "_half", np.asarray(0.5, dtype=np.float32))
+        x3 = g.op("Mul", [g.op("Mul", [x, x]), x])
+        inner = g.op("Mul", [g.op("Add", [x, g.op("Mul", [x3, b])]), a])
+        return g.op("Mul", [g.op("Mul", [x, half]), g.op("Add", [g.op("Tanh", [inner]), one])], name=name)
+    raise SystemExit(f"unsupported hidden_act {act!r}")
+
+
+# --------------------------------------------------------------------------------------
+# output
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_model(model, path: Path) -> None:
+    import onnx
+    size = sum(t.ByteSize() for t in model.graph.initializer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if size > EXTERNAL_DATA_THRESHOLD:
+        data = path.name + ".data"
+        print(f"weights are {size / 1e9:.2f} GB: storing them in {data} next to {path.name}", file=sys.stderr)
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=data, size_threshold=1024)
+    else:
+        onnx.save_model(model, str(path))
+    onnx.checker.check_model(str(path))
+
+
+def sidecar(cfg: VisionConfig, *, name: str, source: str, random_init: bool, seed, onnx_name: str,
+            sha: str, mean, std, image_size: int) -> dict:
+    return {
+        "name": name,
+        "source": source,
+        "random_init": random_init,
+        "seed": seed,
+        "onnx": onnx_name,
+        "sha256": sha,
+        "image_size": int(image_size),
+        "patch_size": cfg.patch_size,
+        "mean": [float(x) for x in mean],
+        "std": [float(x) for x in std],
+        "resize_policy": "paper",
+        "embedding_dim": cfg.projection_dim,
+        "hidden_size": cfg.hidden_size,
+        "num_layers": cfg.num_hidden_layers,
+        "num_heads": cfg.num_attention_heads,
+        "outputs": {
+            "image_embeds": "image_embeds",
+            "last_attention": "last_attention",
+            "layer_cls_states": "layer_cls_states",
+        },
+    }
+
+
+def write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------
+# checks
+
+
+def run_onnx(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, {"pixel_values": x})))
+
+
+def smoke_test(path: Path, cfg: VisionConfig, batch_tol: float = 1e-4) -> None:
+    rng = np.random.default_rng(1234)
+    T, L = cfg.num_positions, cfg.num_hidden_layers
+    single = None
+    for n in (1, 3):
+        x = rng.standard_normal((n, cfg.num_channels, cfg.image_size, cfg.image_size)).astype(np.float32)
+        if single is not None:
+            x[0] = single
+        out = run_onnx(path, x)
+        assert out["image_embeds"].shape == (n, cfg.projection_dim), out["image_embeds"].shape
+        assert out["last_attention"].shape == (n, cfg.num_attention_heads, T, T), out["last_attention"].shape
+        assert out["layer_cls_states"].shape == (n, L + 1, cfg.hidden_size), out["layer_cls_states"].shape
+        for k, v in out.items():
+            assert np.isfinite(v).all(), f"{k} has non-finite values"
+        rowsum = out["last_attention"].sum(-1)
+        assert np.allclose(rowsum, 1.0, atol=1e-4), "attention rows do not sum to 1"
+        if single is None:
+            single, first = x[0].copy(), out
+        else:
+            d = np.abs(out["image_embeds"][0] - first["image_embeds"][0]).max()
+            assert d < batch_tol, f"batch 1 and batch 3 disagree on the same image (max |diff| {d})"
+    print(f"onnxruntime smoke test passed (batch 1 and 3): {path}")
+
+
+def verify_with_transformers(path: Path, cfg: VisionConfig, w: dict[str, np.ndarray], tol: float = 1e-4) -> bool:
+    try:
+        import torch
+        from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+    except Exception as exc:
+        print(f"verification skipped: torch/transformers not importable ({type(exc).__name__}: {exc})")
+        return False
+    hf_cfg = CLIPVisionConfig(
+        image_size=cfg.image_size, patch_size=cfg.patch_size, num_channels=cfg.num_channels,
+        hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
+        projection_dim=cfg.projection_dim, hidden_act=cfg.hidden_act, layer_norm_eps=cfg.layer_norm_eps,
+    )
+    try:
+        model = CLIPVisionModelWithProjection(hf_cfg, attn_implementation="eager")
+    except TypeError:
+        hf_cfg._attn_implementation = "eager"
+        model = CLIPVisionModelWithProjection(hf_cfg)
+    model.eval()
+    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in w.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not m.endswith("position_ids")]
+    if missing or unexpected:
+        raise SystemExit(f"verification: state dict mismatch: missing {missing}, unexpected {unexpected}")
+    rng = np.random.default_rng(99)
+    x = rng.standard_normal((2, cfg.num_channels, cfg.image_size, cfg.image_size)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(pixel_values=torch.from_numpy(x), output_attentions=True, output_hidden_states=True)
+    ref_embeds = ref.image_embeds.numpy()
+    ref_attn = ref.attentions[-1].numpy()
+    ref_cls = np.stack([hs[:, 0].numpy() for hs in ref.hidden_states], axis=1)
+    out = run_onnx(path, x)
+    diffs = {
+        "image_embeds": float(np.abs(out["image_embeds"] - ref_embeds).max()),
+        "last_attention": float(np.abs(out["last_attention"] - ref_attn).max()),
+        "layer_cls_states": float(np.abs(out["layer_cls_states"] - ref_cls).max()),
+    }
+    print("verification against transformers", getattr(sys.modules.get("transformers"), "__version__", "?"),
+          "/ torch", torch.__version__, "(eager attention, batch 2):")
+    for k, d in diffs.items():
+        print(f"  max |onnx - transformers| {k}: {d:.3e}")
+    bad = {k: d for k, d in diffs.items() if not d <= tol}
+    if bad:
+        raise SystemExit(f"verification FAILED (tolerance {tol}): {bad}")
+    print(f"verification passed (tolerance {tol})")
+    return True
+
+
+def quantize_int8(src: Path, meta: dict, out_dir: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    dst = out_dir / "model.int8.onnx"
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+    q = dict(meta)
+    q["name"] = meta["name"] + "-int8"
+    q["onnx"] = dst.name
+    q["sha256"] = sha256_of(dst)
+    write_json(out_dir / "model.int8.json", q)
+    print(f"wrote {dst} ({dst.stat().st_size / 1e6:.2f} MB, dynamic int8 MatMul weights) "
+          f"and {out_dir / 'model.int8.json'}")
+
+
+# --------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Export a CLIP vision tower (CLIPVisionModelWithProjection) to ONNX, without torch.")
+    ap.add_argument("--output", "-o", required=True, type=Path, help="directory for model.onnx and model.json")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", default=None,
+                     help=f"Hugging Face repo id or local directory (default {DEFAULT_CHECKPOINT})")
+    src.add_argument("--random-init", choices=sorted(PRESETS), default=None,
+                     help="build the architecture with random weights (no download)")
+    ap.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of --checkpoint")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    ap.add_argument("--name", default=None, help="model name in model.json")
+    ap.add_argument("--verify", action="store_true",
+                    help="compare against transformers (only if torch and transformers are importable)")
+    ap.add_argument("--quantize", choices=["int8"], default=None,
+                    help="also write a dynamically quantised copy (model.int8.onnx + model.int8.json)")
+    ap.add_argument("--skip-smoke-test", action="store_true", help="do not run the model in onnxruntime")
+    args = ap.parse_args(argv)
+
+    if args.random_init:
+        cfg = PRESETS[args.random_init]
+        weights = random_weights(cfg, args.seed)
+        mean, std, image_size = CLIP_MEAN, CLIP_STD, cfg.image_size
+        source = f"random-init:{args.random_init}"
+        name = args.name or f"clip-{args.random_init}-random-seed{args.seed}"
+        seed = args.seed
+    else:
+        ckpt = args.checkpoint or DEFAULT_CHECKPOINT
+        cfg, weights, mean, std, image_size = load_checkpoint(ckpt, args.revision)
+        source = ckpt if args.revision is None else f"{ckpt}@{args.revision}"
+        name = args.name or Path(ckpt.rstrip("/")).name
+        seed = None
+
+    out_dir: Path = args.output
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = out_dir / "model.onnx"
+    model = build_graph(cfg, weights, name)
+    save_model(model, onnx_path)
+    meta = sidecar(cfg, name=name, source=source, random_init=bool(args.random_init), seed=seed,
+                   onnx_name=onnx_path.name, sha=sha256_of(onnx_path), mean=mean, std=std,
+                   image_size=image_size)
+    write_json(out_dir / "model.json", meta)
+    print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB) and {out_dir / 'model.json'}")
+    print(f"  {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, {cfg.num_attention_heads} heads, "
+          f"mlp {cfg.intermediate_size}, projection {cfg.projection_dim}, {cfg.hidden_act}, "
+          f"eps {cfg.layer_norm_eps}, image {cfg.image_size}, patch {cfg.patch_size}")
+    print(f"  sha256 {meta['sha256']}")
+
+    if not args.skip_smoke_test:
+        smoke_test(onnx_path, cfg)
+    if args.verify:
+        verify_with_transformers(onnx_path, cfg, weights)
+    if args.quantize == "int8":
+        quantize_int8(onnx_path, meta, out_dir)
+        if not args.skip_smoke_test:
+            # dynamic quantisation scales activations per batch: only approximate agreement
+            smoke_test(out_dir / "model.int8.onnx", cfg, batch_tol=0.5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

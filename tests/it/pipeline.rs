@@ -1,0 +1,204 @@
+//! The whole study on a few images with the tiny model: schemas and invariants of every table.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use clipshift_augment::stage::{AugmentConfig, sample_variants};
+use clipshift_augment::{Params, Suite, load_canonical};
+use clipshift_encode::SessionConfig;
+use clipshift_encode::stage::EncodeConfig;
+use clipshift_metrics::stage::MetricsConfig;
+use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, Float64Array, StringArray, UInt64Array};
+use clipshift_tables::{RunDir, column, read_errors, schema};
+
+use crate::support::{copy_samples, run_ok, stage_binary, table, temp_dir, tiny_model};
+
+const SAMPLES: usize = 3;
+
+/// A left-right mirror-symmetric image: its horizontal flip is itself.
+fn write_symmetric_image(path: &Path) {
+    let img = image::RgbImage::from_fn(96, 64, |x, y| {
+        let m = x.min(95 - x);
+        image::Rgb([(m * 5) as u8, (y * 3) as u8, ((m * y) % 251) as u8])
+    });
+    img.save(path).unwrap();
+}
+
+fn strings(batch: &clipshift_tables::arrow::array::RecordBatch, path: &Path, name: &str) -> Vec<String> {
+    column::<StringArray>(batch, path, name).unwrap().iter().map(|s| s.unwrap().to_string()).collect()
+}
+
+#[test]
+fn pipeline_end_to_end_with_the_tiny_model() {
+    let root = temp_dir("pipeline");
+    let data = root.join("data");
+    std::fs::create_dir_all(data.join("nested")).unwrap();
+    copy_samples(&data, SAMPLES);
+    write_symmetric_image(&data.join("nested/symmetric.png"));
+    std::fs::write(data.join("broken.jpg"), b"this is not a JPEG").unwrap();
+    let run = RunDir::new(root.join("run"));
+    let images = SAMPLES + 1;
+    let suite = Suite::paper();
+    let variants = suite.members().len() + 1;
+    assert_eq!(variants, 10);
+
+    // augment
+    let summary = clipshift_augment::stage::run(&AugmentConfig {
+        run_dir: run.root().to_path_buf(),
+        data_dir: data.clone(),
+        suite: suite.clone(),
+        seed: 7,
+        image_size: 224,
+        save_images: false,
+        limit: None,
+    })
+    .unwrap();
+    assert_eq!((summary.images, summary.variants, summary.errors), (images, images * variants, 1));
+    let imgs = table(&run.images());
+    assert_eq!(imgs.schema(), schema::images());
+    assert_eq!(imgs.num_rows(), images);
+    let augs = table(&run.augmentations());
+    assert_eq!(augs.schema(), schema::augmentations());
+    assert_eq!(augs.num_rows(), images * variants);
+    let errors = read_errors(&run.errors()).unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!((errors[0].stage.as_str(), errors[0].path.as_deref(), errors[0].kind.as_str()), ("augment", Some("broken.jpg"), "decode"));
+    assert!(errors[0].message.contains("broken.jpg"), "{}", errors[0].message);
+
+    // recorded parameters are the sampled ones, and replay is exact
+    let ids = column::<UInt64Array>(&imgs, &run.images(), schema::IMAGE_ID).unwrap();
+    let paths = strings(&imgs, &run.images(), "path");
+    let sym_row = paths.iter().position(|p| p == "nested/symmetric.png").expect("nested image found");
+    let sym_id = ids.value(sym_row);
+    let aug_ids = column::<UInt64Array>(&augs, &run.augmentations(), schema::IMAGE_ID).unwrap();
+    let aug_names = strings(&augs, &run.augmentations(), schema::AUGMENTATION);
+    let aug_params = strings(&augs, &run.augmentations(), "params");
+    for (i, (name, _, params)) in sample_variants(&suite, 7, sym_id, 224).into_iter().enumerate() {
+        let row = (0..augs.num_rows()).find(|&r| aug_ids.value(r) == sym_id && aug_names[r] == name).unwrap();
+        assert_eq!(Params::from_json(&name, &aug_params[row]).unwrap(), params, "variant {i} {name}");
+    }
+
+    // horizontal flip applied twice gives the original
+    let base = load_canonical(&data.join(&paths[0]), 224).unwrap();
+    let flip_row = (0..augs.num_rows()).find(|&r| aug_ids.value(r) == ids.value(0) && aug_names[r] == "horizontal_flip").unwrap();
+    let flip = Params::from_json("horizontal_flip", &aug_params[flip_row]).unwrap();
+    let once = flip.apply(&base).unwrap();
+    assert_ne!(once, base);
+    assert_eq!(flip.apply(&once).unwrap(), base);
+
+    // encode, with a batch size that splits images across batches
+    let encoded = clipshift_encode::stage::run(&EncodeConfig {
+        run_dir: run.root().to_path_buf(),
+        model_dir: tiny_model(),
+        policy: None,
+        session: SessionConfig::default(),
+        batch: 7,
+        dump_pixels: None,
+    })
+    .unwrap();
+    assert_eq!(encoded.rows, images * variants);
+    assert!(encoded.random_init);
+    let emb = table(&run.embeddings());
+    assert_eq!(emb.num_rows(), images * variants);
+    let vectors = column::<FixedSizeListArray>(&emb, &run.embeddings(), "embedding").unwrap();
+    let attention = column::<FixedSizeListArray>(&emb, &run.embeddings(), "cls_attention").unwrap();
+    assert_eq!(vectors.value_length(), 32);
+    assert_eq!(attention.value_length(), 49);
+    for i in 0..emb.num_rows() {
+        let a = attention.value(i);
+        let a = a.as_any().downcast_ref::<Float32Array>().unwrap();
+        let total: f32 = a.values().iter().sum();
+        assert!(a.values().iter().all(|v| *v >= 0.0) && total > 0.0 && total <= 1.0 + 1e-5, "attention row {i} sums to {total}");
+    }
+    let manifest = clipshift_tables::read_manifest(&run.manifest()).unwrap();
+    assert_eq!(manifest["model"]["random_init"], serde_json::json!(true));
+    assert_eq!(manifest["seed"], serde_json::json!(7));
+
+    // metrics
+    let measured = clipshift_metrics::stage::run(&MetricsConfig { run_dir: run.root().to_path_buf() }).unwrap();
+    assert_eq!(measured.metric_rows, images * (variants - 1));
+    assert_eq!(measured.pairwise_rows, images * variants * (variants - 1) / 2);
+    let metrics = table(&run.metrics());
+    assert_eq!(metrics.schema(), schema::metrics());
+    let m_ids = column::<UInt64Array>(&metrics, &run.metrics(), schema::IMAGE_ID).unwrap();
+    let m_augs = strings(&metrics, &run.metrics(), schema::AUGMENTATION);
+    let value = |name: &str, row: usize| {
+        let c = column::<Float64Array>(&metrics, &run.metrics(), name).unwrap();
+        c.is_valid(row).then(|| c.value(row))
+    };
+    let ranges: HashMap<&str, (f64, f64)> = HashMap::from([
+        ("cosine_similarity", (-1.0, 1.0)),
+        ("l2_distance", (0.0, f64::INFINITY)),
+        ("attention_similarity", (0.0, 1.0)),
+        ("patch_similarity", (0.0, 1.0)),
+        ("edge_preservation", (0.0, 1.0)),
+        ("detail_preservation", (0.0, 1.0)),
+        ("ssim", (-1.0, 1.0)),
+    ]);
+    for row in 0..metrics.num_rows() {
+        for name in schema::METRIC_COLUMNS {
+            let v = value(name, row).unwrap_or_else(|| panic!("{name} null in row {row}"));
+            let (lo, hi) = ranges[name];
+            assert!(v.is_finite() && v >= lo - 1e-9 && v <= hi + 1e-9, "{name} = {v} out of [{lo}, {hi}] in row {row}");
+        }
+    }
+    // the flip of a mirror-symmetric image is the same image: similarity 1, distance 0
+    let sym_flip = (0..metrics.num_rows()).find(|&r| m_ids.value(r) == sym_id && m_augs[r] == "horizontal_flip").unwrap();
+    assert!((value("cosine_similarity", sym_flip).unwrap() - 1.0).abs() < 1e-6);
+    assert!(value("l2_distance", sym_flip).unwrap() < 1e-4);
+    for name in ["attention_similarity", "patch_similarity", "edge_preservation", "detail_preservation", "ssim"] {
+        assert!((value(name, sym_flip).unwrap() - 1.0).abs() < 1e-6, "{name} of an identical variant");
+    }
+    // the augmentations really move the embedding: noise is not identical to the original
+    let noise = (0..metrics.num_rows()).find(|&r| m_ids.value(r) == sym_id && m_augs[r] == "noise").unwrap();
+    assert!(value("cosine_similarity", noise).unwrap() < 0.999_999);
+
+    let pairs = table(&run.pairwise());
+    assert_eq!(pairs.schema(), schema::pairwise());
+    let cos = column::<Float64Array>(&pairs, &run.pairwise(), "cosine_distance").unwrap();
+    let euc = column::<Float64Array>(&pairs, &run.pairwise(), "euclidean_distance").unwrap();
+    for r in 0..pairs.num_rows() {
+        assert!((0.0..=2.0 + 1e-9).contains(&cos.value(r)) && euc.value(r) >= 0.0);
+    }
+    let names: HashSet<String> = strings(&pairs, &run.pairwise(), "a").into_iter().chain(strings(&pairs, &run.pairwise(), "b")).collect();
+    assert_eq!(names.len(), variants);
+
+    // report
+    clipshift_report::run(&clipshift_report::ReportConfig::new(run.root())).unwrap();
+    for file in ["summary.parquet", "distance_matrix.parquet", "linkage.parquet", "clusters.parquet", "report/index.html"] {
+        assert!(run.root().join(file).is_file(), "{file} missing");
+    }
+    let report = run.report_dir();
+    let svgs = std::fs::read_dir(&report).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "svg")).count();
+    assert!(svgs >= 4, "only {svgs} SVG figures");
+    for entry in std::fs::read_dir(&report).unwrap().filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "svg") {
+            assert!(path.with_extension("png").is_file(), "{} has no PNG", path.display());
+        }
+    }
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.to_lowercase().contains("random"), "the random-model banner is missing");
+
+    // every stage re-runs alone from the run directory, through its binary, with the same result
+    let before = std::fs::read(run.metrics()).unwrap();
+    let dir = run.root().to_str().unwrap();
+    run_ok(stage_binary("metrics").args(["--run", dir]));
+    assert_eq!(table(&run.metrics()), clipshift_tables::read_table(&run.metrics()).unwrap());
+    assert_eq!(before.len(), std::fs::read(run.metrics()).unwrap().len());
+    let out = run_ok(stage_binary("report").args(["--run", dir]));
+    assert!(out.contains("index.html"), "report does not print where its results are: {out}");
+    run_ok(stage_binary("encode").args(["--run", dir, "--model", tiny_model().to_str().unwrap(), "--batch", "16"]));
+    let emb2 = table(&run.embeddings());
+    assert_eq!(emb2.num_rows(), emb.num_rows());
+    let v2 = column::<FixedSizeListArray>(&emb2, &run.embeddings(), "embedding").unwrap();
+    let max_diff = (0..emb.num_rows())
+        .flat_map(|i| {
+            let a = vectors.value(i).as_any().downcast_ref::<Float32Array>().unwrap().values().to_vec();
+            let b = v2.value(i).as_any().downcast_ref::<Float32Array>().unwrap().values().to_vec();
+            a.into_iter().zip(b).map(|(x, y)| (x - y).abs())
+        })
+        .fold(0.0f32, f32::max);
+    assert!(max_diff < 1e-5, "batch 7 and batch 16 differ by {max_diff}");
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests of the clipshift pipeline live in `it/`; this library is empty.

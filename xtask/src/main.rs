@@ -1,0 +1,311 @@
+//! The clipshift orchestrator and developer tasks.
+//!
+//! Thin on purpose: it changes to the workspace root, builds the stage binaries once and
+//! runs them, so the Parquet files of the run directory are all the stages share. It
+//! links neither polars nor ONNX Runtime, and compiles in seconds.
+
+mod runtime;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "clipshift pipeline and developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run augment, encode, metrics and report in order and print the report's path.
+    Pipeline(PipelineArgs),
+    /// Run the augment stage alone (arguments go to clipshift-augment).
+    Augment(StageArgs),
+    /// Run the encode stage alone (arguments go to clipshift-encode).
+    Encode(StageArgs),
+    /// Run the metrics stage alone (arguments go to clipshift-metrics).
+    Metrics(StageArgs),
+    /// Run the report stage alone (arguments go to clipshift-report).
+    Report(StageArgs),
+    /// Fetch the ONNX Runtime shared library from the official PyPI wheel into .cache/.
+    FetchRuntime {
+        /// Use the onnxruntime-gpu wheel (CUDA execution provider).
+        #[arg(long)]
+        gpu: bool,
+        /// Fetch again even if the cache has it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Export a CLIP vision tower to ONNX (arguments go to models/export_clip.py).
+    ExportModel(StageArgs),
+    /// Provision the runtime and run every test of the workspace.
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Formatting, clippy, the one-way dependency graph, then `test`: what CI runs.
+    Ci,
+    /// Benchmarks against their Python peers: augment, encode or metrics.
+    Bench {
+        /// Which benchmark: augment, encode, metrics.
+        what: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Args)]
+struct StageArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(Args)]
+struct PipelineArgs {
+    /// Folder of images (scanned recursively).
+    #[arg(long, default_value = "data/samples")]
+    data: PathBuf,
+    /// Run directory (default: runs/<unix time>).
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// `tiny`, or a directory with model.onnx + model.json (default: an exported real model if any, else tiny).
+    #[arg(long)]
+    model: Option<String>,
+    /// auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Only the first N images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Suite definition (TOML); the paper's nine augmentations by default.
+    #[arg(long)]
+    suite: Option<PathBuf>,
+    /// Also write every variant as PNG.
+    #[arg(long)]
+    save_images: bool,
+}
+
+fn main() {
+    if let Err(err) = real_main() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root).with_context(|| format!("cd {}", root.display()))?;
+    match cli.command {
+        Task::Pipeline(args) => pipeline(&root, args),
+        Task::Augment(a) => stage(&root, "augment", &a.args, None),
+        Task::Encode(a) => stage(&root, "encode", &a.args, Some(&runtime::ensure(&root, false)?)),
+        Task::Metrics(a) => stage(&root, "metrics", &a.args, None),
+        Task::Report(a) => stage(&root, "report", &a.args, None),
+        Task::FetchRuntime { gpu, force } => {
+            let lib = runtime::fetch(&root, gpu, force)?;
+            println!("ONNX Runtime: {}", lib.display());
+            Ok(())
+        }
+        Task::ExportModel(a) => export_model(&root, &a.args),
+        Task::Test { args } => test(&root, &args),
+        Task::Ci => ci(&root),
+        Task::Bench { what, args } => bench(&root, &what, &args),
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(manifest.parent().context("xtask has no parent directory")?.to_path_buf())
+}
+
+/// Runs `cmd`, failing with its command line if it does not succeed.
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Builds every stage binary (dev profile, shared with the tests) and returns their folder.
+fn build_stages(root: &Path) -> Result<PathBuf> {
+    run(cargo().args(["build", "--quiet", "--bins", "--workspace", "--exclude", "xtask"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    Ok(target.join("debug"))
+}
+
+fn stage(root: &Path, name: &str, args: &[String], runtime: Option<&Path>) -> Result<()> {
+    let mut cmd = Command::new(build_stages(root)?.join(format!("clipshift-{name}")));
+    if let Some(lib) = runtime {
+        cmd.env("ORT_DYLIB_PATH", lib);
+    }
+    run(cmd.args(args))
+}
+
+fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
+    let ort = runtime::ensure(root, false)?;
+    let run_dir = args.run.clone().unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        PathBuf::from(format!("runs/{secs}"))
+    });
+    let model = resolve_model(root, args.model.as_deref())?;
+    let bins = build_stages(root)?;
+    let run_arg = run_dir.to_string_lossy().to_string();
+
+    let mut augment = vec!["--run".to_string(), run_arg.clone(), "--data".into(), args.data.to_string_lossy().into(), "--seed".into(), args.seed.to_string()];
+    if let Some(limit) = args.limit {
+        augment.extend(["--limit".into(), limit.to_string()]);
+    }
+    if let Some(suite) = &args.suite {
+        augment.extend(["--suite".into(), suite.to_string_lossy().into()]);
+    }
+    if args.save_images {
+        augment.push("--save-images".into());
+    }
+    let encode = vec![
+        "--run".to_string(),
+        run_arg.clone(),
+        "--model".into(),
+        model.to_string_lossy().into(),
+        "--device".into(),
+        args.device.clone(),
+        "--batch".into(),
+        args.batch.to_string(),
+    ];
+    let plain = vec!["--run".to_string(), run_arg.clone()];
+    for (name, stage_args) in [("augment", &augment), ("encode", &encode), ("metrics", &plain), ("report", &plain)] {
+        eprintln!("== {name}");
+        run(Command::new(bins.join(format!("clipshift-{name}"))).env("ORT_DYLIB_PATH", &ort).args(stage_args))
+            .with_context(|| format!("stage `{name}` failed; fix the cause and re-run it alone with `cargo xtask {name} --run {run_arg} ...`"))?;
+    }
+    println!("report: {}", root.join(&run_dir).join("report/index.html").display());
+    Ok(())
+}
+
+/// `tiny`, a path, or (when absent) the first exported real model under models/, else tiny.
+fn resolve_model(root: &Path, model: Option<&str>) -> Result<PathBuf> {
+    let tiny = root.join("models/tiny-clip");
+    match model {
+        Some("tiny") => Ok(tiny),
+        Some(path) => Ok(PathBuf::from(path)),
+        None => {
+            let mut exported: Vec<PathBuf> = std::fs::read_dir(root.join("models"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|dir| is_real_model(dir))
+                .collect();
+            exported.sort();
+            match exported.into_iter().next() {
+                Some(dir) => Ok(dir),
+                None => {
+                    eprintln!(
+                        "warning: no real CLIP model in models/ — using the random-weight tiny model; its results are \
+                         meaningless. Export one with `cargo xtask export-model` (needs network once)."
+                    );
+                    Ok(tiny)
+                }
+            }
+        }
+    }
+}
+
+fn is_real_model(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("model.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v.get("random_init").and_then(|r| r.as_bool()) == Some(false))
+}
+
+/// A Python virtual environment under .cache/ with `requirements` installed (created on demand).
+fn python_env(root: &Path, name: &str, requirements: &Path) -> Result<PathBuf> {
+    let venv = root.join(".cache").join(name);
+    let python = venv.join("bin/python");
+    let stamp = venv.join(".installed");
+    let wanted = std::fs::read_to_string(requirements).with_context(|| format!("reading {}", requirements.display()))?;
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    runtime::require_python()?;
+    eprintln!("creating Python environment {} from {}", venv.display(), requirements.display());
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(requirements))?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
+
+fn export_model(root: &Path, args: &[String]) -> Result<()> {
+    let python = python_env(root, "venv-export", &root.join("models/requirements.txt"))?;
+    let mut args = args.to_vec();
+    if !args.iter().any(|a| a == "--output") {
+        args.extend(["--output".into(), "models/clip-vit-base-patch32".into()]);
+    }
+    run(Command::new(python).arg("models/export_clip.py").args(&args))
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<()> {
+    let lib = runtime::ensure(root, false)?;
+    eprintln!("ONNX Runtime: {}", lib.display());
+    build_stages(root)?;
+    run(cargo().env("ORT_DYLIB_PATH", &lib).args(["test", "--workspace"]).args(extra))
+}
+
+fn ci(root: &Path) -> Result<()> {
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
+    check_dependency_graph()?;
+    test(root, &[])
+}
+
+/// Only encode links ONNX Runtime; only report links polars; xtask links neither.
+fn check_dependency_graph() -> Result<()> {
+    for (package, forbidden) in [
+        ("clipshift-tables", "ort"),
+        ("clipshift-tables", "polars"),
+        ("clipshift-augment", "ort"),
+        ("clipshift-augment", "polars"),
+        ("clipshift-metrics", "ort"),
+        ("clipshift-metrics", "polars"),
+        ("clipshift-report", "ort"),
+        ("clipshift-encode", "polars"),
+        ("xtask", "ort"),
+        ("xtask", "polars"),
+    ] {
+        let out = cargo()
+            .args(["tree", "--quiet", "-e", "normal", "-p", package, "-i", forbidden])
+            .output()
+            .context("running cargo tree")?;
+        if out.status.success() && !out.stdout.is_empty() {
+            bail!("{package} must not depend on {forbidden}:\n{}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    eprintln!("dependency graph: ok");
+    Ok(())
+}
+
+fn bench(root: &Path, what: &str, args: &[String]) -> Result<()> {
+    let package = match what {
+        "augment" | "encode" | "metrics" => format!("clipshift-{what}"),
+        other => bail!("unknown benchmark `{other}` (expected augment, encode or metrics)"),
+    };
+    let lib = runtime::ensure(root, false)?;
+    let peer = root.join(format!("crates/{what}/reference/bench_peer.py"));
+    if peer.exists() {
+        let requirements = root.join(format!("crates/{what}/reference/requirements.txt"));
+        let python = python_env(root, &format!("venv-bench-{what}"), &requirements)?;
+        run(Command::new(python).env("ORT_DYLIB_PATH", &lib).arg(&peer).args(args))?;
+    }
+    run(cargo().env("ORT_DYLIB_PATH", &lib).args(["bench", "-p", &package]))
+}
