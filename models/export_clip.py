@@ -37,7 +37,7 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -179,14 +179,20 @@ def check_shapes(cfg: VisionConfig, w: dict[str, np.ndarray]) -> None:
 # checkpoint download
 
 
-def hf_download(repo: str, filename: str, revision: str | None) -> Path:
+def hf_download(repo: str, filename: str, revision: str | None, missing_ok: bool = False) -> Path | None:
+    """Download one file of a Hub repo (cached). With missing_ok, a file the repo lacks gives None."""
     try:
         from huggingface_hub import hf_hub_download
     except ImportError as exc:  # pragma: no cover
         raise SystemExit(f"huggingface_hub is not installed ({exc}); pip install -r models/requirements.txt")
     try:
         return Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision))
-    except Exception as exc:  # network errors, missing files, gated repos ...
+    except Exception as exc:  # network errors, gated or missing repos, missing files ...
+        # the repo answered that it has no such file (not: the file is not in the offline cache)
+        if type(exc).__name__ in ("RemoteEntryNotFoundError", "EntryNotFoundError"):
+            if missing_ok:
+                return None
+            raise SystemExit(f"error: {repo!r} has no file {filename!r}") from None
         raise SystemExit(
             f"error: could not download {filename!r} of {repo!r} from the Hugging Face Hub:\n"
             f"  {type(exc).__name__}: {exc}\n"
@@ -196,18 +202,111 @@ def hf_download(repo: str, filename: str, revision: str | None) -> Path:
         ) from None
 
 
+# safetensors dtype -> numpy dtype; BF16 is widened by hand (numpy has no bfloat16)
+_ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16}
+
+
+def read_safetensors(path: Path, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Read (some) tensors of a .safetensors file as float32 without any framework.
+
+    The format is an 8-byte little-endian header length, a JSON header
+    {name: {dtype, shape, data_offsets}}, then the raw little-endian data.
+    """
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    base = 8 + n
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    out = {}
+    for name in (names if names is not None else list(header)):
+        if name not in header:
+            continue
+        info = header[name]
+        if info["dtype"] not in _ST_DTYPES:
+            raise SystemExit(f"{path}: tensor {name!r} has unsupported dtype {info['dtype']}")
+        start, end = info["data_offsets"]
+        raw = np.frombuffer(mm[base + start: base + end], dtype=np.dtype(_ST_DTYPES[info["dtype"]]).newbyteorder("<"))
+        if info["dtype"] == "BF16":
+            arr = (raw.astype(np.uint32) << 16).view(np.float32)
+        else:
+            arr = raw.astype(np.float32)
+        out[name] = arr.reshape(info["shape"])
+    return out
+
+
+def safetensors_keys(path: Path) -> list[str]:
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    return [k for k in header if k != "__metadata__"]
+
+
+class _TorchStorage:
+    def __init__(self, dtype, key):
+        self.dtype, self.key = dtype, key
+
+
+def read_torch_bin(path: Path) -> dict[str, np.ndarray]:
+    """Read a torch.save()d state dict (zip format, torch >= 1.6) without torch.
+
+    Only what a plain state dict needs is understood: typed storages, _rebuild_tensor_v2,
+    _rebuild_parameter, OrderedDict. Nothing else is unpickled.
+    """
+    import pickle
+    import zipfile
+    storage_dtypes = {"FloatStorage": np.float32, "HalfStorage": np.float16, "DoubleStorage": np.float64,
+                      "BFloat16Storage": "bf16"}
+    zf = zipfile.ZipFile(path)
+    pkl = next(n for n in zf.namelist() if n.endswith("data.pkl"))
+    root = pkl[: -len("data.pkl")]
+
+    def rebuild_tensor(storage, offset, size, stride, *_args):
+        raw = zf.read(f"{root}data/{storage.key}")
+        if storage.dtype == "bf16":
+            flat = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            flat = np.frombuffer(raw, dtype=np.dtype(storage.dtype).newbyteorder("<")).astype(np.float32)
+        itemsize = flat.itemsize
+        if len(size) == 0:
+            return flat[offset:offset + 1].reshape(())
+        return np.lib.stride_tricks.as_strided(flat[offset:], shape=tuple(size),
+                                               strides=tuple(s * itemsize for s in stride)).copy()
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module == "collections" and name == "OrderedDict":
+                import collections
+                return collections.OrderedDict
+            if module == "torch._utils" and name == "_rebuild_tensor_v2":
+                return rebuild_tensor
+            if module == "torch._utils" and name == "_rebuild_parameter":
+                return lambda data, requires_grad=False, hooks=None: data
+            if module == "torch" and name in storage_dtypes:
+                return storage_dtypes[name]
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+
+        def persistent_load(self, pid):
+            # ('storage', storage_type, key, location, numel)
+            return _TorchStorage(pid[1], pid[2])
+
+    return dict(Unpickler(zf.open(pkl)).load())
+
+
 def load_checkpoint(repo: str, revision: str | None):
     """Return (VisionConfig, weights, mean, std, image_size) for a Hub checkpoint or a local dir."""
     local = Path(repo)
     if local.is_dir():
-        def get(fn):
+        def get(fn, missing_ok=False):
             path = local / fn
             if not path.exists():
+                if missing_ok:
+                    return None
                 raise SystemExit(f"error: {path} not found")
             return path
     else:
-        def get(fn):
-            return hf_download(repo, fn, revision)
+        def get(fn, missing_ok=False):
+            return hf_download(repo, fn, revision, missing_ok=missing_ok)
 
     config = json.loads(get("config.json").read_text())
     vc = config.get("vision_config", config) or {}
@@ -227,9 +326,10 @@ def load_checkpoint(repo: str, revision: str | None):
     cfg.validate()
 
     mean, std, image_size = CLIP_MEAN, CLIP_STD, cfg.image_size
-    try:
-        pre = json.loads(get("preprocessor_config.json").read_text())
-    except SystemExit:
+    pre_path = get("preprocessor_config.json", missing_ok=True)
+    if pre_path is not None:
+        pre = json.loads(pre_path.read_text())
+    else:
         print("warning: no preprocessor_config.json; using CLIP's mean/std and the model's image_size",
               file=sys.stderr)
         pre = {}
@@ -242,28 +342,37 @@ def load_checkpoint(repo: str, revision: str | None):
         print(f"warning: preprocessor crop size {crop} differs from the model's image_size "
               f"{cfg.image_size}; the model's is used", file=sys.stderr)
 
-    try:
-        from safetensors import safe_open
-    except ImportError as exc:  # pragma: no cover
-        raise SystemExit(f"safetensors is not installed ({exc}); pip install -r models/requirements.txt")
-    st_path = get("model.safetensors")
-    weights: dict[str, np.ndarray] = {}
-    wanted = set(required_names(cfg))
-    with safe_open(str(st_path), framework="numpy") as f:
-        keys = list(f.keys())
-        # find the prefix in front of "vision_model." (e.g. "" or "clip.")
-        prefix = None
-        for k in keys:
-            if k.endswith("vision_model.embeddings.class_embedding"):
-                prefix = k[: -len("vision_model.embeddings.class_embedding")]
-                break
-        if prefix is None:
-            raise SystemExit(f"{st_path}: no vision_model.* tensors; is this a CLIP checkpoint?")
-        for name in wanted:
-            key = prefix + name
-            if key not in keys:
-                raise SystemExit(f"{st_path}: missing tensor {key!r}")
-            weights[name] = np.asarray(f.get_tensor(key), dtype=np.float32)
+    wanted = required_names(cfg)
+    st_path = get("model.safetensors", missing_ok=True)
+    if st_path is not None:
+        wpath, keys = st_path, safetensors_keys(st_path)
+    else:
+        # older repos have only pytorch_model.bin: read it without torch
+        wpath = get("pytorch_model.bin")
+        print(f"note: no model.safetensors; reading {wpath.name} (torch zip format) without torch",
+              file=sys.stderr)
+        all_tensors = read_torch_bin(wpath)
+        keys = list(all_tensors)
+    # find the prefix in front of "vision_model." (e.g. "" or "clip.")
+    prefix = next((k[: -len("vision_model.embeddings.class_embedding")] for k in keys
+                   if k.endswith("vision_model.embeddings.class_embedding")), None)
+    if prefix is None:
+        raise SystemExit(f"{wpath}: no vision_model.* tensors; is this a CLIP checkpoint?")
+    missing = [prefix + n for n in wanted if prefix + n not in keys]
+    if missing:
+        raise SystemExit(f"{wpath}: missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if st_path is not None:
+        try:
+            from safetensors import safe_open
+            with safe_open(str(st_path), framework="numpy") as f:
+                weights = {n: np.asarray(f.get_tensor(prefix + n), dtype=np.float32) for n in wanted}
+        except Exception as exc:  # e.g. bfloat16, which numpy lacks; or safetensors not installed
+            print(f"note: safetensors could not read {st_path.name} as numpy ({exc}); using the built-in reader",
+                  file=sys.stderr)
+            got = read_safetensors(st_path, [prefix + n for n in wanted])
+            weights = {n: got[prefix + n] for n in wanted}
+    else:
+        weights = {n: np.asarray(all_tensors[prefix + n], dtype=np.float32) for n in wanted}
     check_shapes(cfg, weights)
     return cfg, weights, mean, std, image_size
 
@@ -300,7 +409,6 @@ class GraphBuilder:
 
 
 def build_graph(cfg: VisionConfig, w: dict[str, np.ndarray], graph_name: str):
-    import onnx
     from onnx import TensorProto, helper
 
     cfg.validate()
@@ -528,12 +636,13 @@ def verify_with_transformers(path: Path, cfg: VisionConfig, w: dict[str, np.ndar
         num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
         projection_dim=cfg.projection_dim, hidden_act=cfg.hidden_act, layer_norm_eps=cfg.layer_norm_eps,
     )
-    try:
-        model = CLIPVisionModelWithProjection(hf_cfg, attn_implementation="eager")
-    except TypeError:
-        hf_cfg._attn_implementation = "eager"
-        model = CLIPVisionModelWithProjection(hf_cfg)
+    # eager attention: the only implementation that returns attention probabilities as such
+    hf_cfg._attn_implementation = "eager"
+    model = CLIPVisionModelWithProjection(hf_cfg)
     model.eval()
+    impl = getattr(model.config, "_attn_implementation", "?")
+    if impl != "eager":
+        print(f"warning: transformers chose {impl!r} attention, not 'eager'", file=sys.stderr)
     state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in w.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [m for m in missing if not m.endswith("position_ids")]
@@ -553,7 +662,7 @@ def verify_with_transformers(path: Path, cfg: VisionConfig, w: dict[str, np.ndar
         "layer_cls_states": float(np.abs(out["layer_cls_states"] - ref_cls).max()),
     }
     print("verification against transformers", getattr(sys.modules.get("transformers"), "__version__", "?"),
-          "/ torch", torch.__version__, "(eager attention, batch 2):")
+          "/ torch", torch.__version__, f"({impl} attention, batch 2):")
     for k, d in diffs.items():
         print(f"  max |onnx - transformers| {k}: {d:.3e}")
     bad = {k: d for k, d in diffs.items() if not d <= tol}

@@ -249,8 +249,13 @@ fn python_env(root: &Path, name: &str, requirements: &Path) -> Result<PathBuf> {
 fn export_model(root: &Path, args: &[String]) -> Result<()> {
     let python = python_env(root, "venv-export", &root.join("models/requirements.txt"))?;
     let mut args = args.to_vec();
-    if !args.iter().any(|a| a == "--output") {
-        args.extend(["--output".into(), "models/clip-vit-base-patch32".into()]);
+    if !args.iter().any(|a| a == "--output" || a == "-o" || a.starts_with("--output=")) {
+        // A random-init export must never land where the real model is expected.
+        let output = match args.iter().position(|a| a == "--random-init") {
+            Some(i) => format!("models/random-{}", args.get(i + 1).map(String::as_str).unwrap_or("init")),
+            None => "models/clip-vit-base-patch32".to_string(),
+        };
+        args.extend(["--output".into(), output]);
     }
     run(Command::new(python).arg("models/export_clip.py").args(&args))
 }

@@ -8,11 +8,15 @@
 //! later stages replay the exact pixels without storing them. This crate knows nothing
 //! of models or metrics.
 
+mod error;
 mod resize;
 mod rng;
+mod source;
+pub mod stage;
 mod suite;
 mod transforms;
 
+pub use error::AugmentError;
 pub use image::RgbImage;
 pub use resize::resize_linear;
 pub use rng::Rng;
