@@ -44,7 +44,8 @@ pub(crate) fn table(path: &Path) -> RecordBatch {
 
 /// A stage binary built by `cargo xtask test` (target/debug/clipshift-<stage>).
 pub(crate) fn stage_binary(stage: &str) -> Command {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
     let bin = target.join("debug").join(format!("clipshift-{stage}"));
     assert!(bin.exists(), "{} is missing: run the tests through `cargo xtask test`", bin.display());
     Command::new(bin)

@@ -166,7 +166,14 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
     let bins = build_stages(root)?;
     let run_arg = run_dir.to_string_lossy().to_string();
 
-    let mut augment = vec!["--run".to_string(), run_arg.clone(), "--data".into(), args.data.to_string_lossy().into(), "--seed".into(), args.seed.to_string()];
+    let mut augment = vec![
+        "--run".to_string(),
+        run_arg.clone(),
+        "--data".into(),
+        args.data.to_string_lossy().into(),
+        "--seed".into(),
+        args.seed.to_string(),
+    ];
     if let Some(limit) = args.limit {
         augment.extend(["--limit".into(), limit.to_string()]);
     }
@@ -234,14 +241,17 @@ fn python_env(root: &Path, name: &str, requirements: &Path) -> Result<PathBuf> {
     let venv = root.join(".cache").join(name);
     let python = venv.join("bin/python");
     let stamp = venv.join(".installed");
-    let wanted = std::fs::read_to_string(requirements).with_context(|| format!("reading {}", requirements.display()))?;
+    let wanted =
+        std::fs::read_to_string(requirements).with_context(|| format!("reading {}", requirements.display()))?;
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
     }
     runtime::require_python()?;
     eprintln!("creating Python environment {} from {}", venv.display(), requirements.display());
     run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(requirements))?;
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(requirements))?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }

@@ -20,9 +20,12 @@ pub use error::AugmentError;
 pub use image::RgbImage;
 pub use resize::resize_linear;
 pub use rng::Rng;
+pub use source::{
+    IMAGE_EXTENSIONS, SourceImage, canonical, decode, image_id, load_canonical, read_source, scan_images,
+};
 pub use suite::{Suite, SuiteMember};
 pub use transforms::{
-    BorderMode, CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur,
-    Params, Perspective, RandomBrightnessContrast, Range, ShiftScaleRotate, Transform, elastic_field,
-    elastic_field_from_noise, remap_displaced,
+    BorderMode, CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur, Params,
+    Perspective, RandomBrightnessContrast, Range, ShiftScaleRotate, Transform, elastic_field, elastic_field_from_noise,
+    remap_displaced,
 };

@@ -13,9 +13,7 @@ fn mix64(mut z: u64) -> u64 {
 
 /// FNV-1a over the bytes of a name, so a suite member's name becomes part of the key.
 fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -58,7 +58,8 @@ pub struct SourceImage {
 
 /// Decodes `bytes` (read from `path`, named in errors) to RGB8.
 pub fn decode(path: &Path, bytes: &[u8]) -> Result<SourceImage, AugmentError> {
-    let format = image::guess_format(bytes).map_err(|source| AugmentError::Decode { path: path.to_path_buf(), source })?;
+    let format =
+        image::guess_format(bytes).map_err(|source| AugmentError::Decode { path: path.to_path_buf(), source })?;
     let decoded = image::load_from_memory_with_format(bytes, format)
         .map_err(|source| AugmentError::Decode { path: path.to_path_buf(), source })?;
     let (width, height) = (decoded.width(), decoded.height());
@@ -88,11 +89,7 @@ pub fn load_canonical(path: &Path, size: u32) -> Result<RgbImage, AugmentError> 
 
 /// Squash-resizes a decoded image to `size` x `size` (a no-op copy when already that size).
 pub fn canonical(rgb: &RgbImage, size: u32) -> RgbImage {
-    if rgb.width() == size && rgb.height() == size {
-        rgb.clone()
-    } else {
-        resize_linear(rgb, size, size)
-    }
+    if rgb.width() == size && rgb.height() == size { rgb.clone() } else { resize_linear(rgb, size, size) }
 }
 
 #[cfg(test)]

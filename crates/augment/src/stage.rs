@@ -50,7 +50,8 @@ pub fn variant_seed(run_seed: u64, image_id: u64, augmentation: &str) -> u64 {
 
 /// Samples the parameters of every suite member for one image (the original first).
 pub fn sample_variants(suite: &Suite, run_seed: u64, image_id: u64, size: u32) -> Vec<(String, u64, Params)> {
-    let mut variants = vec![(schema::ORIGINAL.to_string(), variant_seed(run_seed, image_id, schema::ORIGINAL), Params::Identity)];
+    let mut variants =
+        vec![(schema::ORIGINAL.to_string(), variant_seed(run_seed, image_id, schema::ORIGINAL), Params::Identity)];
     for member in suite.members() {
         let seed = variant_seed(run_seed, image_id, &member.name);
         let params = member.transform.sample(&mut Rng::from_seed(seed), size, size);
@@ -166,7 +167,12 @@ fn save_variant(run: &RunDir, image_id: u64, name: &str, pixels: &image::RgbImag
     Ok(png)
 }
 
-fn write_chunk(run: &RunDir, rows: &[ImageRows], images: &mut TableWriter, variants: &mut TableWriter) -> Result<(), AugmentError> {
+fn write_chunk(
+    run: &RunDir,
+    rows: &[ImageRows],
+    images: &mut TableWriter,
+    variants: &mut TableWriter,
+) -> Result<(), AugmentError> {
     if rows.is_empty() {
         return Ok(());
     }

@@ -39,11 +39,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::AugmentError;
 use crate::transforms::{
     CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur, Perspective,
     RandomBrightnessContrast, ShiftScaleRotate, Transform,
 };
-use crate::AugmentError;
 
 /// A named augmentation in a suite; the name keys the RNG and the output tables.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -90,7 +90,11 @@ impl Suite {
                 m("horizontal_flip", Transform::HorizontalFlip),
                 m(
                     "elastic",
-                    Transform::ElasticTransform(ElasticTransform { alpha: 30.0, sigma: 60.0, ..ElasticTransform::default() }),
+                    Transform::ElasticTransform(ElasticTransform {
+                        alpha: 30.0,
+                        sigma: 60.0,
+                        ..ElasticTransform::default()
+                    }),
                 ),
                 m("perspective", Transform::Perspective(Perspective { scale: [0.05, 0.1], ..Perspective::default() })),
                 m(
@@ -217,7 +221,8 @@ impl Suite {
                         // A scalar for a range parameter means [v, v].
                         let mut t = table.clone();
                         t.insert(vary.clone(), toml::Value::Array(vec![value.clone(), value.clone()]));
-                        parse_transform(t).map_err(|_| err(format!("{what}, value {}: {first}", value_label(&value))))?
+                        parse_transform(t)
+                            .map_err(|_| err(format!("{what}, {vary} = {}: {first}", value_label(&value))))?
                     }
                 };
                 out.push(SuiteMember { name: member_name, transform });
@@ -231,8 +236,8 @@ impl Suite {
 
     /// Read a suite TOML file; the file stem is the default suite name.
     pub fn load(path: &Path) -> Result<Suite, AugmentError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| AugmentError::Io { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| AugmentError::Io { path: path.to_path_buf(), source })?;
         let origin = path.display().to_string();
         let mut suite = Suite::from_toml_str(&origin, &text)?;
         if suite.name == origin {

@@ -62,7 +62,8 @@ impl ModelSpec {
     /// Loads a model from its directory (or from the path of its `model.json` / `.onnx`),
     /// checking that the ONNX file's sha256 matches the sidecar.
     pub fn load(path: &Path) -> Result<Self, EncodeError> {
-        let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().unwrap_or(Path::new(".")).to_path_buf() };
+        let dir =
+            if path.is_dir() { path.to_path_buf() } else { path.parent().unwrap_or(Path::new(".")).to_path_buf() };
         let sidecar = dir.join("model.json");
         let text = std::fs::read_to_string(&sidecar)
             .map_err(|e| EncodeError::Model { path: sidecar.clone(), message: format!("cannot read sidecar: {e}") })?;

@@ -68,9 +68,8 @@ impl Encoder {
         let session = builder
             .commit_from_file(spec.onnx_path())
             .map_err(|e| EncodeError::Model { path: spec.onnx_path(), message: e.to_string() })?;
-        let has = |name: &Option<String>| {
-            name.as_ref().is_some_and(|n| session.outputs().iter().any(|o| o.name() == n))
-        };
+        let has =
+            |name: &Option<String>| name.as_ref().is_some_and(|n| session.outputs().iter().any(|o| o.name() == n));
         if !session.outputs().iter().any(|o| o.name() == spec.outputs.image_embeds) {
             return Err(EncodeError::Model {
                 path: spec.onnx_path(),
@@ -104,15 +103,25 @@ impl Encoder {
     pub fn encode(&mut self, pixels: &[f32], batch: usize) -> Result<BatchOutput, EncodeError> {
         let s = self.spec.image_size as usize;
         if batch == 0 || pixels.len() != batch * 3 * s * s {
-            return Err(EncodeError::runtime("input", format!("{} floats is not a batch of {batch} x 3 x {s} x {s}", pixels.len())));
+            return Err(EncodeError::runtime(
+                "input",
+                format!("{} floats is not a batch of {batch} x 3 x {s} x {s}", pixels.len()),
+            ));
         }
-        let input = TensorRef::from_array_view(([batch, 3, s, s], pixels)).map_err(|e| EncodeError::runtime("input tensor", e))?;
-        let outputs = self.session.run(ort::inputs!["pixel_values" => input]).map_err(|e| EncodeError::runtime("inference", e))?;
+        let input = TensorRef::from_array_view(([batch, 3, s, s], pixels))
+            .map_err(|e| EncodeError::runtime("input tensor", e))?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["pixel_values" => input])
+            .map_err(|e| EncodeError::runtime("inference", e))?;
         let out = &self.spec.outputs;
 
         let (shape, embeds) = extract(&outputs, &out.image_embeds)?;
         if shape.len() != 2 || shape[0] as usize != batch {
-            return Err(EncodeError::Output { name: out.image_embeds.clone(), message: format!("shape {shape:?}, expected [{batch}, D]") });
+            return Err(EncodeError::Output {
+                name: out.image_embeds.clone(),
+                message: format!("shape {shape:?}, expected [{batch}, D]"),
+            });
         }
         let embedding_dim = shape[1] as usize;
         let grid = self.spec.grid();
@@ -135,7 +144,10 @@ impl Encoder {
             let name = out.layer_cls_states.as_deref().expect("checked at load");
             let (shape, states) = extract(&outputs, name)?;
             if shape.len() != 3 || shape[0] as usize != batch {
-                return Err(EncodeError::Output { name: name.into(), message: format!("shape {shape:?}, expected [{batch}, L, H]") });
+                return Err(EncodeError::Output {
+                    name: name.into(),
+                    message: format!("shape {shape:?}, expected [{batch}, L, H]"),
+                });
             }
             result.layers = shape[1] as usize;
             result.hidden = shape[2] as usize;
@@ -145,7 +157,10 @@ impl Encoder {
     }
 }
 
-fn extract<'a>(outputs: &'a ort::session::SessionOutputs<'_>, name: &str) -> Result<(Vec<i64>, &'a [f32]), EncodeError> {
+fn extract<'a>(
+    outputs: &'a ort::session::SessionOutputs<'_>,
+    name: &str,
+) -> Result<(Vec<i64>, &'a [f32]), EncodeError> {
     let value = outputs
         .get(name)
         .ok_or_else(|| EncodeError::Output { name: name.into(), message: "missing from the run's outputs".into() })?;
@@ -156,7 +171,13 @@ fn extract<'a>(outputs: &'a ort::session::SessionOutputs<'_>, name: &str) -> Res
 }
 
 /// Mean over heads of `attention[n, h, 0, 1..]` for `attention` of shape [N, H, T, T].
-fn class_token_attention(name: &str, shape: &[i64], attention: &[f32], batch: usize, patches: usize) -> Result<Vec<f32>, EncodeError> {
+fn class_token_attention(
+    name: &str,
+    shape: &[i64],
+    attention: &[f32],
+    batch: usize,
+    patches: usize,
+) -> Result<Vec<f32>, EncodeError> {
     let tokens = patches + 1;
     if shape.len() != 4 || shape[0] as usize != batch || shape[2] as usize != tokens || shape[3] as usize != tokens {
         return Err(EncodeError::Output {
@@ -194,11 +215,21 @@ mod cuda {
 
     use super::{Builder, Device, EncodeError};
 
-    pub(super) fn register(builder: Builder, device: Device) -> Result<(Builder, &'static str, Option<String>), EncodeError> {
+    pub(super) fn register(
+        builder: Builder,
+        device: Device,
+    ) -> Result<(Builder, &'static str, Option<String>), EncodeError> {
         match ort::ep::CUDA::is_available() {
             Ok(true) => {}
             Ok(false) => {
-                return Ok((builder, "cpu", quiet(device, "the loaded ONNX Runtime has no CUDA provider (use `cargo xtask fetch-runtime --gpu`)")));
+                return Ok((
+                    builder,
+                    "cpu",
+                    quiet(
+                        device,
+                        "the loaded ONNX Runtime has no CUDA provider (use `cargo xtask fetch-runtime --gpu`)",
+                    ),
+                ));
             }
             Err(e) => return Ok((builder, "cpu", quiet(device, &e.to_string()))),
         }
@@ -220,7 +251,10 @@ mod cuda {
 mod cuda {
     use super::{Builder, Device, EncodeError};
 
-    pub(super) fn register(builder: Builder, device: Device) -> Result<(Builder, &'static str, Option<String>), EncodeError> {
+    pub(super) fn register(
+        builder: Builder,
+        device: Device,
+    ) -> Result<(Builder, &'static str, Option<String>), EncodeError> {
         let reason = (device == Device::Cuda)
             .then(|| "this build has no CUDA support (rebuild clipshift-encode with `--features cuda`)".to_string());
         Ok((builder, "cpu", reason))

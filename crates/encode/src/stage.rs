@@ -12,10 +12,10 @@ use std::sync::mpsc::sync_channel;
 
 use clipshift_augment::stage::progress_bar;
 use clipshift_augment::{Params, canonical, read_source};
-use clipshift_tables::arrow::array::{
-    Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array,
+use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array};
+use clipshift_tables::{
+    ErrorLog, ImageGroups, RunDir, TableError, TableWriter, column, read_manifest, read_table, schema, update_manifest,
 };
-use clipshift_tables::{ErrorLog, ImageGroups, RunDir, TableError, TableWriter, column, read_manifest, read_table, schema, update_manifest};
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -64,11 +64,9 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     run.require(&run.images(), "augment")?;
     run.require(&run.augmentations(), "augment")?;
     let manifest = read_manifest(&run.manifest())?;
-    let data_root = manifest
-        .get("data_root")
-        .and_then(|v| v.as_str())
-        .map(PathBuf::from)
-        .ok_or_else(|| TableError::Missing { path: run.manifest(), hint: "run.json has no data_root; re-run augment".into() })?;
+    let data_root = manifest.get("data_root").and_then(|v| v.as_str()).map(PathBuf::from).ok_or_else(|| {
+        TableError::Missing { path: run.manifest(), hint: "run.json has no data_root; re-run augment".into() }
+    })?;
     let image_size = manifest.get("image_size").and_then(|v| v.as_u64()).unwrap_or(224) as u32;
 
     let spec = ModelSpec::load(&config.model_dir)?;
@@ -128,7 +126,13 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
                 Ok(output) => writer.write(&items, &output),
                 Err(err) => {
                     for item in &items {
-                        errors.record(None, Some(item.image_id), Some(&item.augmentation), "inference", err.to_string());
+                        errors.record(
+                            None,
+                            Some(item.image_id),
+                            Some(&item.augmentation),
+                            "inference",
+                            err.to_string(),
+                        );
                     }
                     Ok(())
                 }
@@ -172,7 +176,13 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     if let serde_json::Value::Object(map) = entries {
         update_manifest(&run.manifest(), map)?;
     }
-    Ok(EncodeSummary { rows, errors: error_count, provider: encoder.provider(), model: spec.name, random_init: spec.random_init })
+    Ok(EncodeSummary {
+        rows,
+        errors: error_count,
+        provider: encoder.provider(),
+        model: spec.name,
+        random_init: spec.random_init,
+    })
 }
 
 /// `image_id -> path relative to the data root`, from `images.parquet` (one small row per image).
@@ -190,7 +200,10 @@ fn image_jobs(path: &Path) -> Result<impl Iterator<Item = Result<ImageJob, Encod
         let (image_id, rows) = group?;
         let augs = column::<StringArray>(&rows, &path, schema::AUGMENTATION)?;
         let params = column::<StringArray>(&rows, &path, "params")?;
-        let variants = augs.iter().zip(params.iter()).map(|(a, p)| (a.unwrap_or_default().to_string(), p.unwrap_or_default().to_string()));
+        let variants = augs
+            .iter()
+            .zip(params.iter())
+            .map(|(a, p)| (a.unwrap_or_default().to_string(), p.unwrap_or_default().to_string()));
         Ok(ImageJob { image_id, variants: variants.collect() })
     }))
 }
@@ -234,7 +247,13 @@ fn prepare(
                     preprocessor.write_tensor(&pixels, &mut tensor);
                     if let Some(dir) = &config.dump_pixels {
                         if let Err(err) = write_npy(dir, job.image_id, aug, &tensor, preprocessor.tensor_len()) {
-                            errors.record(Some(relative), Some(job.image_id), Some(aug), "dump-pixels", err.to_string());
+                            errors.record(
+                                Some(relative),
+                                Some(job.image_id),
+                                Some(aug),
+                                "dump-pixels",
+                                err.to_string(),
+                            );
                         }
                     }
                     Some(Prepared { image_id: job.image_id, augmentation: aug.clone(), tensor })
@@ -282,7 +301,10 @@ impl EmbeddingWriter {
         if output.embedding_dim != self.dim {
             return Err(EncodeError::Output {
                 name: "image_embeds".into(),
-                message: format!("width {} differs from the sidecar's embedding_dim {}", output.embedding_dim, self.dim),
+                message: format!(
+                    "width {} differs from the sidecar's embedding_dim {}",
+                    output.embedding_dim, self.dim
+                ),
             });
         }
         let layers = output.layer_cls_states.as_ref().map(|_| (output.layers as i32, output.hidden as i32));

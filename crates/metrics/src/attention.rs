@@ -90,9 +90,7 @@ fn lerp(line: &[f32], s: usize, t: f32, stride: usize) -> f32 {
 
 fn normalised(map: Vec<f32>) -> Vec<f64> {
     let map: Vec<f64> = map.into_iter().map(f64::from).collect();
-    let (lo, hi) = map
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let (lo, hi) = map.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
     if hi > lo {
         let range = hi - lo;
         map.into_iter().map(|x| (x - lo) / range).collect()

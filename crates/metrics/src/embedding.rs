@@ -14,7 +14,8 @@ pub fn cosine_similarity(u: &[f32], v: &[f32]) -> Option<f64> {
         uu += a * a;
         vv += b * b;
     }
-    let cos = dot / (uu.sqrt() * vv.sqrt());
+    // sqrt of the product, so identical vectors give exactly 1.
+    let cos = dot / (uu * vv).sqrt();
     (uu > 0.0 && vv > 0.0 && cos.is_finite()).then(|| cos.clamp(-1.0, 1.0))
 }
 

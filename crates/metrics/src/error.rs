@@ -19,13 +19,7 @@ pub enum MetricsError {
         variant: (u32, u32),
     },
     #[error("{metric} needs an image of at least {min_width}x{min_height} pixels, got {width}x{height}")]
-    TooSmall {
-        metric: &'static str,
-        width: u32,
-        height: u32,
-        min_width: u32,
-        min_height: u32,
-    },
+    TooSmall { metric: &'static str, width: u32, height: u32, min_width: u32, min_height: u32 },
 }
 
 impl MetricsError {

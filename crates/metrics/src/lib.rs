@@ -22,6 +22,6 @@ pub use embedding::{cosine_similarity, l2_distance};
 pub use error::MetricsError;
 pub use pairwise::{condensed_index, pdist_cosine, pdist_euclidean};
 pub use pixel::{
-    DETAIL_GRID, DETAIL_MIN_STD, OriginalFeatures, PATCH_GRID, PixelScores, detail_preservation,
-    edge_preservation, patch_similarity, ssim,
+    DETAIL_GRID, DETAIL_MIN_STD, OriginalFeatures, PATCH_GRID, PixelScores, detail_preservation, edge_preservation,
+    patch_similarity, ssim,
 };

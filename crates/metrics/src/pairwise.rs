@@ -22,9 +22,10 @@ pub fn condensed_index(n: usize, i: usize, j: usize) -> usize {
 /// If the vectors do not all have the same length.
 pub fn pdist_cosine(vectors: &[&[f32]]) -> Vec<f64> {
     let rows = to_f64(vectors);
-    let norms: Vec<f64> = rows.iter().map(|r| dot(r, r).sqrt()).collect();
+    let sq_norms: Vec<f64> = rows.iter().map(|r| dot(r, r)).collect();
     pairs(&rows, |i, j, a, b| {
-        let denom = norms[i] * norms[j];
+        // sqrt of the product, so identical vectors are exactly 0 apart.
+        let denom = (sq_norms[i] * sq_norms[j]).sqrt();
         if denom == 0.0 {
             return 1.0;
         }
@@ -41,17 +42,12 @@ pub fn pdist_cosine(vectors: &[&[f32]]) -> Vec<f64> {
 /// If the vectors do not all have the same length.
 pub fn pdist_euclidean(vectors: &[&[f32]]) -> Vec<f64> {
     let rows = to_f64(vectors);
-    pairs(&rows, |_, _, a, b| {
-        a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
-    })
+    pairs(&rows, |_, _, a, b| a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt())
 }
 
 fn to_f64(vectors: &[&[f32]]) -> Vec<Vec<f64>> {
     if let Some(first) = vectors.first() {
-        assert!(
-            vectors.iter().all(|v| v.len() == first.len()),
-            "pdist: vectors have different lengths"
-        );
+        assert!(vectors.iter().all(|v| v.len() == first.len()), "pdist: vectors have different lengths");
     }
     vectors.iter().map(|v| v.iter().map(|&x| f64::from(x)).collect()).collect()
 }

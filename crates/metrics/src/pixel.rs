@@ -133,8 +133,7 @@ impl OriginalFeatures {
 
     pub fn detail_preservation(&self, y: &RgbImage) -> Result<f64, MetricsError> {
         same_size(&self.image, y)?;
-        let stds =
-            self.stds.as_ref().ok_or_else(|| too_small("detail_preservation", y, DETAIL_GRID))?;
+        let stds = self.stds.as_ref().ok_or_else(|| too_small("detail_preservation", y, DETAIL_GRID))?;
         let (w, h) = dims(y);
         Ok(detail_score(stds, &patch_stds(&luminance(y), w, h)))
     }
@@ -153,16 +152,9 @@ impl OriginalFeatures {
         let (w, h) = dims(y);
         let gy = luminance(y);
         Ok(PixelScores {
-            patch_similarity: (w >= PATCH_GRID && h >= PATCH_GRID)
-                .then(|| patch_score(&self.image, y)),
-            edge_preservation: self
-                .edges
-                .as_ref()
-                .map(|e| edge_score(e, &edge_map(&gy, w, h))),
-            detail_preservation: self
-                .stds
-                .as_ref()
-                .map(|s| detail_score(s, &patch_stds(&gy, w, h))),
+            patch_similarity: (w >= PATCH_GRID && h >= PATCH_GRID).then(|| patch_score(&self.image, y)),
+            edge_preservation: self.edges.as_ref().map(|e| edge_score(e, &edge_map(&gy, w, h))),
+            detail_preservation: self.stds.as_ref().map(|s| detail_score(s, &patch_stds(&gy, w, h))),
             ssim: self.ssim.as_ref().map(|s| ssim::score(s, &self.gray, &gy, w, h)),
         })
     }
@@ -184,13 +176,7 @@ fn min_size(metric: &'static str, x: &RgbImage, mw: u32, mh: u32) -> Result<(), 
     if x.width() >= mw && x.height() >= mh {
         Ok(())
     } else {
-        Err(MetricsError::TooSmall {
-            metric,
-            width: x.width(),
-            height: x.height(),
-            min_width: mw,
-            min_height: mh,
-        })
+        Err(MetricsError::TooSmall { metric, width: x.width(), height: x.height(), min_width: mw, min_height: mh })
     }
 }
 

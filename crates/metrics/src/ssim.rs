@@ -45,9 +45,7 @@ pub(crate) fn score(x: &SsimSide, gx: &[f64], gy: &[f64], w: usize, h: usize) ->
 /// scipy's `_gaussian_kernel1d(1.5, 0, 5)`, normalised in numpy's summation order.
 fn kernel() -> [f64; RADIUS + 1] {
     let sigma2 = 1.5f64 * 1.5;
-    let phi: Vec<f64> = (-(RADIUS as i32)..=RADIUS as i32)
-        .map(|x| (-0.5 / sigma2 * f64::from(x * x)).exp())
-        .collect();
+    let phi: Vec<f64> = (-(RADIUS as i32)..=RADIUS as i32).map(|x| (-0.5 / sigma2 * f64::from(x * x)).exp()).collect();
     // numpy's pairwise sum of 11 values: eight unrolled accumulators, then the rest.
     let r = &phi[..8];
     let mut total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));

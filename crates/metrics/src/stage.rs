@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use clipshift_augment::stage::progress_bar;
 use clipshift_augment::{AugmentError, Params, RgbImage, canonical, read_source};
-use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array};
+use clipshift_tables::arrow::array::{
+    Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
+};
 use clipshift_tables::{
     ErrorLog, ImageGroups, RunDir, TableError, TableWriter, column, read_manifest, read_table, schema,
 };
@@ -49,7 +51,7 @@ pub enum MetricsStageError {
 /// The variants of one image: from augmentations.parquet, joined with their embeddings.
 struct ImageInput {
     image_id: u64,
-    variants: Vec<(String, String)>,          // (augmentation, params JSON), table order
+    variants: Vec<(String, String)>,        // (augmentation, params JSON), table order
     embeddings: HashMap<String, Embedding>, // by augmentation
 }
 
@@ -88,10 +90,15 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
     let mut groups = ImageGroups::open(&augmentations_path)?;
     loop {
         let next = groups.next().transpose()?;
+        let finished = next.is_none();
         if let Some((image_id, rows)) = next {
             let augs = column::<StringArray>(&rows, &augmentations_path, schema::AUGMENTATION)?;
             let params = column::<StringArray>(&rows, &augmentations_path, "params")?;
-            let variants = augs.iter().zip(params.iter()).map(|(a, p)| (a.unwrap_or_default().to_string(), p.unwrap_or_default().to_string())).collect();
+            let variants = augs
+                .iter()
+                .zip(params.iter())
+                .map(|(a, p)| (a.unwrap_or_default().to_string(), p.unwrap_or_default().to_string()))
+                .collect();
             // embeddings.parquet holds a subsequence of these images, in the same order.
             let mut embeddings = HashMap::new();
             let has_rows = match embedded.peek() {
@@ -105,7 +112,7 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
             }
             chunk.push(ImageInput { image_id, variants, embeddings });
         }
-        if chunk.len() == CHUNK_IMAGES || (next.is_none() && !chunk.is_empty()) {
+        if chunk.len() == CHUNK_IMAGES || (finished && !chunk.is_empty()) {
             let outputs: Vec<ImageOutput> = chunk
                 .par_iter()
                 .map(|input| {
@@ -118,7 +125,7 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
             write_outputs(&run, &outputs, &mut metrics_out, &mut pairs_out)?;
             chunk.clear();
         }
-        if next.is_none() {
+        if finished {
             break;
         }
     }
@@ -161,17 +168,29 @@ fn replay(base: &RgbImage, augmentation: &str, params: &str) -> Result<RgbImage,
     Params::from_json(augmentation, params)?.apply(base)
 }
 
-fn measure_image(input: &ImageInput, data_root: &Path, paths: &HashMap<u64, String>, size: u32, errors: &ErrorLog) -> ImageOutput {
+fn measure_image(
+    input: &ImageInput,
+    data_root: &Path,
+    paths: &HashMap<u64, String>,
+    size: u32,
+    errors: &ErrorLog,
+) -> ImageOutput {
     let id = input.image_id;
     let mut out = ImageOutput::default();
     let relative = paths.get(&id).map(String::as_str);
     let Some(original) = input.embeddings.get(schema::ORIGINAL) else {
-        errors.record(relative, Some(id), Some(schema::ORIGINAL), "missing-embedding", "no embedding of the original: image skipped".into());
+        errors.record(
+            relative,
+            Some(id),
+            Some(schema::ORIGINAL),
+            "missing-embedding",
+            "no embedding of the original: image skipped".into(),
+        );
         return out;
     };
-    let base = relative.ok_or_else(|| "image_id not in images.parquet".to_string()).and_then(|rel| {
-        read_source(&data_root.join(rel)).map(|s| canonical(&s.rgb, size)).map_err(|e| e.to_string())
-    });
+    let base = relative
+        .ok_or_else(|| "image_id not in images.parquet".to_string())
+        .and_then(|rel| read_source(&data_root.join(rel)).map(|s| canonical(&s.rgb, size)).map_err(|e| e.to_string()));
     let features = match &base {
         Ok(base) => Some(OriginalFeatures::new(base)),
         Err(message) => {
@@ -192,7 +211,10 @@ fn measure_image(input: &ImageInput, data_root: &Path, paths: &HashMap<u64, Stri
             _ => None,
         };
         let pixel = match (&base, &features) {
-            (Ok(base), Some(features)) => match replay(base, aug, params).map_err(|e| e.to_string()).and_then(|img| features.compare(&img).map_err(|e| e.to_string())) {
+            (Ok(base), Some(features)) => match replay(base, aug, params)
+                .map_err(|e| e.to_string())
+                .and_then(|img| features.compare(&img).map_err(|e| e.to_string()))
+            {
                 Ok(scores) => Some(scores),
                 Err(message) => {
                     errors.record(relative, Some(id), Some(aug), "pixel-metrics", message);
@@ -228,14 +250,25 @@ fn measure_image(input: &ImageInput, data_root: &Path, paths: &HashMap<u64, Stri
     for i in 0..present.len() {
         for j in i + 1..present.len() {
             let c = cosine[k];
-            out.pairs.push((id, present[i].0.to_string(), present[j].0.to_string(), c.is_finite().then_some(c), euclid[k]));
+            out.pairs.push((
+                id,
+                present[i].0.to_string(),
+                present[j].0.to_string(),
+                c.is_finite().then_some(c),
+                euclid[k],
+            ));
             k += 1;
         }
     }
     out
 }
 
-fn write_outputs(run: &RunDir, outputs: &[ImageOutput], metrics: &mut TableWriter, pairs: &mut TableWriter) -> Result<(), TableError> {
+fn write_outputs(
+    run: &RunDir,
+    outputs: &[ImageOutput],
+    metrics: &mut TableWriter,
+    pairs: &mut TableWriter,
+) -> Result<(), TableError> {
     let rows: Vec<_> = outputs.iter().flat_map(|o| &o.metrics).collect();
     if !rows.is_empty() {
         let mut columns: Vec<Arc<dyn Array>> = vec![
@@ -246,7 +279,8 @@ fn write_outputs(run: &RunDir, outputs: &[ImageOutput], metrics: &mut TableWrite
             // No NaN reaches a table: non-finite values become null.
             columns.push(Arc::new(rows.iter().map(|r| r.2[m].filter(|v| v.is_finite())).collect::<Float64Array>()));
         }
-        let batch = RecordBatch::try_new(schema::metrics(), columns).map_err(|source| TableError::Arrow { path: run.metrics(), source })?;
+        let batch = RecordBatch::try_new(schema::metrics(), columns)
+            .map_err(|source| TableError::Arrow { path: run.metrics(), source })?;
         metrics.write(&batch)?;
     }
     let rows: Vec<_> = outputs.iter().flat_map(|o| &o.pairs).collect();

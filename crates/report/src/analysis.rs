@@ -89,11 +89,7 @@ impl MetricData {
 
     /// Values of two augmentations on the images where both are defined.
     pub(crate) fn paired(&self, metric: usize, a: usize, b: usize) -> (Vec<f64>, Vec<f64>) {
-        self.values[metric][a]
-            .iter()
-            .zip(&self.values[metric][b])
-            .filter_map(|(x, y)| Some(((*x)?, (*y)?)))
-            .unzip()
+        self.values[metric][a].iter().zip(&self.values[metric][b]).filter_map(|(x, y)| Some(((*x)?, (*y)?))).unzip()
     }
 }
 
@@ -127,7 +123,12 @@ fn name_seed(seed: u64, a: &str, b: &str) -> u64 {
 /// Per augmentation and metric statistics. Mean, std, median and n come from
 /// a polars group-by; quantiles and the bootstrap interval are computed here
 /// with numpy's definitions.
-pub(crate) fn summarize(dir: &Path, data: &MetricData, resamples: usize, seed: u64) -> Result<Vec<SummaryRow>, ReportError> {
+pub(crate) fn summarize(
+    dir: &Path,
+    data: &MetricData,
+    resamples: usize,
+    seed: u64,
+) -> Result<Vec<SummaryRow>, ReportError> {
     let table = "metrics.parquet";
     let lf = scan(dir, table)?;
     let mut rows = Vec::new();
@@ -154,7 +155,9 @@ pub(crate) fn summarize(dir: &Path, data: &MetricData, resamples: usize, seed: u
         let by_aug: HashMap<&str, usize> = augs.iter().enumerate().map(|(i, a)| (a.as_str(), i)).collect();
         let mut metric_rows = Vec::new();
         for (ai, aug) in data.augs.iter().enumerate() {
-            let Some(&r) = by_aug.get(aug.as_str()) else { continue };
+            let Some(&r) = by_aug.get(aug.as_str()) else {
+                continue;
+            };
             let mut v = data.values(mi, ai);
             v.sort_by(f64::total_cmp);
             let (ci_low, ci_high) = stats::bootstrap_mean_ci(&v, resamples, name_seed(seed, aug, c));
@@ -260,7 +263,10 @@ impl DistanceMatrix {
                     ReportError::table(table, format!("no distances between `{}` and `{}`", variants[i], variants[j]))
                 })?;
                 let (Some(c), Some(e)) = (c, e) else {
-                    return Err(ReportError::table(table, format!("only null distances between `{}` and `{}`", variants[i], variants[j])));
+                    return Err(ReportError::table(
+                        table,
+                        format!("only null distances between `{}` and `{}`", variants[i], variants[j]),
+                    ));
                 };
                 cosine[i][j] = c;
                 euclidean[i][j] = e;
@@ -314,7 +320,13 @@ pub(crate) struct Clustering {
 }
 
 impl Clustering {
-    pub(crate) fn new(set: &'static str, labels: Vec<String>, square: &[Vec<f64>], method: Linkage, ratio: f64) -> Self {
+    pub(crate) fn new(
+        set: &'static str,
+        labels: Vec<String>,
+        square: &[Vec<f64>],
+        method: Linkage,
+        ratio: f64,
+    ) -> Self {
         let n = labels.len();
         let merges = cluster::linkage(&cluster::condensed(square), n, method);
         let threshold = cluster::threshold(&merges, ratio);
@@ -332,7 +344,8 @@ impl Clustering {
 }
 
 pub(crate) fn linkage_frame(cs: &[&Clustering]) -> Result<DataFrame, ReportError> {
-    let (mut set, mut method, mut step, mut left, mut right, mut dist, mut size) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut set, mut method, mut step, mut left, mut right, mut dist, mut size) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for c in cs {
         for (i, m) in c.merges.iter().enumerate() {
             set.push(c.set);
@@ -359,7 +372,8 @@ pub(crate) fn linkage_frame(cs: &[&Clustering]) -> Result<DataFrame, ReportError
 }
 
 pub(crate) fn clusters_frame(cs: &[&Clustering]) -> Result<DataFrame, ReportError> {
-    let (mut set, mut method, mut idx, mut aug, mut cl, mut leaf, mut thr) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut set, mut method, mut idx, mut aug, mut cl, mut leaf, mut thr) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for c in cs {
         for (i, label) in c.labels.iter().enumerate() {
             set.push(c.set);

@@ -4,16 +4,16 @@
 use std::fmt::Write as _;
 
 /// Paul Tol's "muted" scheme (colour-blind safe, nine distinct hues).
-pub const PALETTE: [&str; 9] =
+pub(crate) const PALETTE: [&str; 9] =
     ["#CC6677", "#332288", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499"];
 /// Colour of the unaugmented original wherever it appears.
-pub const ORIGINAL_COLOUR: &str = "#555555";
-pub const FONT: &str = "DejaVu Sans";
-pub const WARN_COLOUR: &str = "#B00020";
+pub(crate) const ORIGINAL_COLOUR: &str = "#555555";
+pub(crate) const FONT: &str = "DejaVu Sans";
+pub(crate) const WARN_COLOUR: &str = "#B00020";
 
 /// Colour of the `i`-th augmentation in suite order; beyond nine the hues
 /// repeat with a darker shade so they stay distinguishable by lightness.
-pub fn colour(i: usize) -> String {
+pub(crate) fn colour(i: usize) -> String {
     let base = PALETTE[i % PALETTE.len()];
     if i < PALETTE.len() {
         return base.to_owned();
@@ -24,7 +24,7 @@ pub fn colour(i: usize) -> String {
 }
 
 /// Sequential, perceptually uniform colour map (viridis key colours).
-pub fn viridis(t: f64) -> String {
+pub(crate) fn viridis(t: f64) -> String {
     const K: [(f64, f64, f64); 9] = [
         (68.0, 1.0, 84.0),
         (71.0, 45.0, 123.0),
@@ -46,45 +46,53 @@ pub fn viridis(t: f64) -> String {
 }
 
 /// Black or white, whichever reads better on a viridis cell.
-pub fn text_on_viridis(t: f64) -> &'static str {
+pub(crate) fn text_on_viridis(t: f64) -> &'static str {
     if t > 0.55 { "#000000" } else { "#FFFFFF" }
 }
 
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// Linear map from a data domain to a pixel range.
 #[derive(Clone, Copy, Debug)]
-pub struct Scale {
-    pub d0: f64,
-    pub d1: f64,
-    pub r0: f64,
-    pub r1: f64,
+pub(crate) struct Scale {
+    pub(crate) d0: f64,
+    pub(crate) d1: f64,
+    pub(crate) r0: f64,
+    pub(crate) r1: f64,
 }
 
 impl Scale {
-    pub fn new(d0: f64, d1: f64, r0: f64, r1: f64) -> Self {
+    pub(crate) fn new(d0: f64, d1: f64, r0: f64, r1: f64) -> Self {
         let (d0, d1) = if (d1 - d0).abs() < 1e-300 || !(d1 - d0).is_finite() { (d0 - 0.5, d0 + 0.5) } else { (d0, d1) };
         Self { d0, d1, r0, r1 }
     }
-    pub fn map(&self, v: f64) -> f64 {
+    pub(crate) fn map(&self, v: f64) -> f64 {
         self.r0 + (v - self.d0) / (self.d1 - self.d0) * (self.r1 - self.r0)
     }
 }
 
 /// Round tick step (1, 2 or 5 times a power of ten) giving about `target` ticks.
-pub fn nice_step(lo: f64, hi: f64, target: usize) -> f64 {
+pub(crate) fn nice_step(lo: f64, hi: f64, target: usize) -> f64 {
     let span = (hi - lo).abs().max(1e-12);
     let raw = span / target.max(1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
     let norm = raw / mag;
-    let m = if norm < 1.5 { 1.0 } else if norm < 3.0 { 2.0 } else if norm < 7.0 { 5.0 } else { 10.0 };
+    let m = if norm < 1.5 {
+        1.0
+    } else if norm < 3.0 {
+        2.0
+    } else if norm < 7.0 {
+        5.0
+    } else {
+        10.0
+    };
     m * mag
 }
 
 /// Domain widened outward to whole tick steps, and the ticks inside it.
-pub fn nice_domain(lo: f64, hi: f64, target: usize) -> (f64, f64, Vec<f64>) {
+pub(crate) fn nice_domain(lo: f64, hi: f64, target: usize) -> (f64, f64, Vec<f64>) {
     let (lo, hi) = if !lo.is_finite() || !hi.is_finite() {
         (0.0, 1.0)
     } else if (hi - lo).abs() < 1e-12 {
@@ -102,7 +110,7 @@ pub fn nice_domain(lo: f64, hi: f64, target: usize) -> (f64, f64, Vec<f64>) {
 }
 
 /// Tick label with just enough decimals for `step`.
-pub fn fmt_tick(v: f64, step: f64) -> String {
+pub(crate) fn fmt_tick(v: f64, step: f64) -> String {
     let dec = if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize };
     let v = if v.abs() < step * 1e-9 { 0.0 } else { v };
     format!("{v:.dec$}")
@@ -110,47 +118,47 @@ pub fn fmt_tick(v: f64, step: f64) -> String {
 
 /// Plot rectangle in pixels.
 #[derive(Clone, Copy, Debug)]
-pub struct Rect {
-    pub x: f64,
-    pub y: f64,
-    pub w: f64,
-    pub h: f64,
+pub(crate) struct Rect {
+    pub(crate) x: f64,
+    pub(crate) y: f64,
+    pub(crate) w: f64,
+    pub(crate) h: f64,
 }
 
 impl Rect {
-    pub fn right(&self) -> f64 {
+    pub(crate) fn right(&self) -> f64 {
         self.x + self.w
     }
-    pub fn bottom(&self) -> f64 {
+    pub(crate) fn bottom(&self) -> f64 {
         self.y + self.h
     }
 }
 
 /// An SVG document being written.
-pub struct Svg {
-    pub width: f64,
-    pub height: f64,
+pub(crate) struct Svg {
+    pub(crate) width: f64,
+    pub(crate) height: f64,
     body: String,
 }
 
 impl Svg {
-    pub fn new(width: f64, height: f64) -> Self {
+    pub(crate) fn new(width: f64, height: f64) -> Self {
         let mut s = Self { width, height, body: String::new() };
         s.rect(0.0, 0.0, width, height, "#FFFFFF", None);
         s
     }
 
-    pub fn raw(&mut self, s: &str) {
-        self.body.push_str(s);
-        self.body.push('\n');
-    }
-
-    pub fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, stroke: Option<&str>) {
+    pub(crate) fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, stroke: Option<&str>) {
         let stroke = stroke.map(|s| format!(r#" stroke="{s}" stroke-width="1""#)).unwrap_or_default();
-        let _ = writeln!(self.body, r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{fill}"{stroke}/>"#, w.max(0.0), h.max(0.0));
+        let _ = writeln!(
+            self.body,
+            r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{fill}"{stroke}/>"#,
+            w.max(0.0),
+            h.max(0.0)
+        );
     }
 
-    pub fn rect_title(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, title: &str) {
+    pub(crate) fn rect_title(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, title: &str) {
         let _ = writeln!(
             self.body,
             r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{fill}"><title>{}</title></rect>"#,
@@ -160,17 +168,33 @@ impl Svg {
         );
     }
 
-    pub fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64, dash: Option<&str>) {
+    pub(crate) fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64, dash: Option<&str>) {
         let dash = dash.map(|d| format!(r#" stroke-dasharray="{d}""#)).unwrap_or_default();
-        let _ = writeln!(self.body, r#"<line x1="{x1:.2}" y1="{y1:.2}" x2="{x2:.2}" y2="{y2:.2}" stroke="{stroke}" stroke-width="{width}"{dash}/>"#);
+        let _ = writeln!(
+            self.body,
+            r#"<line x1="{x1:.2}" y1="{y1:.2}" x2="{x2:.2}" y2="{y2:.2}" stroke="{stroke}" stroke-width="{width}"{dash}/>"#
+        );
     }
 
-    pub fn polyline(&mut self, pts: &[(f64, f64)], stroke: &str, width: f64) {
-        let p: Vec<String> = pts.iter().filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(x, y)| format!("{x:.2},{y:.2}")).collect();
-        let _ = writeln!(self.body, r#"<polyline points="{}" fill="none" stroke="{stroke}" stroke-width="{width}" stroke-linejoin="round"/>"#, p.join(" "));
+    pub(crate) fn polyline(&mut self, pts: &[(f64, f64)], stroke: &str, width: f64) {
+        let p: Vec<String> =
+            pts.iter().filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(x, y)| format!("{x:.2},{y:.2}")).collect();
+        let _ = writeln!(
+            self.body,
+            r#"<polyline points="{}" fill="none" stroke="{stroke}" stroke-width="{width}" stroke-linejoin="round"/>"#,
+            p.join(" ")
+        );
     }
 
-    pub fn polygon(&mut self, pts: &[(f64, f64)], fill: &str, fill_opacity: f64, stroke: &str, width: f64, dash: Option<&str>) {
+    pub(crate) fn polygon(
+        &mut self,
+        pts: &[(f64, f64)],
+        fill: &str,
+        fill_opacity: f64,
+        stroke: &str,
+        width: f64,
+        dash: Option<&str>,
+    ) {
         let p: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.2},{y:.2}")).collect();
         let dash = dash.map(|d| format!(r#" stroke-dasharray="{d}""#)).unwrap_or_default();
         let _ = writeln!(
@@ -180,14 +204,24 @@ impl Svg {
         );
     }
 
-    pub fn circle(&mut self, cx: f64, cy: f64, r: f64, fill: &str, stroke: Option<&str>) {
+    pub(crate) fn circle(&mut self, cx: f64, cy: f64, r: f64, fill: &str, stroke: Option<&str>) {
         let stroke = stroke.map(|s| format!(r#" stroke="{s}" stroke-width="1""#)).unwrap_or_default();
         let _ = writeln!(self.body, r#"<circle cx="{cx:.2}" cy="{cy:.2}" r="{r}" fill="{fill}"{stroke}/>"#);
     }
 
     /// Text; `anchor` is start, middle or end; `rotate` in degrees about (x, y).
     #[allow(clippy::too_many_arguments)]
-    pub fn text(&mut self, x: f64, y: f64, s: &str, size: f64, anchor: &str, rotate: f64, bold: bool, fill: &str) {
+    pub(crate) fn text(
+        &mut self,
+        x: f64,
+        y: f64,
+        s: &str,
+        size: f64,
+        anchor: &str,
+        rotate: f64,
+        bold: bool,
+        fill: &str,
+    ) {
         let rot = if rotate != 0.0 { format!(r#" transform="rotate({rotate} {x:.2} {y:.2})""#) } else { String::new() };
         let weight = if bold { r#" font-weight="bold""# } else { "" };
         let _ = writeln!(
@@ -197,7 +231,7 @@ impl Svg {
         );
     }
 
-    pub fn image_png(&mut self, x: f64, y: f64, w: f64, h: f64, png: &[u8]) {
+    pub(crate) fn image_png(&mut self, x: f64, y: f64, w: f64, h: f64, png: &[u8]) {
         let _ = writeln!(
             self.body,
             r#"<image x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" preserveAspectRatio="none" href="data:image/png;base64,{}"/>"#,
@@ -205,7 +239,7 @@ impl Svg {
         );
     }
 
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         format!(
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">
 {body}</svg>
@@ -218,13 +252,13 @@ impl Svg {
 }
 
 /// Height taken by `header`.
-pub fn header_height(random_init: bool) -> f64 {
+pub(crate) fn header_height(random_init: bool) -> f64 {
     if random_init { 56.0 } else { 38.0 }
 }
 
 /// Figure title, plus a red warning line when the model is random-init.
 /// Returns the y coordinate below the header.
-pub fn header(svg: &mut Svg, title: &str, random_init: bool) -> f64 {
+pub(crate) fn header(svg: &mut Svg, title: &str, random_init: bool) -> f64 {
     let cx = svg.width / 2.0;
     svg.text(cx, 26.0, title, 17.0, "middle", 0.0, true, "#000000");
     if random_init {
@@ -234,14 +268,16 @@ pub fn header(svg: &mut Svg, title: &str, random_init: bool) -> f64 {
 }
 
 /// Axes with ticks, grid lines and labels.
-pub struct Axis<'a> {
-    pub scale: Scale,
-    pub ticks: &'a [f64],
-    pub label: &'a str,
+pub(crate) struct Axis<'a> {
+    pub(crate) scale: Scale,
+    pub(crate) ticks: &'a [f64],
+    pub(crate) label: &'a str,
 }
 
-pub fn draw_axes(svg: &mut Svg, r: Rect, x: &Axis<'_>, y: &Axis<'_>) {
-    let step = |t: &[f64]| if t.len() > 1 { (t[1] - t[0]).abs() } else { 1.0 };
+pub(crate) fn draw_axes(svg: &mut Svg, r: Rect, x: &Axis<'_>, y: &Axis<'_>) {
+    let step = |t: &[f64]| {
+        if t.len() > 1 { (t[1] - t[0]).abs() } else { 1.0 }
+    };
     let (sx, sy) = (step(x.ticks), step(y.ticks));
     for &t in y.ticks {
         let py = y.scale.map(t);
@@ -261,7 +297,7 @@ pub fn draw_axes(svg: &mut Svg, r: Rect, x: &Axis<'_>, y: &Axis<'_>) {
 }
 
 /// A vertical legend whose top-left corner is at (x, y), outside the data area.
-pub fn legend(svg: &mut Svg, x: f64, y: f64, entries: &[(String, String)]) {
+pub(crate) fn legend(svg: &mut Svg, x: f64, y: f64, entries: &[(String, String)]) {
     for (i, (label, colour)) in entries.iter().enumerate() {
         let yy = y + i as f64 * 20.0;
         svg.rect(x, yy, 14.0, 14.0, colour, None);

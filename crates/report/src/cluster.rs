@@ -53,31 +53,45 @@ pub fn fcluster_distance(merges: &[Merge], n: usize, t: f64) -> Vec<u32> {
         }
         max_d[i] = d;
     }
-    let mut out = vec![0u32; n];
-    let mut n_cluster = 0u32;
-    fn visit(node: usize, leader: bool, merges: &[Merge], max_d: &[f64], n: usize, t: f64, n_cluster: &mut u32, out: &mut [u32]) {
-        let mut leader = leader;
-        if !leader && max_d[node] <= t {
-            *n_cluster += 1;
+    let mut cut = Cut { merges, max_d: &max_d, n, t, n_cluster: 0, out: vec![0u32; n] };
+    cut.visit(merges.len() - 1, false);
+    cut.out
+}
+
+/// scipy's `cluster_monocrit` traversal: depth first, left before right; a
+/// node whose subtree stays within the threshold starts a new cluster, and a
+/// leaf outside any such node is a cluster of its own, numbered after the
+/// sibling subtrees.
+struct Cut<'a> {
+    merges: &'a [Merge],
+    max_d: &'a [f64],
+    n: usize,
+    t: f64,
+    n_cluster: u32,
+    out: Vec<u32>,
+}
+
+impl Cut<'_> {
+    fn visit(&mut self, node: usize, mut leader: bool) {
+        if !leader && self.max_d[node] <= self.t {
+            self.n_cluster += 1;
             leader = true;
         }
-        let m = merges[node];
+        let m = self.merges[node];
         for c in [m.left, m.right] {
-            if c >= n {
-                visit(c - n, leader, merges, max_d, n, t, n_cluster, out);
+            if c >= self.n {
+                self.visit(c - self.n, leader);
             }
         }
         for c in [m.left, m.right] {
-            if c < n {
+            if c < self.n {
                 if !leader {
-                    *n_cluster += 1;
+                    self.n_cluster += 1;
                 }
-                out[c] = *n_cluster;
+                self.out[c] = self.n_cluster;
             }
         }
     }
-    visit(merges.len() - 1, false, merges, &max_d, n, t, &mut n_cluster, &mut out);
-    out
 }
 
 /// Leaf order of scipy's `dendrogram` with default options (left child first).

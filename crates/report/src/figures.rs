@@ -3,11 +3,21 @@
 
 use polars::prelude::*;
 
+use crate::ReportError;
 use crate::analysis::{Clustering, MetricData, RADAR, SummaryRow};
 use crate::chart::{self, Axis, Rect, Scale, Svg, colour, header, legend, nice_domain};
 use crate::io::frame;
 use crate::stats;
-use crate::ReportError;
+
+/// A raster image placed in a figure; resvg is built without raster-image
+/// support, so these are composited onto the PNG after rendering the SVG.
+pub(crate) struct Raster {
+    pub(crate) x: f64,
+    pub(crate) y: f64,
+    pub(crate) w: f64,
+    pub(crate) h: f64,
+    pub(crate) image: clipshift_augment::RgbImage,
+}
 
 /// One rendered figure.
 pub(crate) struct Figure {
@@ -16,6 +26,13 @@ pub(crate) struct Figure {
     pub(crate) caption: String,
     pub(crate) svg: String,
     pub(crate) table: DataFrame,
+    pub(crate) rasters: Vec<Raster>,
+}
+
+impl Figure {
+    pub(crate) fn new(stem: &str, title: &str, caption: String, svg: String, table: DataFrame) -> Self {
+        Self { stem: stem.into(), title: title.into(), caption, svg, table, rasters: Vec::new() }
+    }
 }
 
 /// Inputs shared by the figures.
@@ -35,12 +52,8 @@ impl Ctx<'_> {
     fn row(&self, aug: &str, metric: &str) -> Option<&SummaryRow> {
         self.summary.iter().find(|r| r.augmentation == aug && r.metric == metric)
     }
-    fn caption(&self, text: String) -> String {
-        if self.random_init {
-            format!("RANDOM-INIT MODEL: meaningless numbers. {text}")
-        } else {
-            text
-        }
+    pub(crate) fn caption(&self, text: String) -> String {
+        if self.random_init { format!("RANDOM-INIT MODEL: meaningless numbers. {text}") } else { text }
     }
     /// Augmentations by mean of `metric`, most similar first.
     fn sorted_by(&self, metric: &str, higher_first: bool) -> Vec<String> {
@@ -71,7 +84,8 @@ impl Ctx<'_> {
     /// oriented so that 1 = closest to the original.
     pub(crate) fn normalised(&self, aug: &str, metric: &str) -> Option<f64> {
         let def = self.data.metrics.iter().find(|m| m.column == metric)?;
-        let means: Vec<f64> = self.summary.iter().filter(|r| r.metric == metric && r.mean.is_finite()).map(|r| r.mean).collect();
+        let means: Vec<f64> =
+            self.summary.iter().filter(|r| r.metric == metric && r.mean.is_finite()).map(|r| r.mean).collect();
         let v = self.row(aug, metric)?.mean;
         if !v.is_finite() {
             return None;
@@ -88,13 +102,15 @@ fn label_of(metric: &str) -> &'static str {
 }
 
 fn fig(stem: &str, title: &str, caption: String, svg: String, table: DataFrame) -> Figure {
-    Figure { stem: stem.into(), title: title.into(), caption, svg, table }
+    Figure::new(stem, title, caption, svg, table)
 }
 
 /// Cosine-similarity distribution per augmentation: box (quartiles),
 /// whiskers (5th-95th percentile), median line, mean +/- std marker.
 pub(crate) fn cosine_distribution(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
-    let Some(mi) = ctx.data.metric_index("cosine_similarity") else { return Ok(None) };
+    let Some(mi) = ctx.data.metric_index("cosine_similarity") else {
+        return Ok(None);
+    };
     let augs = ctx.sorted_by("cosine_similarity", true);
     if augs.is_empty() {
         return Ok(None);
@@ -187,7 +203,9 @@ fn draw_axes_cat(svg: &mut Svg, r: Rect, xs: &Scale, ticks: &[f64], label: &str)
 
 /// Gaussian KDE (Scott's bandwidth) of the L2 distance per augmentation.
 pub(crate) fn l2_kde(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
-    let Some(mi) = ctx.data.metric_index("l2_distance") else { return Ok(None) };
+    let Some(mi) = ctx.data.metric_index("l2_distance") else {
+        return Ok(None);
+    };
     let title = "Kernel density of the L2 distance to the original embedding";
     let mut curves = Vec::new();
     let (mut a_col, mut x_col, mut y_col) = (vec![], vec![], vec![]);
@@ -199,7 +217,9 @@ pub(crate) fn l2_kde(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let grid = stats::linspace(lo, hi, 100);
-        let Some(dens) = stats::gaussian_kde(&v, &grid) else { continue };
+        let Some(dens) = stats::gaussian_kde(&v, &grid) else {
+            continue;
+        };
         for (x, y) in grid.iter().zip(&dens) {
             a_col.push(a.clone());
             x_col.push(*x);
@@ -220,7 +240,12 @@ pub(crate) fn l2_kde(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
     let (y0, y1, yt) = nice_domain(0.0, yhi, 5);
     let xs = Scale::new(x0, x1, r.x, r.right());
     let ys = Scale::new(y0, y1, r.bottom(), r.y);
-    chart::draw_axes(&mut svg, r, &Axis { scale: xs, ticks: &xt, label: "L2 distance" }, &Axis { scale: ys, ticks: &yt, label: "Density" });
+    chart::draw_axes(
+        &mut svg,
+        r,
+        &Axis { scale: xs, ticks: &xt, label: "L2 distance" },
+        &Axis { scale: ys, ticks: &yt, label: "Density" },
+    );
     for (a, g, d) in &curves {
         let pts: Vec<(f64, f64)> = g.iter().zip(d).map(|(x, y)| (xs.map(*x), ys.map(*y))).collect();
         svg.polyline(&pts, &ctx.colour_of(a), 2.0);
@@ -229,7 +254,11 @@ pub(crate) fn l2_kde(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
     legend(&mut svg, r.right() + 24.0, r.y, &entries);
     let table = frame(
         "l2_kde",
-        vec![Column::new("augmentation".into(), a_col), Column::new("l2_distance".into(), x_col), Column::new("density".into(), y_col)],
+        vec![
+            Column::new("augmentation".into(), a_col),
+            Column::new("l2_distance".into(), x_col),
+            Column::new("density".into(), y_col),
+        ],
     )?;
     let cap = ctx.caption("Gaussian kernel density (Scott's bandwidth, as scipy.stats.gaussian_kde) of the L2 distance between augmented and original embeddings, on 100 points between each augmentation's minimum and maximum.".into());
     Ok(Some(fig("l2_kde", title, cap, svg.finish(), table)))
@@ -262,7 +291,16 @@ pub(crate) fn dendrogram(ctx: &Ctx<'_>, c: &Clustering, stem: &str) -> Result<Op
         svg.text(r.x - 8.0, py + 4.0, &chart::fmt_tick(t, step), 11.0, "end", 0.0, false, "#333333");
     }
     svg.line(r.x, r.y, r.x, r.bottom(), "#333333", 1.0, None);
-    svg.text(r.x - 60.0, r.y + r.h / 2.0, "Merge distance (averaged cosine distance)", 13.0, "middle", -90.0, false, "#000000");
+    svg.text(
+        r.x - 60.0,
+        r.y + r.h / 2.0,
+        "Merge distance (averaged cosine distance)",
+        13.0,
+        "middle",
+        -90.0,
+        false,
+        "#000000",
+    );
     // Cluster of each node (None above the threshold), for colouring.
     let mut node_cluster: Vec<Option<u32>> = c.clusters.iter().map(|&x| Some(x)).collect();
     for m in &c.merges {
@@ -317,11 +355,8 @@ pub(crate) fn dendrogram(ctx: &Ctx<'_>, c: &Clustering, stem: &str) -> Result<Op
         coords[j].push(if j < 2 { 0.0 } else { 10.0 * n as f64 });
         coords[4 + j].push(c.threshold);
     }
-    let mut cols = vec![
-        Column::new("kind".into(), kind),
-        Column::new("label".into(), label),
-        Column::new("cluster".into(), clus),
-    ];
+    let mut cols =
+        vec![Column::new("kind".into(), kind), Column::new("label".into(), label), Column::new("cluster".into(), clus)];
     for (j, name) in ["x0", "x1", "x2", "x3", "y0", "y1", "y2", "y3"].iter().enumerate() {
         cols.push(Column::new((*name).into(), coords[j].clone()));
     }
@@ -351,11 +386,25 @@ pub(crate) fn radar_grid(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
     let mut svg = Svg::new(width.max(700.0), top + cell * rows as f64 + 10.0);
     header(&mut svg, title, ctx.random_init);
     let mean = |a: &str, m: &str| ctx.row(a, m).map(|r| r.mean).unwrap_or(f64::NAN);
-    let best: Vec<f64> = metrics.iter().map(|m| ctx.data.augs.iter().map(|a| mean(a, m)).filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max)).collect();
-    let worst: Vec<f64> = metrics.iter().map(|m| ctx.data.augs.iter().map(|a| mean(a, m)).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min)).collect();
+    let best: Vec<f64> = metrics
+        .iter()
+        .map(|m| ctx.data.augs.iter().map(|a| mean(a, m)).filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max))
+        .collect();
+    let worst: Vec<f64> = metrics
+        .iter()
+        .map(|m| ctx.data.augs.iter().map(|a| mean(a, m)).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min))
+        .collect();
     let lo = worst.iter().copied().fold(0.0, f64::min);
     let hi = best.iter().copied().fold(1.0, f64::max);
-    legend_inline(&mut svg, 20.0, top0 + 14.0, &[("best augmentation per metric", "#000000", Some("5 3")), ("worst augmentation per metric", "#888888", Some("2 2"))]);
+    legend_inline(
+        &mut svg,
+        20.0,
+        top0 + 14.0,
+        &[
+            ("best augmentation per metric", "#000000", Some("5 3")),
+            ("worst augmentation per metric", "#888888", Some("2 2")),
+        ],
+    );
     let (mut t_aug, mut t_metric, mut t_val, mut t_best, mut t_worst) = (vec![], vec![], vec![], vec![], vec![]);
     let k = metrics.len();
     let radius = 95.0;
@@ -375,7 +424,13 @@ pub(crate) fn radar_grid(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
             let (x, y) = pt(j, hi);
             svg.line(cx, cy, x, y, "#DDDDDD", 1.0, None);
             let (lx, ly) = pt(j, lo + 1.16 * (hi - lo));
-            let anchor = if (lx - cx).abs() < 5.0 { "middle" } else if lx > cx { "start" } else { "end" };
+            let anchor = if (lx - cx).abs() < 5.0 {
+                "middle"
+            } else if lx > cx {
+                "start"
+            } else {
+                "end"
+            };
             let short = label_of(m).split(' ').next().unwrap_or(m);
             svg.text(lx, ly + 4.0, short, 10.0, anchor, 0.0, false, "#333333");
         }
@@ -425,7 +480,8 @@ pub(crate) fn l2_bars(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
         return Ok(None);
     }
     let augs = ctx.sorted_by("l2_distance", false);
-    let rows: Vec<(&String, &SummaryRow)> = augs.iter().filter_map(|a| ctx.row(a, "l2_distance").map(|r| (a, r))).collect();
+    let rows: Vec<(&String, &SummaryRow)> =
+        augs.iter().filter_map(|a| ctx.row(a, "l2_distance").map(|r| (a, r))).collect();
     if rows.is_empty() {
         return Ok(None);
     }
@@ -449,7 +505,14 @@ pub(crate) fn l2_bars(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
     for (i, (a, s)) in rows.iter().enumerate() {
         let x = r.x + bw * i as f64;
         let c = ctx.colour_of(a);
-        svg.rect_title(x + bw * 0.15, ys.map(s.mean), bw * 0.7, ys.map(0.0) - ys.map(s.mean), &c, &format!("{a}: {:.4} \u{00b1} {:.4}", s.mean, s.std));
+        svg.rect_title(
+            x + bw * 0.15,
+            ys.map(s.mean),
+            bw * 0.7,
+            ys.map(0.0) - ys.map(s.mean),
+            &c,
+            &format!("{a}: {:.4} \u{00b1} {:.4}", s.mean, s.std),
+        );
         if s.std.is_finite() {
             let cx = x + bw / 2.0;
             svg.line(cx, ys.map((s.mean - s.std).max(y0)), cx, ys.map(s.mean + s.std), "#000000", 1.3, None);
@@ -473,7 +536,13 @@ pub(crate) fn l2_bars(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
 }
 
 /// Metric x augmentation heatmap; columns in the given order.
-pub(crate) fn heatmap(ctx: &Ctx<'_>, order: &[String], stem: &str, title: &str, how: &str) -> Result<Option<Figure>, ReportError> {
+pub(crate) fn heatmap(
+    ctx: &Ctx<'_>,
+    order: &[String],
+    stem: &str,
+    title: &str,
+    how: &str,
+) -> Result<Option<Figure>, ReportError> {
     let metrics: Vec<&str> = ctx.data.metrics.iter().map(|m| m.column).collect();
     if order.is_empty() || metrics.is_empty() {
         return Ok(None);
@@ -482,7 +551,8 @@ pub(crate) fn heatmap(ctx: &Ctx<'_>, order: &[String], stem: &str, title: &str, 
     let ch = 40.0;
     let left = 180.0;
     let top = chart::header_height(ctx.random_init) + 20.0;
-    let mut svg = Svg::new((left + cw * order.len() as f64 + 120.0).max(700.0), top + ch * metrics.len() as f64 + 130.0);
+    let mut svg =
+        Svg::new((left + cw * order.len() as f64 + 120.0).max(700.0), top + ch * metrics.len() as f64 + 130.0);
     header(&mut svg, title, ctx.random_init);
     let (mut ta, mut tm, mut tv, mut tn, mut tr, mut tc) = (vec![], vec![], vec![], vec![], vec![], vec![]);
     for (ri, m) in metrics.iter().enumerate() {
@@ -493,7 +563,16 @@ pub(crate) fn heatmap(ctx: &Ctx<'_>, order: &[String], stem: &str, title: &str, 
             let Some(row) = ctx.row(a, m) else { continue };
             let t = ctx.normalised(a, m).unwrap_or(f64::NAN);
             svg.rect_title(x, y, cw - 1.0, ch - 1.0, &chart::viridis(t), &format!("{a} / {m}: mean {:.4}", row.mean));
-            svg.text(x + cw / 2.0, y + ch / 2.0 + 4.0, &format!("{:.3}", row.mean), 11.0, "middle", 0.0, false, chart::text_on_viridis(t));
+            svg.text(
+                x + cw / 2.0,
+                y + ch / 2.0 + 4.0,
+                &format!("{:.3}", row.mean),
+                11.0,
+                "middle",
+                0.0,
+                false,
+                chart::text_on_viridis(t),
+            );
             ta.push(a.clone());
             tm.push((*m).to_owned());
             tv.push(row.mean);
@@ -552,14 +631,32 @@ pub(crate) fn ranked_profiles(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportErr
     for (i, (a, score)) in scores.iter().enumerate() {
         let x0 = 10.0 + pw * (i % cols) as f64;
         let y0 = top + ph * (i / cols) as f64;
-        svg.text(x0 + 8.0, y0 + 22.0, &format!("#{} {a} (score {score:.2})", i + 1), 13.0, "start", 0.0, true, "#000000");
+        svg.text(
+            x0 + 8.0,
+            y0 + 22.0,
+            &format!("#{} {a} (score {score:.2})", i + 1),
+            13.0,
+            "start",
+            0.0,
+            true,
+            "#000000",
+        );
         let bx = x0 + 110.0;
         let bw = pw - 130.0;
         let xs = Scale::new(0.0, 1.0, bx, bx + bw);
         for (j, m) in metrics.iter().enumerate() {
             let y = y0 + 36.0 + 22.0 * j as f64;
             let v = ctx.row(a, m).map(|r| r.mean).unwrap_or(f64::NAN);
-            svg.text(bx - 6.0, y + 12.0, label_of(m).split(' ').next().unwrap_or(m), 11.0, "end", 0.0, false, "#333333");
+            svg.text(
+                bx - 6.0,
+                y + 12.0,
+                label_of(m).split(' ').next().unwrap_or(m),
+                11.0,
+                "end",
+                0.0,
+                false,
+                "#333333",
+            );
             svg.rect(bx, y, bw, 16.0, "#F2F2F2", None);
             if v.is_finite() {
                 svg.rect_title(bx, y, xs.map(v.clamp(0.0, 1.0)) - bx, 16.0, &ctx.colour_of(a), &format!("{m}: {v:.4}"));
@@ -592,7 +689,9 @@ pub(crate) fn ranked_profiles(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportErr
 
 /// Cosine similarity of 50 randomly chosen images (rows) under each augmentation.
 pub(crate) fn sample_heatmap(ctx: &Ctx<'_>, seed: u64) -> Result<Option<Figure>, ReportError> {
-    let Some(mi) = ctx.data.metric_index("cosine_similarity") else { return Ok(None) };
+    let Some(mi) = ctx.data.metric_index("cosine_similarity") else {
+        return Ok(None);
+    };
     let n_img = ctx.data.image_ids.len();
     if n_img == 0 || ctx.data.augs.is_empty() {
         return Ok(None);
@@ -610,7 +709,10 @@ pub(crate) fn sample_heatmap(ctx: &Ctx<'_>, seed: u64) -> Result<Option<Figure>,
         stats::mean(&v)
     };
     chosen.sort_by(|&a, &b| row_mean(b).total_cmp(&row_mean(a)));
-    let vals: Vec<f64> = chosen.iter().flat_map(|&img| (0..ctx.data.augs.len()).filter_map(move |a| ctx.data.value(mi, a, img))).collect();
+    let vals: Vec<f64> = chosen
+        .iter()
+        .flat_map(|&img| (0..ctx.data.augs.len()).filter_map(move |a| ctx.data.value(mi, a, img)))
+        .collect();
     let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let title = format!("Cosine similarity of {k} randomly chosen images");
@@ -623,12 +725,28 @@ pub(crate) fn sample_heatmap(ctx: &Ctx<'_>, seed: u64) -> Result<Option<Figure>,
     let (mut ti, mut ta, mut tv, mut tr) = (vec![], vec![], vec![], vec![]);
     for (r, &img) in chosen.iter().enumerate() {
         let y = top + ch * r as f64;
-        svg.text(left - 6.0, y + ch - 2.0, &format!("{:016x}", ctx.data.image_ids[img]), 9.0, "end", 0.0, false, "#333333");
+        svg.text(
+            left - 6.0,
+            y + ch - 2.0,
+            &format!("{:016x}", ctx.data.image_ids[img]),
+            9.0,
+            "end",
+            0.0,
+            false,
+            "#333333",
+        );
         for (ai, a) in ctx.data.augs.iter().enumerate() {
             let v = ctx.data.value(mi, ai, img);
             let t = v.map(|v| if hi > lo { (v - lo) / (hi - lo) } else { 1.0 });
             let fill = t.map(chart::viridis).unwrap_or_else(|| "#FFFFFF".into());
-            svg.rect_title(left + cw * ai as f64, y, cw - 1.0, ch - 1.0, &fill, &format!("{a}: {}", v.map(|v| format!("{v:.4}")).unwrap_or("missing".into())));
+            svg.rect_title(
+                left + cw * ai as f64,
+                y,
+                cw - 1.0,
+                ch - 1.0,
+                &fill,
+                &format!("{a}: {}", v.map(|v| format!("{v:.4}")).unwrap_or("missing".into())),
+            );
             ti.push(ctx.data.image_ids[img]);
             ta.push(a.clone());
             tv.push(v);

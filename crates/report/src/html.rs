@@ -62,7 +62,8 @@ fn row<'a>(s: &'a [SummaryRow], aug: &str, metric: &str) -> Option<&'a SummaryRo
 pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
     let mut out = Vec::new();
     let cos: Vec<&SummaryRow> = {
-        let mut v: Vec<&SummaryRow> = p.summary.iter().filter(|r| r.metric == "cosine_similarity" && r.mean.is_finite()).collect();
+        let mut v: Vec<&SummaryRow> =
+            p.summary.iter().filter(|r| r.metric == "cosine_similarity" && r.mean.is_finite()).collect();
         v.sort_by_key(|r| r.rank);
         v
     };
@@ -71,14 +72,26 @@ pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
         let next = cos[1];
         let best = cos[cos.len() - 1];
         let shift = |r: &SummaryRow| 1.0 - r.mean;
-        let ratio = if shift(next) > 0.0 { format!(", {:.1}\u{00d7} the shift of the next most disruptive, <b>{}</b> (1 \u{2212} cos = {:.4})", shift(worst) / shift(next), escape(&next.augmentation), shift(next)) } else { String::new() };
+        let ratio = if shift(next) > 0.0 {
+            format!(
+                ", {:.1}\u{00d7} the shift of the next most disruptive, <b>{}</b> (1 \u{2212} cos = {:.4})",
+                shift(worst) / shift(next),
+                escape(&next.augmentation),
+                shift(next)
+            )
+        } else {
+            String::new()
+        };
         out.push(format!(
             "The most disruptive augmentation is <b>{}</b>: mean cosine similarity {:.4} (95% CI {:.4} to {:.4}, n = {}), a shift of 1 \u{2212} cos = {:.4}{}.",
             escape(&worst.augmentation), worst.mean, worst.ci_low, worst.ci_high, worst.n, shift(worst), ratio
         ));
         out.push(format!(
             "The least disruptive is <b>{}</b>: mean cosine similarity {:.4} (95% CI {:.4} to {:.4}).",
-            escape(&best.augmentation), best.mean, best.ci_low, best.ci_high
+            escape(&best.augmentation),
+            best.mean,
+            best.ci_low,
+            best.ci_high
         ));
     }
     let ns: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == "cosine_similarity" && !(t.p_holm < 0.05)).collect();
@@ -87,7 +100,10 @@ pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
         if ns.is_empty() {
             out.push(format!("All {total} pairwise differences in cosine similarity are significant (paired Wilcoxon signed-rank, Holm-corrected, \u{03b1} = 0.05)."));
         } else {
-            let list: Vec<String> = ns.iter().map(|t| format!("{} vs {} (p<sub>Holm</sub> = {})", escape(&t.a), escape(&t.b), fmt_p(t.p_holm))).collect();
+            let list: Vec<String> = ns
+                .iter()
+                .map(|t| format!("{} vs {} (p<sub>Holm</sub> = {})", escape(&t.a), escape(&t.b), fmt_p(t.p_holm)))
+                .collect();
             out.push(format!(
                 "{} of {total} pairwise differences in cosine similarity are <b>not significant</b> (paired Wilcoxon signed-rank, Holm-corrected, \u{03b1} = 0.05): {}.",
                 ns.len(),
@@ -105,7 +121,8 @@ pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
     for c in p.clusterings {
         let groups: Vec<String> = (1..=c.n_clusters() as u32)
             .map(|k| {
-                let members: Vec<&str> = c.labels.iter().zip(&c.clusters).filter(|(_, x)| **x == k).map(|(l, _)| l.as_str()).collect();
+                let members: Vec<&str> =
+                    c.labels.iter().zip(&c.clusters).filter(|(_, x)| **x == k).map(|(l, _)| l.as_str()).collect();
                 format!("{{{}}}", escape(&members.join(", ")))
             })
             .collect();
@@ -152,7 +169,11 @@ pub(crate) fn render(p: &Page<'_>) -> String {
         escape(&p.run.tool_version)
     );
     if p.n_errors > 0 {
-        let _ = writeln!(h, "<p class=\"warn\">{} failures were recorded in <a href=\"../errors.parquet\">errors.parquet</a>; the affected images are left out of the statistics.</p>", p.n_errors);
+        let _ = writeln!(
+            h,
+            "<p class=\"warn\">{} failures were recorded in <a href=\"../errors.parquet\">errors.parquet</a>; the affected images are left out of the statistics.</p>",
+            p.n_errors
+        );
     }
 
     h.push_str("<h2 id=\"findings\">Findings</h2><ul>\n");
@@ -167,17 +188,33 @@ pub(crate) fn render(p: &Page<'_>) -> String {
         let _ = write!(h, "<th>{}</th>", m.label);
     }
     h.push_str("</tr>\n");
-    let mut augs: Vec<(&String, u32)> = p.data.augs.iter().map(|a| (a, row(p.summary, a, "cosine_similarity").map(|r| r.rank).unwrap_or(u32::MAX))).collect();
+    let mut augs: Vec<(&String, u32)> = p
+        .data
+        .augs
+        .iter()
+        .map(|a| (a, row(p.summary, a, "cosine_similarity").map(|r| r.rank).unwrap_or(u32::MAX)))
+        .collect();
     augs.sort_by_key(|x| x.1);
     for (a, rank) in augs {
         let colour = crate::chart::colour(p.data.augs.iter().position(|x| x == a).unwrap_or(0));
         let rank = if rank == u32::MAX { "–".into() } else { rank.to_string() };
-        let _ = write!(h, "<tr><td>{rank}</td><td class=\"l\"><span class=\"sw\" style=\"background:{colour}\"></span>{}</td>", escape(a));
+        let _ = write!(
+            h,
+            "<tr><td>{rank}</td><td class=\"l\"><span class=\"sw\" style=\"background:{colour}\"></span>{}</td>",
+            escape(a)
+        );
         for m in &p.data.metrics {
             match row(p.summary, a, m.column) {
                 Some(r) => {
                     let half = ((r.ci_high - r.mean).max(r.mean - r.ci_low)).abs();
-                    let _ = write!(h, "<td title=\"n = {}, rank {}\">{} \u{00b1} {}</td>", r.n, r.rank, fmt(r.mean), fmt(half));
+                    let _ = write!(
+                        h,
+                        "<td title=\"n = {}, rank {}\">{} \u{00b1} {}</td>",
+                        r.n,
+                        r.rank,
+                        fmt(r.mean),
+                        fmt(half)
+                    );
                 }
                 None => h.push_str("<td>–</td>"),
             }
@@ -206,7 +243,13 @@ pub(crate) fn render(p: &Page<'_>) -> String {
             let _ = writeln!(
                 h,
                 "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&t.a), escape(&t.b), fmt(t.mean_diff), t.n, fmt(t.test.statistic), fmt_p(t.test.p_value), fmt_p(t.p_holm)
+                escape(&t.a),
+                escape(&t.b),
+                fmt(t.mean_diff),
+                t.n,
+                fmt(t.test.statistic),
+                fmt_p(t.test.p_value),
+                fmt_p(t.p_holm)
             );
         }
         h.push_str("</table>\n");

@@ -57,23 +57,23 @@ pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), Repor
 pub(crate) fn col_f64(df: &DataFrame, table: &str, name: &str) -> Result<Vec<Option<f64>>, ReportError> {
     let c = df.column(name).map_err(|_| ReportError::MissingColumn { table: table.into(), column: name.into() })?;
     let c = c.cast(&DataType::Float64).map_err(ReportError::polars(table))?;
-    Ok(c.f64().map_err(ReportError::polars(table))?.into_iter().map(|v| v.filter(|x| !x.is_nan())).collect())
+    Ok(c.f64().map_err(ReportError::polars(table))?.iter().map(|v| v.filter(|x| !x.is_nan())).collect())
 }
 
 pub(crate) fn col_u64(df: &DataFrame, table: &str, name: &str) -> Result<Vec<u64>, ReportError> {
     let c = df.column(name).map_err(|_| ReportError::MissingColumn { table: table.into(), column: name.into() })?;
     let c = c.cast(&DataType::UInt64).map_err(ReportError::polars(table))?;
-    Ok(c.u64().map_err(ReportError::polars(table))?.into_iter().map(|v| v.unwrap_or(0)).collect())
+    Ok(c.u64().map_err(ReportError::polars(table))?.iter().map(|v| v.unwrap_or(0)).collect())
 }
 
 pub(crate) fn col_str(df: &DataFrame, table: &str, name: &str) -> Result<Vec<String>, ReportError> {
     let c = df.column(name).map_err(|_| ReportError::MissingColumn { table: table.into(), column: name.into() })?;
-    Ok(c.str().map_err(ReportError::polars(table))?.into_iter().map(|v| v.unwrap_or("").to_owned()).collect())
+    Ok(c.str().map_err(ReportError::polars(table))?.iter().map(|v| v.unwrap_or("").to_owned()).collect())
 }
 
 pub(crate) fn col_opt_str(df: &DataFrame, table: &str, name: &str) -> Result<Vec<Option<String>>, ReportError> {
     let c = df.column(name).map_err(|_| ReportError::MissingColumn { table: table.into(), column: name.into() })?;
-    Ok(c.str().map_err(ReportError::polars(table))?.into_iter().map(|v| v.map(str::to_owned)).collect())
+    Ok(c.str().map_err(ReportError::polars(table))?.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
 /// Build a DataFrame from named columns.

@@ -7,7 +7,11 @@ use clap::Parser;
 use clipshift_report::{Linkage, ReportConfig};
 
 #[derive(Parser, Debug)]
-#[command(name = "clipshift-report", version, about = "Aggregate a clipshift run into tables, figures and report/index.html")]
+#[command(
+    name = "clipshift-report",
+    version,
+    about = "Aggregate a clipshift run into tables, figures and report/index.html"
+)]
 struct Args {
     /// Run directory (holds run.json, metrics.parquet, pairwise.parquet, ...).
     #[arg(long = "run", value_name = "DIR")]
@@ -33,7 +37,8 @@ fn main() -> anyhow::Result<()> {
         .init();
     let mut config = ReportConfig::new(&args.run);
     config.linkage = args.linkage.parse::<Linkage>()?;
-    let summary = clipshift_report::run(&config).with_context(|| format!("report stage failed for run {}", args.run.display()))?;
+    let summary = clipshift_report::run(&config)
+        .with_context(|| format!("report stage failed for run {}", args.run.display()))?;
     if summary.random_init {
         eprintln!("warning: random-init model; the report's numbers are meaningless");
     }

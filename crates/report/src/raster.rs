@@ -18,7 +18,37 @@ impl Rasterizer {
         Self { options, scale }
     }
 
-    pub(crate) fn png(&self, svg: &str) -> Result<Vec<u8>, String> {
+    /// Render a figure: its SVG, then its raster images on top.
+    pub(crate) fn figure(&self, f: &crate::figures::Figure) -> Result<Vec<u8>, String> {
+        let mut pixmap = self.pixmap(&f.svg)?;
+        for r in &f.rasters {
+            let (w, h) = ((r.w * self.scale as f64).round() as u32, (r.h * self.scale as f64).round() as u32);
+            let img = image::imageops::resize(&r.image, w.max(1), h.max(1), image::imageops::FilterType::Triangle);
+            let mut rgba = Vec::with_capacity((w * h * 4) as usize);
+            for p in img.pixels() {
+                rgba.extend_from_slice(&[p[0], p[1], p[2], 255]);
+            }
+            let size = tiny_skia::IntSize::from_wh(w.max(1), h.max(1)).ok_or("empty raster")?;
+            let src = tiny_skia::Pixmap::from_vec(rgba, size).ok_or("bad raster")?;
+            let (x, y) = ((r.x * self.scale as f64).round() as i32, (r.y * self.scale as f64).round() as i32);
+            pixmap.draw_pixmap(
+                x,
+                y,
+                src.as_ref(),
+                &tiny_skia::PixmapPaint::default(),
+                tiny_skia::Transform::identity(),
+                None,
+            );
+        }
+        pixmap.encode_png().map_err(|e| e.to_string())
+    }
+
+    #[cfg(test)]
+    fn png(&self, svg: &str) -> Result<Vec<u8>, String> {
+        self.pixmap(svg)?.encode_png().map_err(|e| e.to_string())
+    }
+
+    fn pixmap(&self, svg: &str) -> Result<tiny_skia::Pixmap, String> {
         let tree = usvg::Tree::from_str(svg, &self.options).map_err(|e| e.to_string())?;
         let size = tree.size();
         let w = (size.width() * self.scale).ceil() as u32;
@@ -26,7 +56,7 @@ impl Rasterizer {
         let mut pixmap = tiny_skia::Pixmap::new(w.max(1), h.max(1)).ok_or("empty figure")?;
         pixmap.fill(tiny_skia::Color::WHITE);
         resvg::render(&tree, tiny_skia::Transform::from_scale(self.scale, self.scale), &mut pixmap.as_mut());
-        pixmap.encode_png().map_err(|e| e.to_string())
+        Ok(pixmap)
     }
 }
 

@@ -24,7 +24,8 @@ impl RunInfo {
     pub(crate) fn load(dir: &Path) -> Result<Self, ReportError> {
         let path = dir.join("run.json");
         let text = std::fs::read_to_string(&path).map_err(|e| ReportError::io(&path, e))?;
-        let raw: Value = serde_json::from_str(&text).map_err(|source| ReportError::Json { path: path.clone(), source })?;
+        let raw: Value =
+            serde_json::from_str(&text).map_err(|source| ReportError::Json { path: path.clone(), source })?;
         let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
         let suite = &raw["suite"];
         let members = suite["members"]

@@ -58,8 +58,10 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
 
     let augs: Vec<String> = data.augs.iter().filter(|a| dm.variants.contains(a)).cloned().collect();
     let variants: Vec<String> = order.iter().filter(|a| dm.variants.contains(a)).cloned().collect();
-    let c_augs = Clustering::new("augmentations", augs.clone(), &dm.select(&augs), config.linkage, config.threshold_ratio);
-    let c_vars = Clustering::new("variants", variants.clone(), &dm.select(&variants), config.linkage, config.threshold_ratio);
+    let c_augs =
+        Clustering::new("augmentations", augs.clone(), &dm.select(&augs), config.linkage, config.threshold_ratio);
+    let c_vars =
+        Clustering::new("variants", variants.clone(), &dm.select(&variants), config.linkage, config.threshold_ratio);
     let cs = [&c_augs, &c_vars];
     let p = dir.join("linkage.parquet");
     write_parquet(&p, &mut analysis::linkage_frame(&cs)?)?;
@@ -88,8 +90,20 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
         figures::dendrogram(&ctx, &c_augs, "dendrogram")?,
         figures::dendrogram(&ctx, &c_vars, "dendrogram_variants")?,
         figures::radar_grid(&ctx)?,
-        figures::heatmap(&ctx, &scores, "heatmap_sorted", "Metric means by augmentation, sorted by overall score", "Columns sorted by the overall score (left = least shift).")?,
-        figures::heatmap(&ctx, &leaf, "heatmap_clustered", "Metric means by augmentation, in dendrogram order", "Columns in the dendrogram's leaf order.")?,
+        figures::heatmap(
+            &ctx,
+            &scores,
+            "heatmap_sorted",
+            "Metric means by augmentation, sorted by overall score",
+            "Columns sorted by the overall score (left = least shift).",
+        )?,
+        figures::heatmap(
+            &ctx,
+            &leaf,
+            "heatmap_clustered",
+            "Metric means by augmentation, in dendrogram order",
+            "Columns in the dendrogram's leaf order.",
+        )?,
         figures::ranked_profiles(&ctx)?,
         figures::sample_heatmap(&ctx, config.seed)?,
     ];
@@ -98,7 +112,7 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     let raster = Rasterizer::new(1.5);
     for f in &mut figs {
         write_bytes(&report_dir.join(format!("{}.svg", f.stem)), f.svg.as_bytes())?;
-        let png = raster.png(&f.svg).map_err(|message| ReportError::Render { figure: f.stem.clone(), message })?;
+        let png = raster.figure(f).map_err(|message| ReportError::Render { figure: f.stem.clone(), message })?;
         write_bytes(&report_dir.join(format!("{}.png", f.stem)), &png)?;
         let p = report_dir.join(format!("{}.parquet", f.stem));
         write_parquet(&p, &mut f.table)?;

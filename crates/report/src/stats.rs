@@ -2,7 +2,7 @@
 //! (checked against fixtures in `reference/`).
 
 /// Sample mean; NaN for an empty slice.
-pub fn mean(xs: &[f64]) -> f64 {
+pub(crate) fn mean(xs: &[f64]) -> f64 {
     if xs.is_empty() {
         return f64::NAN;
     }
@@ -10,7 +10,7 @@ pub fn mean(xs: &[f64]) -> f64 {
 }
 
 /// Standard deviation with `ddof` degrees of freedom removed (numpy `std(ddof=..)`).
-pub fn std_dev(xs: &[f64], ddof: usize) -> f64 {
+pub(crate) fn std_dev(xs: &[f64], ddof: usize) -> f64 {
     if xs.len() <= ddof {
         return f64::NAN;
     }
@@ -21,7 +21,7 @@ pub fn std_dev(xs: &[f64], ddof: usize) -> f64 {
 
 /// Quantile of already sorted data with numpy's default `linear` method,
 /// including numpy's two-sided lerp that keeps results monotone.
-pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
         return f64::NAN;
@@ -47,13 +47,13 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
 /// SplitMix64: a tiny, fully specified generator so bootstrap intervals are
 /// identical on every platform and release.
 #[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed)
     }
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -61,7 +61,7 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
     /// Uniform index in `0..n` (Lemire's multiply-shift; bias is negligible for our n).
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         ((self.next_u64() as u128 * n as u128) >> 64) as usize
     }
 }
@@ -73,9 +73,8 @@ pub fn bootstrap_mean_ci(xs: &[f64], resamples: usize, seed: u64) -> (f64, f64) 
         return (f64::NAN, f64::NAN);
     }
     let mut rng = SplitMix64::new(seed);
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| (0..n).map(|_| xs[rng.below(n)]).sum::<f64>() / n as f64)
-        .collect();
+    let mut means: Vec<f64> =
+        (0..resamples).map(|_| (0..n).map(|_| xs[rng.below(n)]).sum::<f64>() / n as f64).collect();
     means.sort_by(f64::total_cmp);
     (quantile_sorted(&means, 0.025), quantile_sorted(&means, 0.975))
 }
@@ -118,7 +117,7 @@ pub fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 
 /// Complementary error function, accurate to ~1e-15 relative: power series
 /// below 2, Lentz continued fraction above.
-pub fn erfc(x: f64) -> f64 {
+pub(crate) fn erfc(x: f64) -> f64 {
     if x.is_nan() {
         return f64::NAN;
     }

@@ -40,9 +40,7 @@ impl TableWriter {
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), TableError> {
         self.rows += batch.num_rows();
-        self.writer
-            .write(batch)
-            .map_err(|source| TableError::Parquet { path: self.target.clone(), source })
+        self.writer.write(batch).map_err(|source| TableError::Parquet { path: self.target.clone(), source })
     }
 
     /// Rows written so far.
@@ -52,10 +50,8 @@ impl TableWriter {
 
     /// Closes the file, syncs it and renames it over the target. Returns the row count.
     pub fn finish(self) -> Result<usize, TableError> {
-        let file = self
-            .writer
-            .into_inner()
-            .map_err(|source| TableError::Parquet { path: self.target.clone(), source })?;
+        let file =
+            self.writer.into_inner().map_err(|source| TableError::Parquet { path: self.target.clone(), source })?;
         file.sync_all().map_err(|source| TableError::Io { path: self.partial.clone(), source })?;
         drop(file);
         std::fs::rename(&self.partial, &self.target)
@@ -75,7 +71,7 @@ fn partial_path(target: &Path) -> PathBuf {
 pub fn read_batches(
     path: &Path,
     batch_rows: usize,
-) -> Result<impl Iterator<Item = Result<RecordBatch, TableError>>, TableError> {
+) -> Result<impl Iterator<Item = Result<RecordBatch, TableError>> + Send + use<>, TableError> {
     let file = File::open(path).map_err(|source| TableError::Io { path: path.to_path_buf(), source })?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|source| TableError::Parquet { path: path.to_path_buf(), source })?
@@ -102,19 +98,12 @@ pub fn read_table(path: &Path) -> Result<RecordBatch, TableError> {
 }
 
 /// Typed column access with an error naming the file and column.
-pub fn column<'a, T: 'static>(
-    batch: &'a RecordBatch,
-    path: &Path,
-    name: &str,
-) -> Result<&'a T, TableError> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| TableError::Column {
-            path: path.to_path_buf(),
-            column: name.to_string(),
-            message: "missing or of the wrong type".to_string(),
-        })
+pub fn column<'a, T: 'static>(batch: &'a RecordBatch, path: &Path, name: &str) -> Result<&'a T, TableError> {
+    batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>()).ok_or_else(|| TableError::Column {
+        path: path.to_path_buf(),
+        column: name.to_string(),
+        message: "missing or of the wrong type".to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -138,8 +127,7 @@ mod tests {
         for chunk in 0..3u64 {
             let ids = UInt64Array::from_iter_values((0..10).map(|i| chunk * 10 + i));
             let names = StringArray::from_iter_values((0..10).map(|i| format!("n{}", chunk * 10 + i)));
-            w.write(&RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(names)]).unwrap())
-                .unwrap();
+            w.write(&RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(names)]).unwrap()).unwrap();
         }
         assert!(!target.exists(), "target must not appear before finish");
         assert_eq!(w.finish().unwrap(), 30);

@@ -17,8 +17,7 @@ impl RunDir {
 
     /// Creates the directory (and parents) if needed.
     pub fn create(&self) -> Result<(), crate::TableError> {
-        std::fs::create_dir_all(&self.root)
-            .map_err(|source| crate::TableError::Io { path: self.root.clone(), source })
+        std::fs::create_dir_all(&self.root).map_err(|source| crate::TableError::Io { path: self.root.clone(), source })
     }
 
     pub fn manifest(&self) -> PathBuf {

@@ -62,21 +62,15 @@ pub fn embeddings(dim: i32, patches: Option<i32>, layers: Option<(i32, i32)>) ->
         Field::new("cls_attention", DataType::FixedSizeList(list_item(), patches.unwrap_or(1)), true),
     ];
     if let Some((count, hidden)) = layers {
-        fields.push(Field::new(
-            "layer_cls_states",
-            DataType::FixedSizeList(list_item(), count * hidden),
-            true,
-        ));
+        fields.push(Field::new("layer_cls_states", DataType::FixedSizeList(list_item(), count * hidden), true));
     }
     Arc::new(Schema::new(fields))
 }
 
 /// `metrics.parquet`: one row per image x augmentation (the original excluded).
 pub fn metrics() -> SchemaRef {
-    let mut fields = vec![
-        Field::new(IMAGE_ID, DataType::UInt64, false),
-        Field::new(AUGMENTATION, DataType::Utf8, false),
-    ];
+    let mut fields =
+        vec![Field::new(IMAGE_ID, DataType::UInt64, false), Field::new(AUGMENTATION, DataType::Utf8, false)];
     fields.extend(METRIC_COLUMNS.iter().map(|c| Field::new(*c, DataType::Float64, true)));
     Arc::new(Schema::new(fields))
 }

@@ -222,11 +222,25 @@ pub enum Params {
     /// The unaugmented image (`original`).
     Identity,
     /// Adds `(mean + std * N(0, 1)) * 255` per value; the field comes from `seed`.
-    GaussNoise { mean: f64, std: f64, per_channel: bool, seed: u64 },
+    GaussNoise {
+        mean: f64,
+        std: f64,
+        per_channel: bool,
+        seed: u64,
+    },
     /// Separable Gaussian blur with an odd `ksize` and `sigma`.
-    GaussianBlur { ksize: u32, sigma: f64 },
+    GaussianBlur {
+        ksize: u32,
+        sigma: f64,
+    },
     /// Factors, hue shift and the order (0 brightness, 1 contrast, 2 saturation, 3 hue).
-    ColorJitter { brightness: f64, contrast: f64, saturation: f64, hue: f64, order: [u8; 4] },
+    ColorJitter {
+        brightness: f64,
+        contrast: f64,
+        saturation: f64,
+        hue: f64,
+        order: [u8; 4],
+    },
     /// Whole-pixel shift, per-axis scale, rotation in degrees about the image centre.
     ShiftScaleRotate {
         shift_x: i64,
@@ -239,13 +253,31 @@ pub enum Params {
     },
     HorizontalFlip,
     /// The displacement fields are regenerated from `seed`.
-    ElasticTransform { alpha: f64, sigma: f64, seed: u64, border_mode: BorderMode, fill: u8 },
+    ElasticTransform {
+        alpha: f64,
+        sigma: f64,
+        seed: u64,
+        border_mode: BorderMode,
+        fill: u8,
+    },
     /// Ordered source corners (top-left, top-right, bottom-right, bottom-left) in pixels.
-    Perspective { points: [[f32; 2]; 4], border_mode: BorderMode, fill: u8 },
+    Perspective {
+        points: [[f32; 2]; 4],
+        border_mode: BorderMode,
+        fill: u8,
+    },
     /// `out = clip(in * alpha + beta * 255)` (or `beta * mean(image)` when not `by_max`).
-    RandomBrightnessContrast { alpha: f64, beta: f64, brightness_by_max: bool },
+    RandomBrightnessContrast {
+        alpha: f64,
+        beta: f64,
+        brightness_by_max: bool,
+    },
     /// Holes as `[x_min, y_min, x_max, y_max)`; random fills come from `seed`.
-    CoarseDropout { holes: Vec<[u32; 4]>, fill: DropoutFill, seed: u64 },
+    CoarseDropout {
+        holes: Vec<[u32; 4]>,
+        fill: DropoutFill,
+        seed: u64,
+    },
 }
 
 impl Transform {
@@ -320,7 +352,10 @@ impl Transform {
             }
             Transform::CoarseDropout(t) => {
                 if t.num_holes_range[0] > t.num_holes_range[1] || t.num_holes_range[0] == 0 {
-                    return Err(format!("num_holes_range must be a non-decreasing pair >= 1, got {:?}", t.num_holes_range));
+                    return Err(format!(
+                        "num_holes_range must be a non-decreasing pair >= 1, got {:?}",
+                        t.num_holes_range
+                    ));
                 }
                 range("hole_height_range", t.hole_height_range, 0.0, inf)?;
                 range("hole_width_range", t.hole_width_range, 0.0, inf)
@@ -478,11 +513,7 @@ impl Params {
         let (width, height) = image.dimensions();
         let kind = self.kind();
         let finite = |vals: &[f64]| -> Result<(), AugmentError> {
-            if vals.iter().all(|v| v.is_finite()) {
-                Ok(())
-            } else {
-                Err(invalid(kind, "non-finite parameter"))
-            }
+            if vals.iter().all(|v| v.is_finite()) { Ok(()) } else { Err(invalid(kind, "non-finite parameter")) }
         };
         let src = image.as_raw();
         let mut out = src.clone();
@@ -498,9 +529,18 @@ impl Params {
             Params::GaussianBlur { ksize, sigma } => {
                 finite(&[*sigma])?;
                 if ksize % 2 == 0 || *ksize > 255 || *sigma <= 0.0 {
-                    return Err(invalid(kind, format!("need an odd ksize <= 255 and sigma > 0, got {ksize} and {sigma}")));
+                    return Err(invalid(
+                        kind,
+                        format!("need an odd ksize <= 255 and sigma > 0, got {ksize} and {sigma}"),
+                    ));
                 }
-                blur::sep_filter_u8(src, width, height, &blur::albumentations_kernel(*sigma, *ksize as usize), &mut out);
+                blur::sep_filter_u8(
+                    src,
+                    width,
+                    height,
+                    &blur::albumentations_kernel(*sigma, *ksize as usize),
+                    &mut out,
+                );
             }
             Params::ColorJitter { brightness, contrast, saturation, hue, order } => {
                 finite(&[*brightness, *contrast, *saturation, *hue])?;

@@ -36,10 +36,10 @@ fn multiply(buf: &mut [u8], factor: f64) {
     apply_lut(buf, &lut);
 }
 
-/// OpenCV `COLOR_RGB2GRAY` for 8-bit: 14-bit fixed-point BT.601 weights.
+/// OpenCV 5 `COLOR_RGB2GRAY` for 8-bit: 15-bit fixed-point BT.601 weights summing to 2^15.
 #[inline]
 pub(crate) fn gray(r: u8, g: u8, b: u8) -> u8 {
-    ((u32::from(r) * 4899 + u32::from(g) * 9617 + u32::from(b) * 1868 + (1 << 13)) >> 14) as u8
+    ((u32::from(r) * 9798 + u32::from(g) * 19235 + u32::from(b) * 3735 + (1 << 14)) >> 15) as u8
 }
 
 /// torchvision-style brightness: `img * factor` (albumentations `adjust_brightness_torchvision`).
@@ -122,7 +122,7 @@ fn rgb_to_hsv(t: &HsvTables, r: u8, g: u8, b: u8) -> (i32, i32, i32) {
     (h, s, v)
 }
 
-/// OpenCV `COLOR_HSV2RGB` for 8-bit: float sectors, `saturate_cast<uchar>(x * 255)`.
+/// OpenCV 5 `COLOR_HSV2RGB` for 8-bit: float32 sectors, the result truncated.
 #[inline]
 fn hsv_to_rgb(h: u8, s: u8, v: u8) -> [u8; 3] {
     let s = f32::from(s) * (1.0 / 255.0);
@@ -149,7 +149,8 @@ fn hsv_to_rgb(h: u8, s: u8, v: u8) -> [u8; 3] {
         g = tab[sd[1]];
         r = tab[sd[2]];
     }
-    let q = |x: f32| (x * 255.0).round_ties_even().clamp(0.0, 255.0) as u8;
+    // OpenCV 5 truncates here (4.x rounded).
+    let q = |x: f32| (x * 255.0).clamp(0.0, 255.0) as u8;
     [q(r), q(g), q(b)]
 }
 
@@ -171,8 +172,9 @@ pub(crate) fn adjust_hue(buf: &mut [u8], factor: f64) {
     }
 }
 
-/// Add Gaussian noise `N(mean, std) * 255` per value, clip and truncate (albumentations
-/// `add_noise` on float32). The field is drawn from `Rng::from_seed(seed)`.
+/// Add Gaussian noise `N(mean, std) * 255` per value as albucore adds a float array to
+/// uint8: the noise is truncated toward zero, added, and the sum saturated to [0, 255].
+/// The field is drawn from `Rng::from_seed(seed)`.
 pub(crate) fn add_gauss_noise(buf: &mut [u8], mean: f64, std: f64, per_channel: bool, seed: u64) {
     let mut rng = Rng::from_seed(seed);
     let (m, s) = ((mean * 255.0) as f32, (std * 255.0) as f32);
@@ -180,22 +182,27 @@ pub(crate) fn add_gauss_noise(buf: &mut [u8], mean: f64, std: f64, per_channel: 
         let mut chunks = buf.chunks_exact_mut(2);
         for pair in &mut chunks {
             let (z0, z1) = normal_pair(&mut rng);
-            pair[0] = clip_trunc(f32::from(pair[0]) + (m + s * z0));
-            pair[1] = clip_trunc(f32::from(pair[1]) + (m + s * z1));
+            pair[0] = add_trunc(pair[0], m + s * z0);
+            pair[1] = add_trunc(pair[1], m + s * z1);
         }
         for v in chunks.into_remainder() {
             let (z0, _) = normal_pair(&mut rng);
-            *v = clip_trunc(f32::from(*v) + (m + s * z0));
+            *v = add_trunc(*v, m + s * z0);
         }
     } else {
         for p in buf.chunks_exact_mut(3) {
             let (z, _) = normal_pair(&mut rng);
             let n = m + s * z;
             for v in p {
-                *v = clip_trunc(f32::from(*v) + n);
+                *v = add_trunc(*v, n);
             }
         }
     }
+}
+
+#[inline]
+fn add_trunc(v: u8, noise: f32) -> u8 {
+    (f32::from(v) + noise.trunc()).clamp(0.0, 255.0) as u8
 }
 
 /// Two independent standard normals from one Box-Muller draw (f32 precision is plenty

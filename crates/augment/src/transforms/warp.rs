@@ -1,16 +1,11 @@
 //! OpenCV's geometric resampling for RGB8: `warpAffine`, `warpPerspective` and `remap`
-//! with `INTER_LINEAR`, in OpenCV's fixed point.
-//!
-//! Source coordinates are quantised to 1/32 pixel (`INTER_BITS = 5`); the four bilinear
-//! weights are integers summing to 2^15 and the result is rounded with `+2^14 >> 15`.
+//! with `INTER_LINEAR`, as OpenCV 5 computes them (the version albumentations 2.0.8
+//! installs): float source coordinates, float bilinear weights, rounded result.
 //! Pixel centres sit at integer coordinates. Borders follow OpenCV's `remapBilinear`:
 //! with a constant border a sample whose 2x2 support lies wholly outside is the fill
 //! value, a partly outside one mixes the fill value in per corner.
 
 use serde::{Deserialize, Serialize};
-
-const INTER_BITS: u32 = 5;
-const INTER_TAB: i32 = 1 << INTER_BITS;
 
 /// How pixels outside the source are filled (OpenCV border modes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,29 +68,37 @@ impl<'a> Sampler<'a> {
         Self { src, width: width as i32, height: height as i32, border, fill }
     }
 
-    /// Sample at the fixed-point source position (`x`, `y` in 1/32 pixel) into `out`.
+    /// Sample at source position (`x`, `y`) (pixel centres at integers) into `out`.
+    ///
+    /// OpenCV 5 interpolates with unquantised float coordinates and float weights and
+    /// rounds the result (the 4.x 1/32-pixel fixed point differs by up to 4 levels).
     #[inline]
-    pub(crate) fn sample(&self, x: i32, y: i32, out: &mut [u8]) {
-        let sx = x >> INTER_BITS;
-        let sy = y >> INTER_BITS;
-        let fx = x & (INTER_TAB - 1);
-        let fy = y & (INTER_TAB - 1);
-        // Integer products of 1/32 steps: exactly OpenCV's rounded float table.
-        let w00 = (INTER_TAB - fx) * (INTER_TAB - fy) * INTER_TAB;
-        let w01 = fx * (INTER_TAB - fy) * INTER_TAB;
-        let w10 = (INTER_TAB - fx) * fy * INTER_TAB;
-        let w11 = fx * fy * INTER_TAB;
+    pub(crate) fn sample(&self, x: f32, y: f32, out: &mut [u8]) {
+        if !(x.is_finite() && y.is_finite()) || x.abs() > 1e8 || y.abs() > 1e8 {
+            out[..3].copy_from_slice(&self.fill);
+            return;
+        }
+        let fx0 = x.floor();
+        let fy0 = y.floor();
+        let ax = x - fx0;
+        let ay = y - fy0;
+        let (sx, sy) = (fx0 as i32, fy0 as i32);
+        let w00 = (1.0 - ax) * (1.0 - ay);
+        let w01 = ax * (1.0 - ay);
+        let w10 = (1.0 - ax) * ay;
+        let w11 = ax * ay;
         let (w, h) = (self.width, self.height);
+        let q = |v: f32| v.round_ties_even().clamp(0.0, 255.0) as u8;
         if sx >= 0 && sx < w - 1 && sy >= 0 && sy < h - 1 {
             let i0 = (sy as usize * w as usize + sx as usize) * 3;
             let i1 = i0 + w as usize * 3;
             let s = self.src;
             for c in 0..3 {
-                let v = i32::from(s[i0 + c]) * w00
-                    + i32::from(s[i0 + 3 + c]) * w01
-                    + i32::from(s[i1 + c]) * w10
-                    + i32::from(s[i1 + 3 + c]) * w11;
-                out[c] = ((v + (1 << 14)) >> 15) as u8;
+                let v = f32::from(s[i0 + c]) * w00
+                    + f32::from(s[i0 + 3 + c]) * w01
+                    + f32::from(s[i1 + c]) * w10
+                    + f32::from(s[i1 + 3 + c]) * w11;
+                out[c] = q(v);
             }
             return;
         }
@@ -108,23 +111,17 @@ impl<'a> Sampler<'a> {
         let x1 = border_index(i64::from(sx) + 1, w64, self.border);
         let y0 = border_index(i64::from(sy), h64, self.border);
         let y1 = border_index(i64::from(sy) + 1, h64, self.border);
-        let px = |xi: Option<usize>, yi: Option<usize>, c: usize| -> i32 {
+        let px = |xi: Option<usize>, yi: Option<usize>, c: usize| -> f32 {
             match (xi, yi) {
-                (Some(xi), Some(yi)) => i32::from(self.src[(yi * w as usize + xi) * 3 + c]),
-                _ => i32::from(self.fill[c]),
+                (Some(xi), Some(yi)) => f32::from(self.src[(yi * w as usize + xi) * 3 + c]),
+                _ => f32::from(self.fill[c]),
             }
         };
         for c in 0..3 {
             let v = px(x0, y0, c) * w00 + px(x1, y0, c) * w01 + px(x0, y1, c) * w10 + px(x1, y1, c) * w11;
-            out[c] = ((v + (1 << 14)) >> 15) as u8;
+            out[c] = q(v);
         }
     }
-}
-
-#[inline]
-fn cv_round(v: f64) -> i32 {
-    // saturate_cast<int>(double): round half to even, saturating.
-    v.round_ties_even().clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
 }
 
 /// `cv2.warpAffine(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
@@ -151,29 +148,23 @@ pub(crate) fn warp_affine(
     m[2] = b1;
     m[5] = b2;
 
-    const AB_BITS: u32 = 10;
-    const AB_SCALE: f64 = (1 << AB_BITS) as f64;
-    let round_delta = (1 << AB_BITS) / INTER_TAB / 2;
     let w = width as usize;
-    let adelta: Vec<i32> = (0..w).map(|x| cv_round(m[0] * x as f64 * AB_SCALE)).collect();
-    let bdelta: Vec<i32> = (0..w).map(|x| cv_round(m[3] * x as f64 * AB_SCALE)).collect();
     let sampler = Sampler::new(src, width, height, border, fill);
     for y in 0..height as usize {
-        let x0 = cv_round((m[1] * y as f64 + m[2]) * AB_SCALE) + round_delta;
-        let y0 = cv_round((m[4] * y as f64 + m[5]) * AB_SCALE) + round_delta;
+        let (bx, by) = (m[1] * y as f64 + m[2], m[4] * y as f64 + m[5]);
         let row = &mut out[y * w * 3..(y + 1) * w * 3];
-        for x in 0..w {
-            let sx = (x0.wrapping_add(adelta[x])) >> (AB_BITS - INTER_BITS);
-            let sy = (y0.wrapping_add(bdelta[x])) >> (AB_BITS - INTER_BITS);
-            sampler.sample(sx, sy, &mut row[x * 3..x * 3 + 3]);
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+            let sx = (m[0] * x as f64 + bx) as f32;
+            let sy = (m[3] * x as f64 + by) as f32;
+            sampler.sample(sx, sy, px);
         }
     }
 }
 
 /// Inverse of a 3x3 matrix the way OpenCV's `invert` does it for small doubles.
 pub(crate) fn invert3(m: &[f64; 9]) -> [f64; 9] {
-    let det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6])
-        + m[2] * (m[3] * m[7] - m[4] * m[6]);
+    let det =
+        m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) + m[2] * (m[3] * m[7] - m[4] * m[6]);
     if det == 0.0 {
         return [0.0; 9];
     }
@@ -204,20 +195,19 @@ pub(crate) fn warp_perspective(
     let m = invert3(m);
     let w = width as usize;
     let sampler = Sampler::new(src, width, height, border, fill);
-    let tab = f64::from(INTER_TAB);
     for y in 0..height as usize {
         let yf = y as f64;
         let x0 = m[1] * yf + m[2];
         let y0 = m[4] * yf + m[5];
         let w0 = m[7] * yf + m[8];
         let row = &mut out[y * w * 3..(y + 1) * w * 3];
-        for x in 0..w {
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
             let xf = x as f64;
             let ww = w0 + m[6] * xf;
-            let ww = if ww != 0.0 { tab / ww } else { 0.0 };
-            let fx = ((x0 + m[0] * xf) * ww).clamp(f64::from(i32::MIN), f64::from(i32::MAX));
-            let fy = ((y0 + m[3] * xf) * ww).clamp(f64::from(i32::MIN), f64::from(i32::MAX));
-            sampler.sample(cv_round(fx), cv_round(fy), &mut row[x * 3..x * 3 + 3]);
+            let ww = if ww != 0.0 { 1.0 / ww } else { 0.0 };
+            let sx = ((x0 + m[0] * xf) * ww) as f32;
+            let sy = ((y0 + m[3] * xf) * ww) as f32;
+            sampler.sample(sx, sy, px);
         }
     }
 }
@@ -235,11 +225,8 @@ pub(crate) fn remap(
     out: &mut [u8],
 ) {
     let sampler = Sampler::new(src, width, height, border, fill);
-    let tab = INTER_TAB as f32;
     for (i, (mx, my)) in map_x.iter().zip(map_y).enumerate() {
-        let sx = (mx * tab).round_ties_even().clamp(i32::MIN as f32, i32::MAX as f32) as i32;
-        let sy = (my * tab).round_ties_even().clamp(i32::MIN as f32, i32::MAX as f32) as i32;
-        sampler.sample(sx, sy, &mut out[i * 3..i * 3 + 3]);
+        sampler.sample(*mx, *my, &mut out[i * 3..i * 3 + 3]);
     }
 }
 

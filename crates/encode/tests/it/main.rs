@@ -17,7 +17,9 @@ fn root() -> PathBuf {
 }
 
 fn fixture() -> serde_json::Value {
-    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_reference.json")).unwrap();
+    let text =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_reference.json"))
+            .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -47,7 +49,11 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn rows(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32)).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32))
+        .collect()
 }
 
 #[test]
@@ -67,7 +73,9 @@ fn matches_python_onnxruntime_on_the_tiny_model() {
     let (layers, hidden) = (out.layers, out.hidden);
     assert_eq!((layers, hidden), (3, 64));
     let states = out.layer_cls_states.as_ref().unwrap();
-    let last: Vec<f32> = (0..batch).flat_map(|n| states[(n * layers + layers - 1) * hidden..(n * layers + layers) * hidden].to_vec()).collect();
+    let last: Vec<f32> = (0..batch)
+        .flat_map(|n| states[(n * layers + layers - 1) * hidden..(n * layers + layers) * hidden].to_vec())
+        .collect();
     let diff = max_abs_diff(&last, &rows(&fx["layer_cls_states_last"]));
     assert!(diff < TOLERANCE, "last-layer class-token states differ by {diff}");
 }

@@ -1,0 +1,7 @@
+//! Integration tests of clipshift-report: scipy/numpy reference fixtures, a
+//! synthetic run directory pushed through the whole stage, and the page in a
+//! headless browser.
+
+mod browser;
+mod reference;
+mod stage;
