@@ -316,8 +316,12 @@ fn bench(root: &Path, what: &str, args: &[String]) -> Result<()> {
         other => bail!("unknown benchmark `{other}` (expected augment, encode or metrics)"),
     };
     let lib = runtime::ensure(root, false)?;
-    let peer = root.join(format!("crates/{what}/reference/bench_peer.py"));
-    if peer.exists() {
+    // The Python peer each benchmark is compared with, run in its own environment.
+    let peer = match what {
+        "augment" => Some(root.join("crates/augment/reference/bench_albumentations.py")),
+        _ => None,
+    };
+    if let Some(peer) = peer {
         let requirements = root.join(format!("crates/{what}/reference/requirements.txt"));
         let python = python_env(root, &format!("venv-bench-{what}"), &requirements)?;
         run(Command::new(python).env("ORT_DYLIB_PATH", &lib).arg(&peer).args(args))?;

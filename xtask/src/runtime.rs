@@ -53,10 +53,8 @@ pub(crate) fn require_python() -> Result<()> {
 /// Downloads the wheel with pip and unpacks its shared libraries into the cache.
 pub(crate) fn fetch(root: &Path, gpu: bool, force: bool) -> Result<PathBuf> {
     let dir = cache_dir(root, gpu);
-    if !force {
-        if let Some(lib) = find_library(&dir) {
-            return Ok(lib);
-        }
+    if !force && let Some(lib) = find_library(&dir) {
+        return Ok(lib);
     }
     require_python()?;
     let package = if gpu { "onnxruntime-gpu" } else { "onnxruntime" };

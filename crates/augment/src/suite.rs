@@ -240,10 +240,10 @@ impl Suite {
             std::fs::read_to_string(path).map_err(|source| AugmentError::Io { path: path.to_path_buf(), source })?;
         let origin = path.display().to_string();
         let mut suite = Suite::from_toml_str(&origin, &text)?;
-        if suite.name == origin {
-            if let Some(stem) = path.file_stem() {
-                suite.name = stem.to_string_lossy().into_owned();
-            }
+        if suite.name == origin
+            && let Some(stem) = path.file_stem()
+        {
+            suite.name = stem.to_string_lossy().into_owned();
         }
         Ok(suite)
     }

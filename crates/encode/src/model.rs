@@ -83,7 +83,7 @@ impl ModelSpec {
 
     fn validate(&self, sidecar: &Path) -> Result<(), EncodeError> {
         let bad = |message: String| Err(EncodeError::Model { path: sidecar.to_path_buf(), message });
-        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
             return bad(format!("image_size {} is not a multiple of patch_size {}", self.image_size, self.patch_size));
         }
         if self.std.iter().any(|s| *s <= 0.0) {

@@ -245,16 +245,10 @@ fn prepare(
                     };
                     let mut tensor = vec![0.0f32; preprocessor.tensor_len()];
                     preprocessor.write_tensor(&pixels, &mut tensor);
-                    if let Some(dir) = &config.dump_pixels {
-                        if let Err(err) = write_npy(dir, job.image_id, aug, &tensor, preprocessor.tensor_len()) {
-                            errors.record(
-                                Some(relative),
-                                Some(job.image_id),
-                                Some(aug),
-                                "dump-pixels",
-                                err.to_string(),
-                            );
-                        }
+                    if let Some(dir) = &config.dump_pixels
+                        && let Err(err) = write_npy(dir, job.image_id, aug, &tensor, preprocessor.tensor_len())
+                    {
+                        errors.record(Some(relative), Some(job.image_id), Some(aug), "dump-pixels", err.to_string());
                     }
                     Some(Prepared { image_id: job.image_id, augmentation: aug.clone(), tensor })
                 })

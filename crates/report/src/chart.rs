@@ -168,6 +168,7 @@ impl Svg {
         );
     }
 
+    #[allow(clippy::too_many_arguments)] // an SVG <line>'s own attributes
     pub(crate) fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str, width: f64, dash: Option<&str>) {
         let dash = dash.map(|d| format!(r#" stroke-dasharray="{d}""#)).unwrap_or_default();
         let _ = writeln!(

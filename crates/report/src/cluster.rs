@@ -143,14 +143,7 @@ pub fn dendrogram_links(merges: &[Merge], n: usize) -> Vec<Link> {
 
 /// Condensed (pdist-order) vector of the upper triangle of a square matrix.
 pub fn condensed(square: &[Vec<f64>]) -> Vec<f64> {
-    let n = square.len();
-    let mut out = Vec::with_capacity(n * n.saturating_sub(1) / 2);
-    for i in 0..n {
-        for j in i + 1..n {
-            out.push(square[i][j]);
-        }
-    }
-    out
+    square.iter().enumerate().flat_map(|(i, row)| row[i + 1..].iter().copied()).collect()
 }
 
 #[cfg(test)]

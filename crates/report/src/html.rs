@@ -94,7 +94,11 @@ pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
             best.ci_high
         ));
     }
-    let ns: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == "cosine_similarity" && !(t.p_holm < 0.05)).collect();
+    let ns: Vec<&PairTest> = p
+        .tests
+        .iter()
+        .filter(|t| t.metric == "cosine_similarity" && t.p_holm.partial_cmp(&0.05) != Some(std::cmp::Ordering::Less))
+        .collect();
     let total = p.tests.iter().filter(|t| t.metric == "cosine_similarity").count();
     if total > 0 {
         if ns.is_empty() {
@@ -113,7 +117,11 @@ pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
     }
     for m in p.data.metrics.iter().filter(|m| m.column != "cosine_similarity") {
         let all = p.tests.iter().filter(|t| t.metric == m.column).count();
-        let ns = p.tests.iter().filter(|t| t.metric == m.column && !(t.p_holm < 0.05)).count();
+        let ns = p
+            .tests
+            .iter()
+            .filter(|t| t.metric == m.column && t.p_holm.partial_cmp(&0.05) != Some(std::cmp::Ordering::Less))
+            .count();
         if all > 0 && ns > 0 {
             out.push(format!("{}: {ns} of {all} pairwise differences not significant.", m.label));
         }

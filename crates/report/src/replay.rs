@@ -31,14 +31,9 @@ fn pick_images(ctx: &Ctx<'_>, seed: u64, k: usize) -> Vec<u64> {
     ids
 }
 
-/// Canonical image: decode and squash-resize like the augment stage.
+/// Canonical image: decode and squash-resize exactly as the augment stage does.
 fn canonical(path: &Path, size: u32) -> Result<RgbImage, String> {
-    let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?.to_rgb8();
-    Ok(if img.width() == size && img.height() == size {
-        img
-    } else {
-        clipshift_augment::resize_linear(&img, size, size)
-    })
+    clipshift_augment::load_canonical(path, size).map_err(|e| e.to_string())
 }
 
 /// Pixels of every variant of one image, in the given order ("original" first).
@@ -192,27 +187,6 @@ pub(crate) fn gallery(
     Ok(Some(f))
 }
 
-/// Bilinear resize of a g x g map to size x size (pixel centres, edge clamped, as cv2 INTER_LINEAR).
-fn upsample(map: &[f64], g: usize, size: u32) -> Vec<f64> {
-    let s = size as usize;
-    let scale = g as f64 / s as f64;
-    let mut out = vec![0.0; s * s];
-    for y in 0..s {
-        let fy = ((y as f64 + 0.5) * scale - 0.5).clamp(0.0, (g - 1) as f64);
-        let (y0, wy) = (fy.floor() as usize, fy - fy.floor());
-        let y1 = (y0 + 1).min(g - 1);
-        for x in 0..s {
-            let fx = ((x as f64 + 0.5) * scale - 0.5).clamp(0.0, (g - 1) as f64);
-            let (x0, wx) = (fx.floor() as usize, fx - fx.floor());
-            let x1 = (x0 + 1).min(g - 1);
-            let top = map[y0 * g + x0] * (1.0 - wx) + map[y0 * g + x1] * wx;
-            let bot = map[y1 * g + x0] * (1.0 - wx) + map[y1 * g + x1] * wx;
-            out[y * s + x] = top * (1.0 - wy) + bot * wy;
-        }
-    }
-    out
-}
-
 fn normalise(v: &[f64]) -> Vec<f64> {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -226,7 +200,12 @@ fn hex_rgb(h: &str) -> [f64; 3] {
 
 fn overlay(img: &RgbImage, att: &[f64], g: usize) -> RgbImage {
     let size = img.width();
-    let heat = normalise(&upsample(att, g, size));
+    // The same cv2 INTER_LINEAR upsampling as the attention-similarity metric.
+    let grid: Vec<f32> = att.iter().map(|&v| v as f32).collect();
+    let up =
+        clipshift_metrics::upsample_attention(&grid, size, size).unwrap_or_else(|| vec![0.0; (size * size) as usize]);
+    debug_assert_eq!(grid.len(), g * g);
+    let heat = normalise(&up.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
     let mut out = img.clone();
     for (i, p) in out.pixels_mut().enumerate() {
         let c = hex_rgb(&chart::viridis(heat[i]));

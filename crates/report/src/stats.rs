@@ -90,7 +90,7 @@ pub fn gaussian_kde(xs: &[f64], grid: &[f64]) -> Option<Vec<f64>> {
     let var = std_dev(xs, 1).powi(2);
     let factor = (n as f64).powf(-1.0 / 5.0);
     let cov = var * factor * factor;
-    if !(cov > 0.0) || !cov.is_finite() {
+    if cov.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !cov.is_finite() {
         return None;
     }
     let norm = 1.0 / ((2.0 * std::f64::consts::PI * cov).sqrt() * n as f64);

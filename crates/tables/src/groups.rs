@@ -70,10 +70,10 @@ impl ImageGroups {
                 continue;
             }
             let id = ids.value(self.offset);
-            if let Some(carried) = self.carry_id()? {
-                if carried != id {
-                    return self.emit(carried).map(Some);
-                }
+            if let Some(carried) = self.carry_id()?
+                && carried != id
+            {
+                return self.emit(carried).map(Some);
             }
             let mut end = self.offset + 1;
             while end < batch.num_rows() && ids.value(end) == id {

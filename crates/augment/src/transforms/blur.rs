@@ -4,7 +4,7 @@ use super::warp::{BorderMode, border_index};
 
 /// albumentations `create_gaussian_kernel_1d(sigma, ksize)` (float64, normalised).
 pub(crate) fn albumentations_kernel(sigma: f64, ksize: usize) -> Vec<f64> {
-    let size = if ksize % 2 == 0 { ksize + 1 } else { ksize };
+    let size = if ksize.is_multiple_of(2) { ksize + 1 } else { ksize };
     let r = (size / 2) as f64;
     let k: Vec<f64> = (0..size).map(|i| (-0.5 * ((i as f64 - r) / sigma).powi(2)).exp()).collect();
     let sum: f64 = k.iter().sum();

@@ -117,9 +117,9 @@ impl<'a> Sampler<'a> {
                 _ => f32::from(self.fill[c]),
             }
         };
-        for c in 0..3 {
+        for (c, o) in out.iter_mut().enumerate().take(3) {
             let v = px(x0, y0, c) * w00 + px(x1, y0, c) * w01 + px(x0, y1, c) * w10 + px(x1, y1, c) * w11;
-            out[c] = q(v);
+            *o = q(v);
         }
     }
 }
@@ -213,7 +213,8 @@ pub(crate) fn warp_perspective(
 }
 
 /// `cv2.remap` with `CV_32FC2` maps and `INTER_LINEAR`: `map_x`/`map_y` hold absolute
-/// source coordinates per destination pixel.
+/// source coordinates per destination pixel. Mirrors cv2.remap's own argument list.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn remap(
     src: &[u8],
     width: u32,
@@ -274,8 +275,9 @@ fn solve8(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> [f64; 8] {
         let d = -1.0 / a[i][i];
         for j in i + 1..N {
             let alpha = a[j][i] * d;
-            for c in i + 1..N {
-                a[j][c] += alpha * a[i][c];
+            let (upper, lower) = a.split_at_mut(j);
+            for (x, y) in lower[0][i + 1..].iter_mut().zip(&upper[i][i + 1..]) {
+                *x += alpha * y;
             }
             b[j] += alpha * b[i];
         }
