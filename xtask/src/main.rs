@@ -141,9 +141,11 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-/// Builds every stage binary (dev profile, shared with the tests) and returns their folder.
+/// Builds every stage binary and returns their folder. All targets are built, so that
+/// features resolve exactly as for `cargo test --workspace` and the pipeline and the tests
+/// share one build of every dependency (dev profile) instead of compiling polars twice.
 fn build_stages(root: &Path) -> Result<PathBuf> {
-    run(cargo().args(["build", "--quiet", "--bins", "--workspace", "--exclude", "xtask"]))?;
+    run(cargo().args(["build", "--quiet", "--workspace", "--all-targets"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     Ok(target.join("debug"))
 }
