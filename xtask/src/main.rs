@@ -313,6 +313,9 @@ fn check_dependency_graph() -> Result<()> {
 }
 
 fn bench(root: &Path, what: &str, args: &[String]) -> Result<()> {
+    if what == "augment" {
+        return bench_augment(root, args);
+    }
     let package = match what {
         "augment" | "encode" | "metrics" => format!("clipshift-{what}"),
         other => bail!("unknown benchmark `{other}` (expected augment, encode or metrics)"),
@@ -320,13 +323,56 @@ fn bench(root: &Path, what: &str, args: &[String]) -> Result<()> {
     let lib = runtime::ensure(root, false)?;
     // The Python peer each benchmark is compared with, run in its own environment.
     let peer = match what {
-        "augment" => Some(root.join("crates/augment/reference/bench_albumentations.py")),
+        "encode" => Some(root.join("crates/encode/reference/bench_peers.py")),
         _ => None,
     };
+    let mut peer_args = args.to_vec();
+    if what == "encode" {
+        peer_args.extend(encode_bench_model(root)?);
+    }
     if let Some(peer) = peer {
         let requirements = root.join(format!("crates/{what}/reference/requirements.txt"));
         let python = python_env(root, &format!("venv-bench-{what}"), &requirements)?;
-        run(Command::new(python).env("ORT_DYLIB_PATH", &lib).arg(&peer).args(args))?;
+        run(Command::new(python).env("ORT_DYLIB_PATH", &lib).arg(&peer).args(&peer_args))?;
     }
-    run(cargo().env("ORT_DYLIB_PATH", &lib).args(["bench", "-p", &package]))
+    // The dev profile is the one the pipeline runs (dependencies and hot crates at
+    // opt-level 3), so the figures describe what users get and no release build is needed.
+    run(cargo().env("ORT_DYLIB_PATH", &lib).args(["bench", "--profile", "dev", "-p", &package]))
+}
+
+/// albumentations against clipshift on the same 224 x 224 images, one thread each: the
+/// Python peer writes the images and its timings into `target/bench-augment/`, then the
+/// `vs_albumentations` bench times clipshift the same way and prints one table with both
+/// sides and the ratio, and the suite's throughput on 1 and 2 threads. `--quick` runs
+/// fewer iterations on both sides.
+fn bench_augment(root: &Path, args: &[String]) -> Result<()> {
+    let out = root.join("target/bench-augment");
+    let requirements = root.join("crates/augment/reference/requirements.txt");
+    let python = python_env(root, "venv-bench-augment", &requirements)?;
+    run(Command::new(python)
+        .arg(root.join("crates/augment/reference/bench_albumentations.py"))
+        .arg("--out")
+        .arg(&out)
+        .args(args))?;
+    let mut bench = cargo();
+    bench.env("CLIPSHIFT_BENCH_DIR", &out);
+    if args.iter().any(|a| a == "--quick") {
+        bench.env("CLIPSHIFT_BENCH_QUICK", "1");
+    }
+    // The dev profile is the one the pipeline runs (the augment crate at opt-level 3).
+    run(bench.args(["bench", "--profile", "dev", "-p", "clipshift-augment", "--bench", "vs_albumentations"]))
+}
+
+/// Exports the random-init ViT-B/32 (fp32 and int8) the encode benchmark times, once, and
+/// returns the peer script's arguments. `crates/encode/benches/encode.rs` reads the same paths.
+fn encode_bench_model(root: &Path) -> Result<Vec<String>> {
+    let bench = root.join(".cache/bench-encode");
+    let model = bench.join("random-vit-b-32");
+    if !model.join("model.int8.json").exists() {
+        let output = model.to_string_lossy().into_owned();
+        let export = ["--random-init", "vit-b-32", "--seed", "0", "--quantize", "int8", "--output", &output];
+        export_model(root, &export.map(String::from))?;
+    }
+    let out = bench.join("peers.json").to_string_lossy().into_owned();
+    Ok(vec!["--model".into(), model.to_string_lossy().into_owned(), "--out".into(), out])
 }

@@ -14,6 +14,7 @@ statistics into crates/augment/reference/fixtures/. The Rust tests in tests/it r
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -119,6 +120,26 @@ def main() -> None:
             out = t.apply(sources[src], brightness=b, contrast=c, saturation=s, hue=h, order=order)
             params = {"transform": "color_jitter", "brightness": b, "contrast": c, "saturation": s, "hue": h, "order": order}
             case(f"jitter{i}_{src}", src, params, out, "close")
+    # Each operation alone, extremes included. Source b is 57 pixels wide, so OpenCV's
+    # HSV->RGB runs 32 pixels of each row through its vector loop and 25 through the
+    # scalar tail, which quantise differently; a (64 wide) takes the vector loop only.
+    identity = {"brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "hue": 0.0}
+    isolated = [("brightness", [0.0, 0.5, 1.6]), ("contrast", [0.0, 0.6, 1.7]), ("saturation", [0.0, 0.3, 2.0]), ("hue", [-0.5, 0.31, 0.5])]
+    for op, values in isolated:
+        for k, value in enumerate(values):
+            for src in ["a", "b"]:
+                f = {**identity, op: value}
+                out = t.apply(sources[src], **f, order=[0, 1, 2, 3])
+                case(f"jitter_{op}{k}_{src}", src, {"transform": "color_jitter", **f, "order": [0, 1, 2, 3]}, out, "close")
+    # All 24 orders, factors drawn from the paper's ranges.
+    gen = np.random.default_rng(2025)
+    for k, order in enumerate(itertools.permutations(range(4))):
+        b, c, s = (float(x) for x in gen.uniform(0.8, 1.2, 3))
+        h = float(gen.uniform(-0.2, 0.2))
+        src = "b" if k % 4 else "c"
+        out = t.apply(sources[src], brightness=b, contrast=c, saturation=s, hue=h, order=list(order))
+        params = {"transform": "color_jitter", "brightness": b, "contrast": c, "saturation": s, "hue": h, "order": list(order)}
+        case(f"jitter_order{k}_{src}", src, params, out, "close")
 
     # --- shift scale rotate (Affine) ---
     for i, (tx, ty, sx, sy, angle) in enumerate([(3, -2, 1.05, 0.93, 12.5), (-4, 0, 0.9, 1.1, -15.0), (0, 5, 1.0, 1.0, 7.0), (2, 2, 1.07, 1.07, 0.0)]):

@@ -5,6 +5,7 @@
 //! dynamically (from `ORT_DYLIB_PATH` or the workspace cache that `cargo xtask
 //! fetch-runtime` fills) and never downloads anything itself.
 
+mod bicubic;
 mod error;
 mod model;
 mod preprocess;

@@ -14,7 +14,8 @@ struct Cli {
     /// Run directory written by the augment stage.
     #[arg(long)]
     run: PathBuf,
-    /// Model directory (model.onnx + model.json); `tiny` names the committed test model.
+    /// Model directory (model.onnx + model.json) or a sidecar such as DIR/model.int8.json;
+    /// `tiny` names the committed test model.
     #[arg(long, default_value = "tiny")]
     model: String,
     /// auto, cpu or cuda (cuda falls back to CPU with a message saying why).

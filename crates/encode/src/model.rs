@@ -59,12 +59,17 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// Loads a model from its directory (or from the path of its `model.json` / `.onnx`),
-    /// checking that the ONNX file's sha256 matches the sidecar.
+    /// Loads a model from its directory (its `model.json`), from a sidecar file such as
+    /// `model.int8.json`, or from the path of an `.onnx` file (then its directory's
+    /// `model.json`), checking that the ONNX file's sha256 matches the sidecar.
     pub fn load(path: &Path) -> Result<Self, EncodeError> {
         let dir =
             if path.is_dir() { path.to_path_buf() } else { path.parent().unwrap_or(Path::new(".")).to_path_buf() };
-        let sidecar = dir.join("model.json");
+        let sidecar = if path.extension().is_some_and(|e| e == "json") && path.is_file() {
+            path.to_path_buf()
+        } else {
+            dir.join("model.json")
+        };
         let text = std::fs::read_to_string(&sidecar)
             .map_err(|e| EncodeError::Model { path: sidecar.clone(), message: format!("cannot read sidecar: {e}") })?;
         let mut spec: ModelSpec = serde_json::from_str(&text)

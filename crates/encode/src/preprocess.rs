@@ -1,9 +1,8 @@
 //! From a variant image (RGB8) to the model's normalised CHW float input.
 
 use clipshift_augment::{RgbImage, resize_linear};
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
+use crate::bicubic::resize_bicubic;
 use crate::{ModelSpec, ResizePolicy};
 
 /// Turns images into normalised `[3, S, S]` tensors per the model sidecar and a policy.
@@ -59,22 +58,14 @@ impl Preprocessor {
 }
 
 /// Hugging Face CLIPImageProcessor geometry: resize the shortest edge to `size` with PIL
-/// bicubic semantics (antialiased convolution, Catmull-Rom a = -0.5), the long edge to
+/// `BICUBIC` (bit for bit, on the whole image, as `reducing_gap=None`), the long edge to
 /// `int(size * long / short)`, then a centre crop of `size` x `size` at `(dim - size) // 2`.
 pub fn clip_resize_crop(image: &RgbImage, size: u32) -> RgbImage {
     let (w, h) = image.dimensions();
     let (short, long) = (w.min(h), w.max(h));
     let new_long = (f64::from(size) * f64::from(long) / f64::from(short)) as u32;
     let (nw, nh) = if w <= h { (size, new_long) } else { (new_long, size) };
-    let resized = if (nw, nh) == (w, h) {
-        image.clone()
-    } else {
-        let src = ImageRef::new(w, h, image.as_raw(), PixelType::U8x3).expect("RgbImage buffer matches its size");
-        let mut dst = Image::new(nw, nh, PixelType::U8x3);
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
-        Resizer::new().resize(&src, &mut dst, &options).expect("same pixel type");
-        RgbImage::from_raw(nw, nh, dst.into_vec()).expect("buffer size matches")
-    };
+    let resized = resize_bicubic(image, nw, nh);
     let top = (nh.saturating_sub(size)) / 2;
     let left = (nw.saturating_sub(size)) / 2;
     image::imageops::crop_imm(&resized, left, top, size.min(nw), size.min(nh)).to_image()

@@ -5,7 +5,6 @@
 //! while the calling thread runs inference on the previous batch; a bounded channel
 //! keeps at most a few batches in memory, so memory is flat in the number of images.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
@@ -14,7 +13,7 @@ use clipshift_augment::stage::progress_bar;
 use clipshift_augment::{Params, canonical, read_source};
 use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array};
 use clipshift_tables::{
-    ErrorLog, ImageGroups, RunDir, TableError, TableWriter, column, read_manifest, read_table, schema, update_manifest,
+    ErrorLog, ImageGroups, RunDir, SourceImages, TableError, TableWriter, column, schema, update_manifest,
 };
 use rayon::prelude::*;
 use serde_json::json;
@@ -63,11 +62,7 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     let run = RunDir::new(&config.run_dir);
     run.require(&run.images(), "augment")?;
     run.require(&run.augmentations(), "augment")?;
-    let manifest = read_manifest(&run.manifest())?;
-    let data_root = manifest.get("data_root").and_then(|v| v.as_str()).map(PathBuf::from).ok_or_else(|| {
-        TableError::Missing { path: run.manifest(), hint: "run.json has no data_root; re-run augment".into() }
-    })?;
-    let image_size = manifest.get("image_size").and_then(|v| v.as_u64()).unwrap_or(224) as u32;
+    let sources = SourceImages::load(&run)?;
 
     let spec = ModelSpec::load(&config.model_dir)?;
     let policy = config.policy.unwrap_or(spec.resize_policy);
@@ -82,8 +77,7 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     }
     tracing::info!(model = %spec.name, provider = encoder.provider(), batch = config.batch, ?policy, "encode");
 
-    let paths = image_paths(&run.images())?;
-    let total_images = paths.len() as u64;
+    let total_images = sources.len() as u64;
     let errors = ErrorLog::new("encode");
     let batch = config.batch.max(1);
     let mut writer = EmbeddingWriter::new(&run.embeddings(), &spec, encoder.has_attention());
@@ -99,7 +93,7 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
                 jobs.push(job?);
                 let variants: usize = jobs.iter().map(|j| j.variants.len()).sum();
                 if variants >= batch {
-                    let prepared = prepare(&jobs, &data_root, &paths, image_size, &preprocessor, config, &errors);
+                    let prepared = prepare(&jobs, &sources, &preprocessor, config, &errors);
                     progress.inc(jobs.len() as u64);
                     jobs.clear();
                     if sender.send(prepared).is_err() {
@@ -108,7 +102,7 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
                 }
             }
             if !jobs.is_empty() {
-                let prepared = prepare(&jobs, &data_root, &paths, image_size, &preprocessor, config, &errors);
+                let prepared = prepare(&jobs, &sources, &preprocessor, config, &errors);
                 progress.inc(jobs.len() as u64);
                 let _ = sender.send(prepared);
             }
@@ -185,14 +179,6 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     })
 }
 
-/// `image_id -> path relative to the data root`, from `images.parquet` (one small row per image).
-fn image_paths(path: &Path) -> Result<HashMap<u64, String>, EncodeError> {
-    let table = read_table(path)?;
-    let ids = column::<UInt64Array>(&table, path, schema::IMAGE_ID)?;
-    let files = column::<StringArray>(&table, path, "path")?;
-    Ok(ids.values().iter().zip(files.iter()).map(|(id, p)| (*id, p.unwrap_or_default().to_string())).collect())
-}
-
 /// Streams `augmentations.parquet` as one job per image.
 fn image_jobs(path: &Path) -> Result<impl Iterator<Item = Result<ImageJob, EncodeError>>, EncodeError> {
     let path = path.to_path_buf();
@@ -211,22 +197,19 @@ fn image_jobs(path: &Path) -> Result<impl Iterator<Item = Result<ImageJob, Encod
 /// Decodes each image once and replays its variants, in parallel over images.
 fn prepare(
     jobs: &[ImageJob],
-    data_root: &Path,
-    paths: &HashMap<u64, String>,
-    image_size: u32,
+    sources: &SourceImages,
     preprocessor: &Preprocessor,
     config: &EncodeConfig,
     errors: &ErrorLog,
 ) -> Vec<Prepared> {
     jobs.par_iter()
         .flat_map_iter(|job| {
-            let Some(relative) = paths.get(&job.image_id) else {
+            let (Some(relative), Some(path)) = (sources.relative_path(job.image_id), sources.file(job.image_id)) else {
                 errors.record(None, Some(job.image_id), None, "missing-image", "image_id not in images.parquet".into());
                 return Vec::new();
             };
-            let path = data_root.join(relative);
             let base = match read_source(&path) {
-                Ok(src) => canonical(&src.rgb, image_size),
+                Ok(src) => canonical(&src.rgb, sources.image_size()),
                 Err(err) => {
                     errors.record(Some(relative), Some(job.image_id), None, "decode", err.to_string());
                     return Vec::new();

@@ -1,10 +1,12 @@
-//! One source image's nine comparisons per metric family, at 224x224.
+//! One source image's nine comparisons per metric family, at 224x224, and for scale
+//! the replay of its augmentations that the metrics stage also does per image.
 
 use std::hint::black_box;
 
+use clipshift_augment::{Params, Rng, Suite};
 use clipshift_metrics::{
-    OriginalFeatures, attention_similarity, cosine_similarity, detail_preservation, edge_preservation, l2_distance,
-    patch_similarity, pdist_cosine, pdist_euclidean, ssim,
+    AttentionMap, OriginalFeatures, attention_similarity, cosine_similarity, detail_preservation, edge_preservation,
+    l2_distance, patch_similarity, pdist_cosine, pdist_euclidean, ssim,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use image::{Rgb, RgbImage};
@@ -60,6 +62,14 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    c.bench_function("attention: 7x7 -> 224x224, 9 variants, original's map built once", |b| {
+        b.iter(|| {
+            let original = AttentionMap::new(&attn[0], SIDE, SIDE).unwrap();
+            for a in &attn[1..] {
+                black_box(original.similarity(a));
+            }
+        })
+    });
     let mut g = c.benchmark_group("pixel, 9 variants at 224x224");
     g.bench_function("patch_similarity", |b| {
         b.iter(|| variants.iter().map(|v| patch_similarity(&original, v).unwrap()).sum::<f64>())
@@ -81,6 +91,20 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("OriginalFeatures::new (once per image)", |b| b.iter(|| OriginalFeatures::new(&original)));
+    let orig = OriginalFeatures::new(&original);
+    g.bench_function("patch_similarity, original precomputed", |b| {
+        b.iter(|| variants.iter().map(|v| orig.patch_similarity(v).unwrap()).sum::<f64>())
+    });
+    g.bench_function("edge_preservation, original precomputed", |b| {
+        b.iter(|| variants.iter().map(|v| orig.edge_preservation(v).unwrap()).sum::<f64>())
+    });
+    g.bench_function("detail_preservation, original precomputed", |b| {
+        b.iter(|| variants.iter().map(|v| orig.detail_preservation(v).unwrap()).sum::<f64>())
+    });
+    g.bench_function("ssim, original precomputed", |b| {
+        b.iter(|| variants.iter().map(|v| orig.ssim(v).unwrap()).sum::<f64>())
+    });
     g.bench_function("all four, OriginalFeatures::compare", |b| {
         b.iter(|| {
             let orig = OriginalFeatures::new(&original);
@@ -90,6 +114,21 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // The stage replays every variant's pixels from the canonical original (decoding
+    // the source file comes on top).
+    let params: Vec<Params> = Suite::paper()
+        .members()
+        .iter()
+        .map(|m| m.transform.sample(&mut Rng::keyed(1, 1, &m.name), SIDE, SIDE))
+        .collect();
+    c.bench_function(&format!("stage: replay the paper suite ({} variants)", params.len()), |b| {
+        b.iter(|| {
+            for p in &params {
+                black_box(p.apply(&original).unwrap());
+            }
+        })
+    });
 }
 
 criterion_group!(benches, bench);

@@ -3,6 +3,8 @@
 //! Luminance everywhere (edges, detail, SSIM) is the unrounded f64
 //! `0.299 R + 0.587 G + 0.114 B` of the 0..255 values, evaluated in that order.
 
+use std::sync::LazyLock;
+
 use image::RgbImage;
 
 use crate::error::MetricsError;
@@ -41,7 +43,7 @@ pub fn edge_preservation(x: &RgbImage, y: &RgbImage) -> Result<f64, MetricsError
     same_size(x, y)?;
     min_size("edge_preservation", x, 2, 2)?;
     let (w, h) = dims(x);
-    Ok(edge_score(&edge_map(&luminance(x), w, h), &edge_map(&luminance(y), w, h)))
+    Ok(edge_score(&edge_map(&luminance(x), w, h), &luminance(y), w, h))
 }
 
 /// Detail preservation: luminance on an 8x8 grid (integer division); for every patch
@@ -128,7 +130,7 @@ impl OriginalFeatures {
         same_size(&self.image, y)?;
         let edges = self.edges.as_ref().ok_or_else(|| too_small("edge_preservation", y, 2))?;
         let (w, h) = dims(y);
-        Ok(edge_score(edges, &edge_map(&luminance(y), w, h)))
+        Ok(edge_score(edges, &luminance(y), w, h))
     }
 
     pub fn detail_preservation(&self, y: &RgbImage) -> Result<f64, MetricsError> {
@@ -153,7 +155,7 @@ impl OriginalFeatures {
         let gy = luminance(y);
         Ok(PixelScores {
             patch_similarity: (w >= PATCH_GRID && h >= PATCH_GRID).then(|| patch_score(&self.image, y)),
-            edge_preservation: self.edges.as_ref().map(|e| edge_score(e, &edge_map(&gy, w, h))),
+            edge_preservation: self.edges.as_ref().map(|e| edge_score(e, &gy, w, h)),
             detail_preservation: self.stds.as_ref().map(|s| detail_score(s, &patch_stds(&gy, w, h))),
             ssim: self.ssim.as_ref().map(|s| ssim::score(s, &self.gray, &gy, w, h)),
         })
@@ -190,13 +192,16 @@ fn too_small(metric: &'static str, x: &RgbImage, min: usize) -> MetricsError {
     }
 }
 
+/// `0.299 * v`, `0.587 * v` and `0.114 * v` for every byte `v`: the very products of
+/// the formula, looked up rather than converted and multiplied per pixel.
+static LUMA: LazyLock<[[f64; 256]; 3]> = LazyLock::new(|| {
+    let table = |k: f64| std::array::from_fn(|v| k * v as f64);
+    [table(0.299), table(0.587), table(0.114)]
+});
+
 pub(crate) fn luminance(x: &RgbImage) -> Vec<f64> {
-    x.pixels()
-        .map(|p| {
-            let [r, g, b] = p.0.map(f64::from);
-            0.299 * r + 0.587 * g + 0.114 * b
-        })
-        .collect()
+    let [r, g, b] = &*LUMA;
+    x.as_raw().chunks_exact(3).map(|p| r[usize::from(p[0])] + g[usize::from(p[1])] + b[usize::from(p[2])]).collect()
 }
 
 fn patch_score(x: &RgbImage, y: &RgbImage) -> f64 {
@@ -207,15 +212,11 @@ fn patch_score(x: &RgbImage, y: &RgbImage) -> f64 {
     let mut total = 0.0;
     for gi in 0..PATCH_GRID {
         for gj in 0..PATCH_GRID {
-            // Squared byte differences are integers: the sum is exact.
             let mut sse: u64 = 0;
             for r in gi * ph..(gi + 1) * ph {
                 let start = (r * w + gj * pw) * 3;
                 let end = start + pw * 3;
-                for (&a, &b) in xr[start..end].iter().zip(&yr[start..end]) {
-                    let d = u64::from(a.abs_diff(b));
-                    sse += d * d;
-                }
+                sse += squared_error(&xr[start..end], &yr[start..end]);
             }
             let mse = sse as f64 / n;
             total += 1.0 / (1.0 + mse / (255.0 * 255.0));
@@ -224,49 +225,129 @@ fn patch_score(x: &RgbImage, y: &RgbImage) -> f64 {
     total / (PATCH_GRID * PATCH_GRID) as f64
 }
 
-/// Normalised `|d/dy| + |d/dx|` map; needs `w >= 2 && h >= 2`.
-fn edge_map(gray: &[f64], w: usize, h: usize) -> Vec<f64> {
-    let diff = |lo: f64, hi: f64, central: bool| if central { (hi - lo) / 2.0 } else { hi - lo };
-    let mut e = vec![0.0; w * h];
+/// Sum of squared byte differences, exact. Sixteen bytes at a time into eight i32
+/// lanes of pairs (the shape of SSE2's `pmaddwd`, which the loop compiles to); a
+/// block of 2^16 squares, each below 2^16, sums below 2^32, so wrapping i32
+/// arithmetic read back as u32 is exact and the loop has no overflow checks.
+fn squared_error(a: &[u8], b: &[u8]) -> u64 {
+    const BLOCK: usize = 1 << 16;
+    let square = |x: u8, y: u8| {
+        let d = i32::from(i16::from(x) - i16::from(y));
+        d * d
+    };
+    let mut total = 0u64;
+    for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+        let tail = ca.remainder().iter().zip(cb.remainder()).fold(0i32, |s, (&x, &y)| s.wrapping_add(square(x, y)));
+        let mut acc = [0i32; 8];
+        for (x, y) in ca.zip(cb) {
+            for (l, lane) in acc.iter_mut().enumerate() {
+                *lane = lane.wrapping_add(square(x[2 * l], y[2 * l]) + square(x[2 * l + 1], y[2 * l + 1]));
+            }
+        }
+        total += u64::from(acc.iter().fold(tail, |s, &v| s.wrapping_add(v)) as u32);
+    }
+    total
+}
+
+/// `|d gray/dy| + |d gray/dx|` with numpy.gradient semantics into `out` (`w * h`
+/// long), returning its maximum; needs `w >= 2 && h >= 2`.
+fn raw_edges(gray: &[f64], w: usize, h: usize, out: &mut [f64]) -> f64 {
+    let mut max = 0.0f64;
     for r in 0..h {
         let (up, down) = (r.saturating_sub(1), (r + 1).min(h - 1));
-        let central_y = r > 0 && r + 1 < h;
-        for c in 0..w {
-            let (left, right) = (c.saturating_sub(1), (c + 1).min(w - 1));
-            let central_x = c > 0 && c + 1 < w;
-            let gy = diff(gray[up * w + c], gray[down * w + c], central_y);
-            let gx = diff(gray[r * w + left], gray[r * w + right], central_x);
-            e[r * w + c] = gy.abs() + gx.abs();
+        // numpy halves central differences (exactly: a power of two) and not the
+        // one-sided ones at the borders.
+        let fy = if r > 0 && r + 1 < h { 0.5 } else { 1.0 };
+        let (u, m, d) = (&gray[up * w..(up + 1) * w], &gray[r * w..(r + 1) * w], &gray[down * w..(down + 1) * w]);
+        let o = &mut out[r * w..(r + 1) * w];
+        o[0] = ((d[0] - u[0]) * fy).abs() + (m[1] - m[0]).abs();
+        o[w - 1] = ((d[w - 1] - u[w - 1]) * fy).abs() + (m[w - 1] - m[w - 2]).abs();
+        let n = w - 2;
+        let (dc, uc, ml, mr, oc) = (&d[1..1 + n], &u[1..1 + n], &m[..n], &m[2..2 + n], &mut o[1..1 + n]);
+        for c in 0..n {
+            oc[c] = ((dc[c] - uc[c]) * fy).abs() + ((mr[c] - ml[c]) * 0.5).abs();
+        }
+        max = max.max(max_of(o));
+    }
+    max
+}
+
+/// Maximum of non-negative values (0 for none), four lanes so it vectorises.
+fn max_of(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let chunks = v.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = if x > *a { x } else { *a };
         }
     }
-    let max = e.iter().copied().fold(0.0, f64::max);
+    tail.iter().fold(acc[0].max(acc[1]).max(acc[2].max(acc[3])), |m, &x| m.max(x))
+}
+
+/// The edge map `E / max(E)` (left as it is when `max(E) == 0`); needs `w, h >= 2`.
+fn edge_map(gray: &[f64], w: usize, h: usize) -> Vec<f64> {
+    let mut e = vec![0.0; w * h];
+    let max = raw_edges(gray, w, h, &mut e);
     if max > 0.0 {
         e.iter_mut().for_each(|v| *v /= max);
     }
     e
 }
 
-fn edge_score(ex: &[f64], ey: &[f64]) -> f64 {
-    let sum: f64 = ex.iter().zip(ey).map(|(a, b)| (a - b).abs()).sum();
-    1.0 - sum / ex.len() as f64
+/// `1 - mean(|ex - ey|)` for the original's edge map `ex` and the variant's luminance
+/// `gy`. The variant's map is normalised by a multiplication with `1 / max`, which
+/// is within an ulp of numpy's division.
+fn edge_score(ex: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
+    let mut ey = vec![0.0; w * h];
+    let max = raw_edges(gy, w, h, &mut ey);
+    let inv = if max > 0.0 { 1.0 / max } else { 1.0 };
+    let n = ex.len();
+    let ey = &ey[..n];
+    let mut acc = [0.0; 4];
+    let body = n / 4 * 4;
+    for i in (0..body).step_by(4) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a += (ex[i + l] - ey[i + l] * inv).abs();
+        }
+    }
+    let tail: f64 = (body..n).map(|i| (ex[i] - ey[i] * inv).abs()).sum();
+    let sum = (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail;
+    1.0 - sum / n as f64
 }
 
-/// Population std of each of the 8x8 patches, row-major; needs `w, h >= 8`.
+/// Population std of each of the 8x8 patches, row-major; needs `w, h >= 8`. Two
+/// passes as numpy's `std` (mean, then squared deviations), each summed down the
+/// columns of a band of patches first so the inner loops run over whole rows.
 fn patch_stds(gray: &[f64], w: usize, h: usize) -> Vec<f64> {
     let (ph, pw) = (h / DETAIL_GRID, w / DETAIL_GRID);
+    let used = pw * DETAIL_GRID;
     let n = (ph * pw) as f64;
     let mut out = Vec::with_capacity(DETAIL_GRID * DETAIL_GRID);
+    let mut cols = vec![0.0; used];
+    let mut means = vec![0.0; used];
     for gi in 0..DETAIL_GRID {
-        for gj in 0..DETAIL_GRID {
-            let rows = || (gi * ph..(gi + 1) * ph).map(|r| &gray[r * w + gj * pw..r * w + (gj + 1) * pw]);
-            let mean = rows().flatten().sum::<f64>() / n;
-            let var = rows().flatten().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-            out.push(var.sqrt());
+        let rows = || (gi * ph..(gi + 1) * ph).map(|r| &gray[r * w..r * w + used]);
+        cols.fill(0.0);
+        for row in rows() {
+            for (c, &v) in cols.iter_mut().zip(row) {
+                *c += v;
+            }
         }
+        for (m, band) in means.chunks_exact_mut(pw).zip(cols.chunks_exact(pw)) {
+            m.fill(band.iter().sum::<f64>() / n);
+        }
+        cols.fill(0.0);
+        for row in rows() {
+            for ((c, &v), &m) in cols.iter_mut().zip(row).zip(&means) {
+                *c += (v - m) * (v - m);
+            }
+        }
+        out.extend(cols.chunks_exact(pw).map(|band| (band.iter().sum::<f64>() / n).sqrt()));
     }
     out
 }
-
 fn detail_score(sx: &[f64], sy: &[f64]) -> f64 {
     let (mut sum, mut count) = (0.0, 0usize);
     for (&a, &b) in sx.iter().zip(sy) {

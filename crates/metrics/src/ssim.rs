@@ -7,84 +7,158 @@ const RADIUS: usize = WIN / 2;
 const C1: f64 = (0.01 * 255.0) * (0.01 * 255.0);
 const C2: f64 = (0.03 * 255.0) * (0.03 * 255.0);
 
-/// The original's filtered mean and filtered square, on the valid region.
+/// The original's side of every SSIM term on the valid region: its filtered mean
+/// `ux`, `ux^2 + C1` and `(filtered square - ux^2) + C2`.
 #[derive(Debug, Clone)]
 pub(crate) struct SsimSide {
     mu: Vec<f64>,
-    mu_sq: Vec<f64>,
+    b1: Vec<f64>,
+    b2: Vec<f64>,
 }
 
 impl SsimSide {
     pub(crate) fn new(gray: &[f64], w: usize, h: usize) -> Self {
-        let sq: Vec<f64> = gray.iter().map(|v| v * v).collect();
-        Self { mu: filter_valid(gray, w, h), mu_sq: filter_valid(&sq, w, h) }
+        let n = (w - 2 * RADIUS) * (h - 2 * RADIUS);
+        let mut side = Self { mu: Vec::with_capacity(n), b1: Vec::with_capacity(n), b2: Vec::with_capacity(n) };
+        stream(gray, None, w, h, |_, ux, uxx, _| {
+            side.mu.extend_from_slice(ux);
+            side.b1.extend(ux.iter().map(|&m| m * m + C1));
+            side.b2.extend(ux.iter().zip(uxx).map(|(&m, &mm)| (mm - m * m) + C2));
+        });
+        side
     }
 }
 
+/// Mean SSIM of `gy` against the original `gx` whose side is `x`.
 pub(crate) fn score(x: &SsimSide, gx: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
-    let sq: Vec<f64> = gy.iter().map(|v| v * v).collect();
-    let xy: Vec<f64> = gx.iter().zip(gy).map(|(a, b)| a * b).collect();
-    let uy_map = filter_valid(gy, w, h);
-    let uyy = filter_valid(&sq, w, h);
-    let uxy = filter_valid(&xy, w, h);
+    let vw = w - 2 * RADIUS;
     let mut sum = 0.0;
-    for i in 0..uy_map.len() {
-        let (ux, uy) = (x.mu[i], uy_map[i]);
-        let vx = x.mu_sq[i] - ux * ux;
-        let vy = uyy[i] - uy * uy;
-        let vxy = uxy[i] - ux * uy;
-        let a1 = 2.0 * ux * uy + C1;
-        let a2 = 2.0 * vxy + C2;
-        let b1 = ux * ux + uy * uy + C1;
-        let b2 = vx + vy + C2;
-        sum += (a1 * a2) / (b1 * b2);
-    }
-    sum / uy_map.len() as f64
+    stream(gy, Some(gx), w, h, |r, uy, uyy, uxy| {
+        let at = r * vw..(r + 1) * vw;
+        sum += row_sum(&x.mu[at.clone()], &x.b1[at.clone()], &x.b2[at], uy, uyy, uxy);
+    });
+    sum / x.mu.len() as f64
 }
 
-/// scipy's `_gaussian_kernel1d(1.5, 0, 5)`, normalised in numpy's summation order.
+/// Sum of the SSIM terms `n / d` of one valid row. Two terms share one division,
+/// `n0 / d0 + n1 / d1 = (n0 d1 + n1 d0) / (d0 d1)` (division is the slowest step; every
+/// `d` lies between `C1 * C2` and about `2^32`, so nothing overflows), and the pairs go
+/// to two partial sums so the loop vectorises.
+fn row_sum(ux: &[f64], b1x: &[f64], b2x: &[f64], uy: &[f64], uyy: &[f64], uxy: &[f64]) -> f64 {
+    let n = ux.len();
+    let (b1x, b2x, uy, uyy, uxy) = (&b1x[..n], &b2x[..n], &uy[..n], &uyy[..n], &uxy[..n]);
+    let term = |c: usize| {
+        let (x, y) = (ux[c], uy[c]);
+        let (xy, yy) = (x * y, y * y);
+        let a1 = 2.0 * xy + C1;
+        let a2 = 2.0 * (uxy[c] - xy) + C2;
+        let b1 = b1x[c] + yy;
+        let b2 = b2x[c] + (uyy[c] - yy);
+        (a1 * a2, b1 * b2)
+    };
+    let mut acc = [0.0; 2];
+    let body = n / 4 * 4;
+    for c in (0..body).step_by(4) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            let ((n0, d0), (n1, d1)) = (term(c + l), term(c + l + 2));
+            *a += (n0 * d1 + n1 * d0) / (d0 * d1);
+        }
+    }
+    let tail: f64 = (body..n)
+        .map(|c| {
+            let (n, d) = term(c);
+            n / d
+        })
+        .sum();
+    (acc[0] + acc[1]) + tail
+}
+
+/// scipy's `_gaussian_kernel1d(1.5, 0, 5)`, normalised in numpy's summation order;
+/// `k[j]` is the weight at distance `j` from the centre.
 fn kernel() -> [f64; RADIUS + 1] {
     let sigma2 = 1.5f64 * 1.5;
-    let phi: Vec<f64> = (-(RADIUS as i32)..=RADIUS as i32).map(|x| (-0.5 / sigma2 * f64::from(x * x)).exp()).collect();
+    let phi: [f64; WIN] = std::array::from_fn(|i| {
+        let x = i as f64 - RADIUS as f64;
+        (-0.5 / sigma2 * (x * x)).exp()
+    });
     // numpy's pairwise sum of 11 values: eight unrolled accumulators, then the rest.
     let r = &phi[..8];
     let mut total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
     total += phi[8..].iter().sum::<f64>();
-    let mut k = [0.0; RADIUS + 1];
-    for (j, kj) in k.iter_mut().enumerate() {
-        *kj = phi[RADIUS + j] / total;
-    }
-    k
+    std::array::from_fn(|j| phi[RADIUS + j] / total)
 }
 
-/// `gaussian_filter(img, 1.5, truncate=3.5)` on the `(w - 10) x (h - 10)` interior,
-/// axis 0 first, each pass summed as scipy's symmetric `correlate1d` does.
-fn filter_valid(img: &[f64], w: usize, h: usize) -> Vec<f64> {
+/// `gaussian_filter(., 1.5, truncate=3.5)` of the planes `a`, `a * a` and `a * b`
+/// (only when `b` is given) on the `(w - 10) x (h - 10)` valid region, handed to
+/// `emit(row, f(a), f(a * a), f(a * b))` one valid row at a time (`f(a * b)` is
+/// empty without `b`). Axis 0 first, as scipy; the products live in an 11-row ring.
+fn stream(a: &[f64], b: Option<&[f64]>, w: usize, h: usize, mut emit: impl FnMut(usize, &[f64], &[f64], &[f64])) {
     let k = kernel();
-    let (vh, vw) = (h - 2 * RADIUS, w - 2 * RADIUS);
-    let mut cols = vec![0.0; vh * w];
+    let (vw, vh) = (w - 2 * RADIUS, h - 2 * RADIUS);
+    let planes = if b.is_some() { 3 } else { 2 };
+    let mut sq = vec![0.0; WIN * w];
+    let mut prod = vec![0.0; if b.is_some() { WIN * w } else { 0 }];
+    let mut cols = vec![0.0; planes * w];
+    let mut out = vec![0.0; 3 * vw];
     for r in 0..vh {
-        let c0 = r + RADIUS;
-        for c in 0..w {
-            let at = |row: usize| img[row * w + c];
-            let mut acc = at(c0) * k[0];
-            for j in (1..=RADIUS).rev() {
-                acc += (at(c0 - j) + at(c0 + j)) * k[j];
+        let fresh = if r == 0 { 0 } else { r + WIN - 1 };
+        for i in fresh..r + WIN {
+            let src = &a[i * w..(i + 1) * w];
+            let slot = (i % WIN) * w..(i % WIN + 1) * w;
+            for (d, &v) in sq[slot.clone()].iter_mut().zip(src) {
+                *d = v * v;
             }
-            cols[r * w + c] = acc;
-        }
-    }
-    let mut out = vec![0.0; vh * vw];
-    for r in 0..vh {
-        let line = &cols[r * w..(r + 1) * w];
-        for c in 0..vw {
-            let c0 = c + RADIUS;
-            let mut acc = line[c0] * k[0];
-            for j in (1..=RADIUS).rev() {
-                acc += (line[c0 - j] + line[c0 + j]) * k[j];
+            if let Some(b) = b {
+                for ((d, &v), &u) in prod[slot].iter_mut().zip(src).zip(&b[i * w..(i + 1) * w]) {
+                    *d = v * u;
+                }
             }
-            out[r * vw + c] = acc;
         }
+        let (ca, rest) = cols.split_at_mut(w);
+        let (csq, cprod) = rest.split_at_mut(w);
+        vertical(&k, |j| &a[(r + j) * w..(r + j + 1) * w], ca);
+        vertical(&k, |j| &sq[(r + j) % WIN * w..((r + j) % WIN + 1) * w], csq);
+        if b.is_some() {
+            vertical(&k, |j| &prod[(r + j) % WIN * w..((r + j) % WIN + 1) * w], cprod);
+        }
+        let (oa, rest) = out.split_at_mut(vw);
+        let (osq, oprod) = rest.split_at_mut(vw);
+        horizontal(&k, ca, oa);
+        horizontal(&k, csq, osq);
+        if b.is_some() {
+            horizontal(&k, cprod, oprod);
+        }
+        emit(r, oa, osq, if b.is_some() { oprod } else { &[] });
     }
-    out
+}
+
+/// One output row of the axis-0 pass from the 11 input rows `row(0..11)`, summed as
+/// scipy's symmetric `correlate1d`: centre first, then the outermost pair inwards.
+fn vertical<'a>(k: &[f64; RADIUS + 1], row: impl Fn(usize) -> &'a [f64], out: &mut [f64]) {
+    let n = out.len();
+    let [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]: [&[f64]; WIN] = std::array::from_fn(|j| &row(j)[..n]);
+    for c in 0..n {
+        let mut acc = r5[c] * k[0];
+        acc += (r0[c] + r10[c]) * k[5];
+        acc += (r1[c] + r9[c]) * k[4];
+        acc += (r2[c] + r8[c]) * k[3];
+        acc += (r3[c] + r7[c]) * k[2];
+        acc += (r4[c] + r6[c]) * k[1];
+        out[c] = acc;
+    }
+}
+
+/// The axis-1 pass of one row: `out[c]` is centred on `line[c + 5]`.
+fn horizontal(k: &[f64; RADIUS + 1], line: &[f64], out: &mut [f64]) {
+    let n = out.len();
+    let [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10]: [&[f64]; WIN] = std::array::from_fn(|j| &line[j..j + n]);
+    for c in 0..n {
+        let mut acc = s5[c] * k[0];
+        acc += (s0[c] + s10[c]) * k[5];
+        acc += (s1[c] + s9[c]) * k[4];
+        acc += (s2[c] + s8[c]) * k[3];
+        acc += (s3[c] + s7[c]) * k[2];
+        acc += (s4[c] + s6[c]) * k[1];
+        out[c] = acc;
+    }
 }

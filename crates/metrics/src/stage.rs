@@ -14,12 +14,10 @@ use clipshift_augment::{AugmentError, Params, RgbImage, canonical, read_source};
 use clipshift_tables::arrow::array::{
     Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
 };
-use clipshift_tables::{
-    ErrorLog, ImageGroups, RunDir, TableError, TableWriter, column, read_manifest, read_table, schema,
-};
+use clipshift_tables::{ErrorLog, ImageGroups, RunDir, SourceImages, TableError, TableWriter, column, schema};
 use rayon::prelude::*;
 
-use crate::{OriginalFeatures, attention_similarity, cosine_similarity, l2_distance, pdist_cosine, pdist_euclidean};
+use crate::{AttentionMap, OriginalFeatures, cosine_similarity, l2_distance, pdist_cosine, pdist_euclidean};
 
 /// Images processed together: bounds memory, keeps every core busy.
 const CHUNK_IMAGES: usize = 32;
@@ -44,8 +42,6 @@ pub struct MetricsSummary {
 pub enum MetricsStageError {
     #[error(transparent)]
     Table(#[from] TableError),
-    #[error("{path}: {message}")]
-    Input { path: PathBuf, message: String },
 }
 
 /// The variants of one image: from augmentations.parquet, joined with their embeddings.
@@ -70,17 +66,12 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
     let run = RunDir::new(&config.run_dir);
     run.require(&run.augmentations(), "augment")?;
     run.require(&run.embeddings(), "encode")?;
-    let manifest = read_manifest(&run.manifest())?;
-    let data_root = manifest.get("data_root").and_then(|v| v.as_str()).map(PathBuf::from).ok_or_else(|| {
-        MetricsStageError::Input { path: run.manifest(), message: "no data_root; re-run the augment stage".into() }
-    })?;
-    let image_size = manifest.get("image_size").and_then(|v| v.as_u64()).unwrap_or(224) as u32;
-    let paths = image_paths(&run.images())?;
+    let sources = SourceImages::load(&run)?;
 
     let errors = ErrorLog::new("metrics");
     let mut metrics_out = TableWriter::create(&run.metrics(), schema::metrics())?;
     let mut pairs_out = TableWriter::create(&run.pairwise(), schema::pairwise())?;
-    let progress = progress_bar(paths.len() as u64, "metrics");
+    let progress = progress_bar(sources.len() as u64, "metrics");
     let mut images = 0;
 
     let embeddings_path = run.embeddings();
@@ -116,7 +107,7 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
             let outputs: Vec<ImageOutput> = chunk
                 .par_iter()
                 .map(|input| {
-                    let out = measure_image(input, &data_root, &paths, image_size, &errors);
+                    let out = measure_image(input, &sources, &errors);
                     progress.inc(1);
                     out
                 })
@@ -134,13 +125,6 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
     let pairwise_rows = pairs_out.finish()?;
     let error_count = errors.save(&run.errors())?;
     Ok(MetricsSummary { images, metric_rows, pairwise_rows, errors: error_count })
-}
-
-fn image_paths(path: &Path) -> Result<HashMap<u64, String>, TableError> {
-    let table = read_table(path)?;
-    let ids = column::<UInt64Array>(&table, path, schema::IMAGE_ID)?;
-    let files = column::<StringArray>(&table, path, "path")?;
-    Ok(ids.values().iter().zip(files.iter()).map(|(id, p)| (*id, p.unwrap_or_default().to_string())).collect())
 }
 
 fn read_embeddings(rows: &RecordBatch, path: &Path) -> Result<HashMap<String, Embedding>, TableError> {
@@ -168,16 +152,11 @@ fn replay(base: &RgbImage, augmentation: &str, params: &str) -> Result<RgbImage,
     Params::from_json(augmentation, params)?.apply(base)
 }
 
-fn measure_image(
-    input: &ImageInput,
-    data_root: &Path,
-    paths: &HashMap<u64, String>,
-    size: u32,
-    errors: &ErrorLog,
-) -> ImageOutput {
+fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) -> ImageOutput {
     let id = input.image_id;
+    let size = sources.image_size();
     let mut out = ImageOutput::default();
-    let relative = paths.get(&id).map(String::as_str);
+    let relative = sources.relative_path(id);
     let Some(original) = input.embeddings.get(schema::ORIGINAL) else {
         errors.record(
             relative,
@@ -188,9 +167,10 @@ fn measure_image(
         );
         return out;
     };
-    let base = relative
+    let base = sources
+        .file(id)
         .ok_or_else(|| "image_id not in images.parquet".to_string())
-        .and_then(|rel| read_source(&data_root.join(rel)).map(|s| canonical(&s.rgb, size)).map_err(|e| e.to_string()));
+        .and_then(|file| read_source(&file).map(|s| canonical(&s.rgb, size)).map_err(|e| e.to_string()));
     let features = match &base {
         Ok(base) => Some(OriginalFeatures::new(base)),
         Err(message) => {
@@ -198,6 +178,7 @@ fn measure_image(
             None
         }
     };
+    let original_attention = original.attention.as_deref().and_then(|a| AttentionMap::new(a, size, size));
     for (aug, params) in &input.variants {
         if aug == schema::ORIGINAL {
             continue;
@@ -206,8 +187,8 @@ fn measure_image(
             errors.record(relative, Some(id), Some(aug), "missing-embedding", "no embedding: no metrics row".into());
             continue;
         };
-        let attention = match (&original.attention, &variant.attention) {
-            (Some(a), Some(b)) => attention_similarity(a, b, size, size),
+        let attention = match (&original_attention, &variant.attention) {
+            (Some(map), Some(b)) => map.similarity(b),
             _ => None,
         };
         let pixel = match (&base, &features) {

@@ -78,6 +78,18 @@ for n in [1, 2, 9, 100]:
     out["quantile"].append({"data": data.tolist(), "q": qs, "value": np.quantile(data, qs).tolist(),
                             "mean": float(np.mean(data)), "std": float(np.std(data, ddof=1)) if n > 1 else None})
 
+# numpy.histogram(bins="auto"), the cosine-distribution figure's bins. A
+# separate generator keeps the cases above unchanged.
+hrng = np.random.default_rng(7)
+out["histogram"] = []
+hist_cases = [[], [0.93], [0.9, 0.95], [0.97, 0.97, 0.97, 0.97, 0.97], np.round(hrng.normal(0.9, 0.05, 40), 2)]
+hist_cases += [1.0 - hrng.gamma(1.5, 0.02, n) for n in [2, 3, 12, 30, 200, 1000]]
+hist_cases.append(np.concatenate([hrng.normal(0.6, 0.05, 25), hrng.normal(0.95, 0.01, 25)]))
+for data in hist_cases:
+    data = np.asarray(data, dtype=float)
+    counts, edges = np.histogram(data, bins="auto")
+    out["histogram"].append({"data": data.tolist(), "edges": edges.tolist(), "counts": counts.tolist()})
+
 path = pathlib.Path(__file__).with_name("fixtures.json")
 path.write_text(json.dumps(out, indent=1) + "\n")
 print(f"wrote {path}")

@@ -116,6 +116,15 @@ pub(crate) fn fmt_tick(v: f64, step: f64) -> String {
     format!("{v:.dec$}")
 }
 
+/// Decimals that show `spread` to two significant digits (at least three,
+/// at most eight), so a mean of 0.99997 is not printed as 1.000.
+pub(crate) fn decimals_for(spread: f64) -> usize {
+    if !spread.is_finite() || spread <= 0.0 {
+        return 4;
+    }
+    ((-spread.log10()).floor() as i64 + 2).clamp(3, 8) as usize
+}
+
 /// Plot rectangle in pixels.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rect {
@@ -155,6 +164,18 @@ impl Svg {
             r#"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{fill}"{stroke}/>"#,
             w.max(0.0),
             h.max(0.0)
+        );
+    }
+
+    /// A translucent rectangle with a hover title (histogram bars).
+    #[allow(clippy::too_many_arguments)] // an SVG <rect>'s own attributes
+    pub(crate) fn rect_alpha(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, opacity: f64, title: &str) {
+        let _ = writeln!(
+            self.body,
+            r##"<rect x="{x:.2}" y="{y:.2}" width="{:.2}" height="{:.2}" fill="{fill}" fill-opacity="{opacity}" stroke="#FFFFFF" stroke-width="0.5"><title>{}</title></rect>"##,
+            w.max(0.0),
+            h.max(0.0),
+            escape(title)
         );
     }
 

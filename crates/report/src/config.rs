@@ -26,6 +26,16 @@ impl Linkage {
         }
     }
 
+    /// The name as a sentence starts with it ("Ward").
+    pub fn title(self) -> &'static str {
+        match self {
+            Linkage::Ward => "Ward",
+            Linkage::Average => "Average",
+            Linkage::Complete => "Complete",
+            Linkage::Single => "Single",
+        }
+    }
+
     pub(crate) fn kodama(self) -> kodama::Method {
         match self {
             Linkage::Ward => kodama::Method::Ward,

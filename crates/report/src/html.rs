@@ -35,14 +35,17 @@ pub(crate) struct Page<'a> {
     /// (file name relative to the run directory, description)
     pub(crate) tables: &'a [(String, String)],
     pub(crate) n_errors: usize,
+    pub(crate) config: &'a crate::ReportConfig,
 }
 
-const CSS: &str = "body{font-family:'DejaVu Sans',Verdana,sans-serif;max-width:1100px;margin:0 auto;padding:1em 1.5em;color:#111;line-height:1.45}\
+const CSS: &str = "body{font-family:'DejaVu Sans',Verdana,sans-serif;max-width:1240px;margin:0 auto;padding:1em 1.5em;color:#111;line-height:1.45}\
 h1{font-size:1.7em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}\
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}\
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:right}td{white-space:nowrap}.scroll{overflow-x:auto}\
+table.pm td{text-align:center;font-size:.95em}td.ns{background:#e6e6e6;color:#555}td.sig{font-weight:bold}td.na{background:#fff}\
 th{background:#f3f3f3}td.l,th.l{text-align:left}.banner{background:#B00020;color:#fff;padding:1em;font-weight:bold;font-size:1.2em;border-radius:4px}\
 figure{margin:1.5em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.9em;color:#333}\
-.warn{color:#B00020;font-weight:bold}pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.8em}.sw{display:inline-block;width:.8em;height:.8em;margin-right:.3em}";
+.warn{color:#B00020;font-weight:bold}pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.8em}.sw{display:inline-block;width:.8em;height:.8em;margin-right:.3em}\
+li ul{margin:.2em 0}";
 
 fn fmt(v: f64) -> String {
     if !v.is_finite() {
@@ -56,6 +59,27 @@ fn fmt(v: f64) -> String {
 
 fn row<'a>(s: &'a [SummaryRow], aug: &str, metric: &str) -> Option<&'a SummaryRow> {
     s.iter().find(|r| r.augmentation == aug && r.metric == metric)
+}
+
+fn not_significant(t: &PairTest) -> bool {
+    t.p_holm.partial_cmp(&0.05) != Some(std::cmp::Ordering::Less)
+}
+
+/// The test of `a` against `b` (either order) on `metric`.
+fn test_of<'a>(tests: &'a [PairTest], metric: &str, a: &str, b: &str) -> Option<&'a PairTest> {
+    tests.iter().find(|t| t.metric == metric && ((t.a == a && t.b == b) || (t.a == b && t.b == a)))
+}
+
+/// Augmentations in headline order (rank 1 = most disruptive by cosine similarity).
+fn ranked_augs(p: &Page<'_>) -> Vec<String> {
+    let mut augs: Vec<(&String, u32)> = p
+        .data
+        .augs
+        .iter()
+        .map(|a| (a, row(p.summary, a, "cosine_similarity").map(|r| r.rank).unwrap_or(u32::MAX)))
+        .collect();
+    augs.sort_by_key(|x| x.1);
+    augs.into_iter().map(|(a, _)| a.clone()).collect()
 }
 
 /// Sentences stating what the data says.
@@ -82,49 +106,81 @@ pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
         } else {
             String::new()
         };
+        let gap = match test_of(p.tests, "cosine_similarity", &worst.augmentation, &next.augmentation) {
+            Some(t) if t.p_holm.is_finite() => format!(
+                " The gap to {} is {} (p<sub>Holm</sub> = {}).",
+                escape(&next.augmentation),
+                if not_significant(t) { "<b>not significant</b>" } else { "significant" },
+                fmt_p(t.p_holm)
+            ),
+            _ => String::new(),
+        };
         out.push(format!(
-            "The most disruptive augmentation is <b>{}</b>: mean cosine similarity {:.4} (95% CI {:.4} to {:.4}, n = {}), a shift of 1 \u{2212} cos = {:.4}{}.",
-            escape(&worst.augmentation), worst.mean, worst.ci_low, worst.ci_high, worst.n, shift(worst), ratio
+            "The most disruptive augmentation is <b>{}</b>: mean cosine similarity {:.4} (95% CI {} to {}, n = {}), a shift of 1 \u{2212} cos = {:.4}{}.{gap}",
+            escape(&worst.augmentation), worst.mean, fmt(worst.ci_low), fmt(worst.ci_high), worst.n, shift(worst), ratio
         ));
         out.push(format!(
-            "The least disruptive is <b>{}</b>: mean cosine similarity {:.4} (95% CI {:.4} to {:.4}).",
+            "The least disruptive is <b>{}</b>: mean cosine similarity {:.4} (95% CI {} to {}).",
             escape(&best.augmentation),
             best.mean,
-            best.ci_low,
-            best.ci_high
+            fmt(best.ci_low),
+            fmt(best.ci_high)
         ));
     }
-    let ns: Vec<&PairTest> = p
-        .tests
-        .iter()
-        .filter(|t| t.metric == "cosine_similarity" && t.p_holm.partial_cmp(&0.05) != Some(std::cmp::Ordering::Less))
-        .collect();
-    let total = p.tests.iter().filter(|t| t.metric == "cosine_similarity").count();
+    let cos_tests: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == "cosine_similarity").collect();
+    let total = cos_tests.len();
+    let ns: Vec<&&PairTest> = cos_tests.iter().filter(|t| not_significant(t)).collect();
     if total > 0 {
         if ns.is_empty() {
             out.push(format!("All {total} pairwise differences in cosine similarity are significant (paired Wilcoxon signed-rank, Holm-corrected, \u{03b1} = 0.05)."));
         } else {
-            let list: Vec<String> = ns
-                .iter()
-                .map(|t| format!("{} vs {} (p<sub>Holm</sub> = {})", escape(&t.a), escape(&t.b), fmt_p(t.p_holm)))
-                .collect();
+            // Grouped by the more disruptive member of each pair, in headline order.
+            let order = ranked_augs(p);
+            let pos = |a: &str| order.iter().position(|x| x == a).unwrap_or(usize::MAX);
+            let mut groups = String::new();
+            for a in &order {
+                let partners: Vec<String> = ns
+                    .iter()
+                    .filter_map(|t| {
+                        let (x, y) = if pos(&t.a) <= pos(&t.b) { (&t.a, &t.b) } else { (&t.b, &t.a) };
+                        (x == a).then(|| (pos(y), format!("{} ({})", escape(y), fmt_p(t.p_holm))))
+                    })
+                    .collect::<std::collections::BTreeMap<_, _>>()
+                    .into_values()
+                    .collect();
+                if !partners.is_empty() {
+                    let _ = write!(groups, "<li><b>{}</b> vs {}</li>", escape(a), partners.join(", "));
+                }
+            }
             out.push(format!(
-                "{} of {total} pairwise differences in cosine similarity are <b>not significant</b> (paired Wilcoxon signed-rank, Holm-corrected, \u{03b1} = 0.05): {}.",
-                ns.len(),
-                list.join("; ")
+                "{} of {total} pairwise differences in cosine similarity are significant and <b>{} are not</b> (paired Wilcoxon signed-rank over images, Holm-corrected, \u{03b1} = 0.05; p<sub>Holm</sub> in brackets):<ul>{groups}</ul>",
+                total - ns.len(),
+                ns.len()
             ));
         }
     }
-    for m in p.data.metrics.iter().filter(|m| m.column != "cosine_similarity") {
-        let all = p.tests.iter().filter(|t| t.metric == m.column).count();
-        let ns = p
-            .tests
-            .iter()
-            .filter(|t| t.metric == m.column && t.p_holm.partial_cmp(&0.05) != Some(std::cmp::Ordering::Less))
-            .count();
-        if all > 0 && ns > 0 {
-            out.push(format!("{}: {ns} of {all} pairwise differences not significant.", m.label));
-        }
+    let others: Vec<String> = p
+        .data
+        .metrics
+        .iter()
+        .filter(|m| m.column != "cosine_similarity")
+        .filter_map(|m| {
+            let all = p.tests.iter().filter(|t| t.metric == m.column).count();
+            let ns = p.tests.iter().filter(|t| t.metric == m.column && not_significant(t)).count();
+            (all > 0).then(|| format!("{} {ns} of {all}", m.label))
+        })
+        .collect();
+    if !others.is_empty() {
+        out.push(format!(
+            "Pairs not significantly different in the other metrics: {} (full list: <a href=\"wilcoxon.parquet\">wilcoxon.parquet</a>).",
+            others.join("; ")
+        ));
+    }
+    if p.data.image_ids.len() < 6 {
+        out.push(format!(
+            "With {} images no two-sided Wilcoxon signed-rank test can reach p < 0.05 (the smallest exact p-value is 2 / 2<sup>n</sup>): run more images before reading significance.",
+            p.data.image_ids.len()
+        ));
     }
     for c in p.clusterings {
         let groups: Vec<String> = (1..=c.n_clusters() as u32)
@@ -136,7 +192,7 @@ pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
             .collect();
         out.push(format!(
             "{} linkage of the {} at 0.7 \u{00d7} the largest merge ({:.4}) gives {} clusters: {}.",
-            c.method,
+            c.method.title(),
             c.set,
             c.threshold,
             c.n_clusters(),
@@ -191,7 +247,7 @@ pub(crate) fn render(p: &Page<'_>) -> String {
     h.push_str("</ul>\n");
 
     // Headline table.
-    h.push_str("<h2 id=\"headline\">Headline table</h2>\n<p>Mean \u{00b1} half-width of the 95% percentile-bootstrap interval of the mean. Rank 1 = most disruptive by cosine similarity.</p>\n<table><tr><th>rank</th><th class=\"l\">augmentation</th>");
+    h.push_str("<h2 id=\"headline\">Headline table</h2>\n<p>Mean \u{00b1} half-width of the 95% percentile-bootstrap interval of the mean. Rank 1 = most disruptive by cosine similarity.</p>\n<div class=\"scroll\"><table><tr><th>rank</th><th class=\"l\">augmentation</th>");
     for m in &p.data.metrics {
         let _ = write!(h, "<th>{}</th>", m.label);
     }
@@ -229,7 +285,7 @@ pub(crate) fn render(p: &Page<'_>) -> String {
         }
         h.push_str("</tr>\n");
     }
-    h.push_str("</table>\n");
+    h.push_str("</table></div>\n");
 
     h.push_str("<h2 id=\"figures\">Figures</h2>\n");
     for f in p.figures {
@@ -246,6 +302,36 @@ pub(crate) fn render(p: &Page<'_>) -> String {
     h.push_str("<h2 id=\"tests\">Paired tests</h2>\n<p>Wilcoxon signed-rank tests over images for every pair of augmentations (scipy.stats.wilcoxon defaults: zeros dropped, no continuity correction, exact null distribution for up to 50 untied pairs), Holm-corrected within each metric. Full table: <a href=\"wilcoxon.parquet\">wilcoxon.parquet</a>.</p>\n");
     let cos_tests: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == "cosine_similarity").collect();
     if !cos_tests.is_empty() {
+        // Matrix of Holm-corrected p-values, augmentations in headline order.
+        let order = ranked_augs(p);
+        h.push_str("<p>Cosine similarity, p<sub>Holm</sub> for each pair (rows and columns in headline order; grey = not significant at \u{03b1} = 0.05, bold = significant):</p>\n<div class=\"scroll\"><table class=\"pm\"><tr><th></th>");
+        for a in &order {
+            let _ = write!(h, "<th>{}</th>", escape(a));
+        }
+        h.push_str("</tr>\n");
+        for (i, a) in order.iter().enumerate() {
+            let _ = write!(h, "<tr><th class=\"l\">{}</th>", escape(a));
+            for (j, b) in order.iter().enumerate() {
+                match test_of(p.tests, "cosine_similarity", a, b).filter(|_| i != j) {
+                    Some(t) if t.p_holm.is_finite() => {
+                        let class = if not_significant(t) { "ns" } else { "sig" };
+                        let _ = write!(
+                            h,
+                            "<td class=\"{class}\" title=\"{} vs {}: p = {}, n = {}\">{}</td>",
+                            escape(a),
+                            escape(b),
+                            fmt_p(t.test.p_value),
+                            t.n,
+                            fmt_p(t.p_holm)
+                        );
+                    }
+                    Some(_) => h.push_str("<td class=\"ns\">n/a</td>"),
+                    None => h.push_str("<td class=\"na\"></td>"),
+                }
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table></div>\n<details><summary>All cosine-similarity tests</summary><div class=\"scroll\">");
         h.push_str("<table><tr><th class=\"l\">a</th><th class=\"l\">b</th><th>mean(a) \u{2212} mean(b)</th><th>n</th><th>statistic</th><th>p</th><th>p (Holm)</th></tr>\n");
         for t in cos_tests {
             let _ = writeln!(
@@ -260,7 +346,7 @@ pub(crate) fn render(p: &Page<'_>) -> String {
                 fmt_p(t.p_holm)
             );
         }
-        h.push_str("</table>\n");
+        h.push_str("</table></div></details>\n");
     }
 
     h.push_str("<h2 id=\"tables\">Tables</h2><ul>\n");
@@ -279,6 +365,10 @@ pub(crate) fn render(p: &Page<'_>) -> String {
         ("seed", p.run.seed.map(|s| s.to_string()).unwrap_or_default()),
         ("image size", p.run.image_size.to_string()),
         ("tool version", p.run.tool_version.clone()),
+        ("report: linkage", p.config.linkage.as_str().to_owned()),
+        ("report: cluster threshold", format!("{} \u{00d7} the largest merge distance", p.config.threshold_ratio)),
+        ("report: bootstrap resamples", p.config.bootstrap_resamples.to_string()),
+        ("report: seed (bootstrap, samples)", p.config.seed.to_string()),
     ] {
         let _ = writeln!(h, "<tr><th class=\"l\">{k}</th><td class=\"l\">{}</td></tr>", escape(&v));
     }

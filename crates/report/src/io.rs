@@ -76,7 +76,18 @@ pub(crate) fn col_opt_str(df: &DataFrame, table: &str, name: &str) -> Result<Vec
     Ok(c.str().map_err(ReportError::polars(table))?.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
-/// Build a DataFrame from named columns.
+/// Build a DataFrame from named columns. NaN (an undefined statistic, such as
+/// the std of one value) becomes null: no NaN reaches a table.
 pub(crate) fn frame(table: &str, cols: Vec<Column>) -> Result<DataFrame, ReportError> {
+    let cols = cols
+        .into_iter()
+        .map(|c| match c.f64() {
+            Ok(ca) if ca.iter().any(|v| v.is_some_and(f64::is_nan)) => {
+                let v: Vec<Option<f64>> = ca.iter().map(|v| v.filter(|x| !x.is_nan())).collect();
+                Column::new(c.name().clone(), v)
+            }
+            _ => c,
+        })
+        .collect();
     DataFrame::new_infer_height(cols).map_err(ReportError::polars(table))
 }

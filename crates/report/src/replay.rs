@@ -150,8 +150,11 @@ pub(crate) fn gallery(
     let mut rasters = Vec::new();
     let (mut ti, mut ta, mut tr, mut tc, mut ts) = (vec![], vec![], vec![], vec![], vec![]);
     for (c, v) in vars.iter().enumerate() {
-        let x = left + cell * c as f64 + THUMB / 2.0;
-        svg.text(x, top - 8.0, v, 10.0, "middle", 0.0, false, &ctx.colour_of(v));
+        let x = left + cell * c as f64;
+        // Black text (light palette colours are unreadable as text) over the
+        // augmentation's colour key.
+        svg.text(x + THUMB / 2.0, top - 12.0, v, 11.0, "middle", 0.0, false, "#000000");
+        svg.rect(x, top - 7.0, THUMB, 4.0, &ctx.colour_of(v), None);
     }
     for (r, (id, px)) in rows.iter().enumerate() {
         for (c, (v, img, source)) in px.iter().enumerate() {
@@ -277,12 +280,19 @@ pub(crate) fn attention_overlays(
     let left = 20.0;
     let cols = 5usize;
     let cell_w = THUMB + 30.0;
-    let cell_h = THUMB + 30.0;
+    let cell_h = THUMB + 42.0;
     let n = px.len();
     let mut svg =
         Svg::new((left * 2.0 + cell_w * cols as f64).max(700.0), top + cell_h * n.div_ceil(cols) as f64 + 10.0);
     header(&mut svg, title, ctx.random_init);
-    svg.text(left, top - 24.0, &format!("image {id:016x}"), 11.0, "start", 0.0, false, "#333333");
+    svg.text(left, top - 20.0, &format!("image {id:016x}"), 11.0, "start", 0.0, false, "#333333");
+    // Colour key of the overlay.
+    let bx = svg.width - left - 190.0;
+    svg.text(bx - 6.0, top - 20.0, "attention: low", 11.0, "end", 0.0, false, "#333333");
+    for i in 0..40 {
+        svg.rect(bx + 4.0 * i as f64, top - 30.0, 4.5, 12.0, &chart::viridis(i as f64 / 39.0), None);
+    }
+    svg.text(bx + 166.0, top - 20.0, "high", 11.0, "start", 0.0, false, "#333333");
     let mut rasters = Vec::new();
     let (mut ta, mut tcs, mut tr, mut tcol, mut tv) = (vec![], vec![], vec![], vec![], vec![]);
     for (k, (v, img, _)) in px.iter().enumerate() {
@@ -301,12 +311,14 @@ pub(crate) fn attention_overlays(
             (Some(m), Some(ai), Some(ii)) => ctx.data.value(m, ai, ii),
             _ => None,
         };
-        let label = match cos {
-            Some(c) => format!("{v}: cos {c:.3}"),
-            None if v == "original" => "original".to_owned(),
-            None => format!("{v}: cos n/a"),
+        let second = match cos {
+            Some(c) => format!("cos {c:.4}"),
+            None if v == "original" => "reference".to_owned(),
+            None => "cos n/a".to_owned(),
         };
-        svg.text(x + THUMB / 2.0, y + THUMB + 14.0, &label, 10.0, "middle", 0.0, false, "#000000");
+        svg.rect(x, y + THUMB + 2.0, THUMB, 4.0, &ctx.colour_of(v), None);
+        svg.text(x + THUMB / 2.0, y + THUMB + 17.0, v, 10.0, "middle", 0.0, true, "#000000");
+        svg.text(x + THUMB / 2.0, y + THUMB + 30.0, &second, 10.0, "middle", 0.0, false, "#333333");
         for (p, val) in normalise(a).iter().enumerate() {
             ta.push(v.clone());
             tcs.push(cos);

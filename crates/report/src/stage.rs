@@ -79,7 +79,8 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
 
     let ctx = Ctx { data: &data, summary: &summary, random_init: run.random_init };
     let mut figs: Vec<Figure> = Vec::new();
-    let scores: Vec<String> = ctx.overall_scores().into_iter().map(|(a, _)| a).collect();
+    // Most disruptive (lowest overall score) first, as everywhere in the report.
+    let scores: Vec<String> = ctx.overall_scores().into_iter().rev().map(|(a, _)| a).collect();
     let leaf: Vec<String> = c_augs.leaf_order.iter().map(|&i| c_augs.labels[i].clone()).collect();
     let built = [
         crate::replay::gallery(&ctx, &run, dir, config)?,
@@ -95,14 +96,16 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
             &scores,
             "heatmap_sorted",
             "Metric means by augmentation, sorted by overall score",
-            "Columns sorted by the overall score (left = least shift).",
+            "Columns sorted by the overall score (the mean over the radar metrics of the normalised means), most shift on the left.",
+            None,
         )?,
         figures::heatmap(
             &ctx,
             &leaf,
             "heatmap_clustered",
             "Metric means by augmentation, in dendrogram order",
-            "Columns in the dendrogram's leaf order.",
+            "Columns in the leaf order of the augmentation dendrogram drawn above them (its data: dendrogram.parquet), with its 0.7 \u{00d7} cut.",
+            Some(&c_augs),
         )?,
         figures::ranked_profiles(&ctx)?,
         figures::sample_heatmap(&ctx, config.seed)?,
@@ -129,6 +132,18 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     for f in &figs {
         links.push((format!("{}.parquet", f.stem), format!("data behind the figure \"{}\"", f.title)));
     }
+    for (file, desc) in [
+        ("images.parquet", "input: one row per source image (augment stage)"),
+        ("augmentations.parquet", "input: sampled parameters of every variant (augment stage)"),
+        ("embeddings.parquet", "input: embedding and class-token attention of every variant (encode stage)"),
+        ("metrics.parquet", "input: per-image metrics of every augmentation (metrics stage)"),
+        ("pairwise.parquet", "input: distances between the variants of each image (metrics stage)"),
+        ("errors.parquet", "failures recorded by any stage"),
+    ] {
+        if dir.join(file).is_file() {
+            links.push((format!("../{file}"), desc.to_owned()));
+        }
+    }
     let n_errors = count_errors(dir);
     let page = html::Page {
         run: &run,
@@ -139,6 +154,7 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
         figures: &figs,
         tables: &links,
         n_errors,
+        config,
     };
     let index = report_dir.join("index.html");
     write_bytes(&index, html::render(&page).as_bytes())?;

@@ -101,6 +101,51 @@ pub fn gaussian_kde(xs: &[f64], grid: &[f64]) -> Option<Vec<f64>> {
     )
 }
 
+/// `numpy.histogram(xs, bins="auto")`: bin edges and counts. numpy 2's "auto"
+/// width is min(max(Freedman-Diaconis, sqrt / 2), Sturges); a constant sample
+/// gets one bin from x - 0.5 to x + 0.5 and an empty one a bin from 0 to 1.
+pub fn histogram_auto(xs: &[f64]) -> (Vec<f64>, Vec<u64>) {
+    let n = xs.len();
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (lo, hi) = match (sorted.first(), sorted.last()) {
+        (Some(&a), Some(&b)) => (a, b),
+        _ => (0.0, 1.0),
+    };
+    let (first, last) = if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) };
+    let bins = if n == 0 {
+        1
+    } else {
+        let nf = n as f64;
+        let ptp = hi - lo;
+        let sturges = ptp / (nf.log2() + 1.0);
+        let sqrt = ptp / nf.sqrt();
+        let iqr = quantile_sorted(&sorted, 0.75) - quantile_sorted(&sorted, 0.25);
+        let fd = 2.0 * iqr * nf.powf(-1.0 / 3.0);
+        let width = fd.max(sqrt / 2.0).min(sturges);
+        if width > 0.0 { ((last - first) / width).ceil() as usize } else { 1 }
+    };
+    let edges = linspace(first, last, bins + 1);
+    let mut counts = vec![0u64; bins];
+    for &x in &sorted {
+        if !(first..=last).contains(&x) {
+            continue;
+        }
+        // numpy's index computation, then its one-ULP corrections at the edges.
+        let mut i = (((x - first) / (last - first)) * bins as f64) as usize;
+        if i == bins {
+            i -= 1;
+        }
+        if x < edges[i] {
+            i -= 1;
+        } else if x >= edges[i + 1] && i != bins - 1 {
+            i += 1;
+        }
+        counts[i] += 1;
+    }
+    (edges, counts)
+}
+
 /// `n` evenly spaced points from `lo` to `hi` inclusive (numpy `linspace`).
 pub fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     match n {

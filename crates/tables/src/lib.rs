@@ -12,6 +12,7 @@ mod io;
 mod layout;
 mod manifest;
 pub mod schema;
+mod sources;
 
 pub use error::TableError;
 pub use errors_table::{ErrorLog, ErrorRecord, read_errors};
@@ -19,5 +20,6 @@ pub use groups::ImageGroups;
 pub use io::{TableWriter, column, read_batches, read_table};
 pub use layout::RunDir;
 pub use manifest::{read_manifest, update_manifest, write_atomic};
+pub use sources::SourceImages;
 
 pub use arrow;

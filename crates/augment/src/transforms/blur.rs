@@ -15,50 +15,148 @@ pub(crate) fn albumentations_kernel(sigma: f64, ksize: usize) -> Vec<f64> {
 ///
 /// OpenCV 5 filters 8-bit images with the float kernel (rows then columns, float
 /// intermediates) and rounds; the 4.x 8-bit fixed-point path differs by up to 2 levels.
+/// Every output value is `((0 + k0 * s0) + k1 * s1) + ...` in f32, taps in order.
 pub(crate) fn sep_filter_u8(src: &[u8], width: u32, height: u32, kernel: &[f64], out: &mut [u8]) {
     let k: Vec<f32> = kernel.iter().map(|&v| v as f32).collect();
     let (w, h) = (width as usize, height as usize);
     if w == 0 || h == 0 {
         return;
     }
-    let r = k.len() / 2;
+    let (n, r) = (k.len(), k.len() / 2);
     let stride = w * 3;
-    // Horizontal pass over a reflected, padded copy of each row so the tap loop vectorises.
+    // Horizontal pass over a reflected, padded copy of each source row (on the flattened
+    // RGB row tap `j` of value `i` is `padded[i + 3 * j]`) into a ring of the rows the
+    // vertical pass still needs, which stays in cache.
     let mut padded = vec![0f32; (w + 2 * r) * 3];
-    let mut tmp = vec![0f32; w * h * 3];
     let xidx: Vec<usize> = (0..w + 2 * r)
-        .map(|p| border_index(p as i64 - r as i64, w as i64, BorderMode::Reflect101).unwrap_or(0))
+        .map(|p| border_index(p as i64 - r as i64, w as i64, BorderMode::Reflect101).unwrap_or(0) * 3)
         .collect();
-    for y in 0..h {
-        let line = &src[y * stride..(y + 1) * stride];
-        for (p, &sx) in xidx.iter().enumerate() {
-            for c in 0..3 {
-                padded[p * 3 + c] = f32::from(line[sx * 3 + c]);
-            }
-        }
-        let trow = &mut tmp[y * stride..(y + 1) * stride];
-        for (j, &kj) in k.iter().enumerate() {
-            for (t, &s) in trow.iter_mut().zip(&padded[j * 3..j * 3 + stride]) {
-                *t += kj * s;
-            }
-        }
-    }
     let yidx: Vec<usize> = (0..h + 2 * r)
         .map(|p| border_index(p as i64 - r as i64, h as i64, BorderMode::Reflect101).unwrap_or(0))
         .collect();
-    let mut acc = vec![0f32; stride];
+    // Output row y reads source rows within [y - r, y + r] (one reflection when h > n,
+    // else any row), so a ring of min(n, h) rows indexed by `row % ring_rows` suffices.
+    let ring_rows = n.min(h);
+    let mut ring = vec![0f32; ring_rows * stride];
+    let mut done = 0;
+    let mut offsets = vec![0usize; n];
     for y in 0..h {
-        acc.fill(0.0);
+        let need = if ring_rows == h { h } else { (y + r + 1).min(h) };
+        while done < need {
+            let line = &src[done * stride..(done + 1) * stride];
+            for (p, &sx) in padded.chunks_exact_mut(3).zip(&xidx) {
+                for (v, &b) in p.iter_mut().zip(&line[sx..sx + 3]) {
+                    *v = f32::from(b);
+                }
+            }
+            let slot = (done % ring_rows) * stride;
+            let row = &mut ring[slot..slot + stride];
+            for_blocks(stride, |i, lanes| {
+                let acc = dot(&k, &padded[i..], 3, lanes, 0.0);
+                row[i..i + lanes].copy_from_slice(&acc[..lanes]);
+            });
+            done += 1;
+        }
+        for (o, &sy) in offsets.iter_mut().zip(&yidx[y..y + n]) {
+            *o = (sy % ring_rows) * stride;
+        }
+        let line = &mut out[y * stride..(y + 1) * stride];
+        for_blocks(stride, |i, lanes| {
+            let acc = dot_rows(&k, &offsets, &ring[i..], lanes, &[0.0; LANES]);
+            for (o, &a) in line[i..i + lanes].iter_mut().zip(&acc) {
+                *o = round_u8(a);
+            }
+        });
+    }
+}
+
+/// `v.round_ties_even().clamp(0.0, 255.0) as u8` without a libm call per value (x86-64's
+/// baseline has no rounding instruction): adding 2^23 to a value in [0, 255] rounds it
+/// half to even into the low mantissa bits. NaN gives 0, as the cast does.
+#[inline]
+pub(crate) fn round_u8(v: f32) -> u8 {
+    ((v.clamp(0.0, 255.0) + 8_388_608.0).to_bits() & 0xff) as u8
+}
+
+/// Values accumulated in registers at once (four SSE vectors).
+const LANES: usize = 16;
+
+/// Calls `f(start, lanes)` for blocks covering `0..len`: full blocks of [`LANES`] values,
+/// the last one overlapping its neighbour (each value is computed the same way in either),
+/// or one short block when `len < LANES`.
+#[inline]
+fn for_blocks(len: usize, mut f: impl FnMut(usize, usize)) {
+    if len < LANES {
+        if len > 0 {
+            f(0, len);
+        }
+        return;
+    }
+    let mut i = 0;
+    loop {
+        f(i, LANES);
+        if i + LANES == len {
+            break;
+        }
+        i = (i + LANES).min(len - LANES);
+    }
+}
+
+/// `init + k[0] * s[l] + k[1] * s[l + step] + ...` for each lane `l < lanes`, summed left
+/// to right in f32. A full block keeps its sums in registers, which is what makes it fast.
+#[inline]
+fn dot(k: &[f32], s: &[f32], step: usize, lanes: usize, init: f32) -> [f32; LANES] {
+    let mut acc = [init; LANES];
+    if lanes == LANES {
+        dot_full(k, s, step, &mut acc);
+    } else {
         for (j, &kj) in k.iter().enumerate() {
-            let sy = yidx[y + j];
-            for (a, &s) in acc.iter_mut().zip(&tmp[sy * stride..(sy + 1) * stride]) {
-                *a += kj * s;
+            for (a, &v) in acc[..lanes].iter_mut().zip(&s[j * step..]) {
+                *a += kj * v;
             }
         }
-        for (o, &a) in out[y * stride..(y + 1) * stride].iter_mut().zip(&acc) {
-            *o = a.round_ties_even().clamp(0.0, 255.0) as u8;
+    }
+    acc
+}
+
+#[inline(never)]
+fn dot_full(k: &[f32], s: &[f32], step: usize, out: &mut [f32; LANES]) {
+    let mut acc = *out;
+    for (j, &kj) in k.iter().enumerate() {
+        let v: &[f32; LANES] = s[j * step..j * step + LANES].try_into().expect("block in bounds");
+        for l in 0..LANES {
+            acc[l] += kj * v[l];
         }
     }
+    *out = acc;
+}
+
+/// Like [`dot`] down columns: tap `j` reads `s[rows[j] + l]`.
+#[inline]
+fn dot_rows(k: &[f32], rows: &[usize], s: &[f32], lanes: usize, init: &[f32; LANES]) -> [f32; LANES] {
+    let mut acc = *init;
+    if lanes == LANES {
+        dot_rows_full(k, rows, s, &mut acc);
+    } else {
+        for (&kj, &o) in k.iter().zip(rows) {
+            for (a, &v) in acc[..lanes].iter_mut().zip(&s[o..]) {
+                *a += kj * v;
+            }
+        }
+    }
+    acc
+}
+
+#[inline(never)]
+fn dot_rows_full(k: &[f32], rows: &[usize], s: &[f32], out: &mut [f32; LANES]) {
+    let mut acc = *out;
+    for (&kj, &o) in k.iter().zip(rows) {
+        let v: &[f32; LANES] = s[o..o + LANES].try_into().expect("block in bounds");
+        for l in 0..LANES {
+            acc[l] += kj * v[l];
+        }
+    }
+    *out = acc;
 }
 
 /// OpenCV `getGaussianKernel(n, sigma, CV_32F)` for `n > 7`.
@@ -77,39 +175,111 @@ pub(crate) fn opencv_kernel_f32(n: usize, sigma: f64) -> Vec<f32> {
 }
 
 /// `cv2.GaussianBlur(field, (0, 0), sigma, borderType=BORDER_REPLICATE)` on a
-/// single-channel `f32` image of `width` x `height`, in place.
+/// single-channel `f32` image of `width` x `height`, in place. Every output value is
+/// `((0 + k0 * s0) + k1 * s1) + ...` in f32, taps in order, rows then columns.
+///
+/// With sigma = 60 the kernel (481 taps) is wider than the image, so many taps read the
+/// replicated border. A sum's leading border terms are shared by every sum that starts
+/// there (`prefix[m]` holds the first `m`, added in the same order, so starting from it
+/// skips them bit for bit), and its trailing border terms are products that can be
+/// computed once (`tail[j] = k[j] * edge`) and only added.
 pub(crate) fn gaussian_blur_f32_replicate(field: &mut [f32], width: usize, height: usize, sigma: f64) {
     let n = ((sigma * 4.0 * 2.0 + 1.0).round_ties_even() as usize) | 1;
     let k = opencv_kernel_f32(n, sigma);
     let r = n / 2;
-    // Rows: accumulate per tap across a padded copy so the inner loop vectorises.
+    if width == 0 || height == 0 {
+        return;
+    }
+    let mut prefix = vec![0f32; r + 1];
+    let mut tail = vec![0f32; n];
     let mut padded = vec![0f32; width + 2 * r];
-    let mut acc = vec![0f32; width];
+    let mut out = vec![0f32; width];
     for y in 0..height {
         let row = &mut field[y * width..(y + 1) * width];
         for (p, v) in padded.iter_mut().enumerate() {
             *v = row[(p as i64 - r as i64).clamp(0, width as i64 - 1) as usize];
         }
-        acc.fill(0.0);
-        for (j, &kj) in k.iter().enumerate() {
-            for (a, &s) in acc.iter_mut().zip(&padded[j..j + width]) {
-                *a += kj * s;
-            }
+        for m in 0..r {
+            prefix[m + 1] = prefix[m] + k[m] * row[0];
         }
-        row.copy_from_slice(&acc);
+        for (t, &kj) in tail.iter_mut().zip(&k) {
+            *t = kj * row[width - 1];
+        }
+        for_blocks(width, |x, lanes| {
+            // Every lane of the block reads the left border for taps below `skip` and
+            // the right border from `border` on.
+            let skip = r.saturating_sub(x + lanes - 1);
+            let border = (r + width).saturating_sub(x).clamp(skip, n);
+            let mut acc = [prefix[skip]; LANES];
+            if lanes == LANES {
+                dot_full(&k[skip..border], &padded[x + skip..], 1, &mut acc);
+                add_scalars(&tail[border..], &mut acc);
+            } else {
+                acc = dot(&k[skip..], &padded[x + skip..], 1, lanes, prefix[skip]);
+            }
+            out[x..x + lanes].copy_from_slice(&acc[..lanes]);
+        });
+        row.copy_from_slice(&out);
     }
-    // Columns: accumulate whole rows per tap.
+    // Columns, one strip of LANES columns at a time so the strip stays in L1.
     let src = field.to_vec();
-    for y in 0..height {
-        acc.fill(0.0);
-        for (j, &kj) in k.iter().enumerate() {
-            let sy = (y as i64 + j as i64 - r as i64).clamp(0, height as i64 - 1) as usize;
-            for (a, &s) in acc.iter_mut().zip(&src[sy * width..(sy + 1) * width]) {
-                *a += kj * s;
+    let mut prefix = vec![[0f32; LANES]; r + 1];
+    let mut tail = vec![[0f32; LANES]; n];
+    let rows: Vec<usize> =
+        (0..height + 2 * r).map(|p| (p as i64 - r as i64).clamp(0, height as i64 - 1) as usize * width).collect();
+    for_blocks(width, |x, lanes| {
+        let top = &src[x..x + lanes];
+        let bottom = &src[(height - 1) * width + x..(height - 1) * width + x + lanes];
+        for m in 0..r {
+            let (done, next) = prefix.split_at_mut(m + 1);
+            for ((p, &q), &e) in next[0].iter_mut().zip(&done[m]).zip(top) {
+                *p = q + k[m] * e;
             }
         }
-        field[y * width..(y + 1) * width].copy_from_slice(&acc);
+        for (t, &kj) in tail.iter_mut().zip(&k) {
+            for (t, &e) in t.iter_mut().zip(bottom) {
+                *t = kj * e;
+            }
+        }
+        for y in 0..height {
+            // Taps below `skip` read the top row, taps from `border` on the bottom row.
+            let skip = r.saturating_sub(y);
+            let border = (height + r - y).clamp(skip, n);
+            let acc = if lanes == LANES {
+                let mut acc = prefix[skip];
+                dot_full(&k[skip..border], &src[(y + skip - r) * width + x..], width, &mut acc);
+                add_vectors(&tail[border..], &mut acc);
+                acc
+            } else {
+                dot_rows(&k[skip..], &rows[y + skip..y + n], &src[x..], lanes, &prefix[skip])
+            };
+            field[y * width + x..y * width + x + lanes].copy_from_slice(&acc[..lanes]);
+        }
+    });
+}
+
+/// `acc[l] += t` for each `t` of `terms` in order.
+#[inline(never)]
+fn add_scalars(terms: &[f32], out: &mut [f32; LANES]) {
+    let mut acc = *out;
+    for &t in terms {
+        for a in &mut acc {
+            *a += t;
+        }
     }
+    *out = acc;
+}
+
+/// `acc[l] += t[l]` for each `t` of `terms` in order.
+#[inline(never)]
+fn add_vectors(terms: &[[f32; LANES]], out: &mut [f32; LANES]) {
+    let mut acc = *out;
+    for t in terms {
+        for l in 0..LANES {
+            acc[l] += t[l];
+        }
+    }
+    *out = acc;
 }
 
 #[cfg(test)]

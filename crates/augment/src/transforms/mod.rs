@@ -16,6 +16,7 @@
 //! the recorded seed, so a `Params` value fully determines the output bytes.
 
 mod blur;
+mod noise;
 mod pixel;
 mod warp;
 
@@ -516,7 +517,16 @@ impl Params {
             if vals.iter().all(|v| v.is_finite()) { Ok(()) } else { Err(invalid(kind, "non-finite parameter")) }
         };
         let src = image.as_raw();
-        let mut out = src.clone();
+        // Transforms that write every output value start from a blank buffer (elastic
+        // builds its own); the rest edit a copy of the source.
+        let mut out = match self {
+            Params::GaussianBlur { .. }
+            | Params::ShiftScaleRotate { .. }
+            | Params::HorizontalFlip
+            | Params::Perspective { .. } => vec![0u8; src.len()],
+            Params::ElasticTransform { .. } => Vec::new(),
+            _ => src.clone(),
+        };
         match self {
             Params::Identity => {}
             Params::GaussNoise { mean, std, per_channel, seed } => {
@@ -524,7 +534,7 @@ impl Params {
                 if *std < 0.0 {
                     return Err(invalid(kind, "std must be >= 0"));
                 }
-                pixel::add_gauss_noise(&mut out, *mean, *std, *per_channel, *seed);
+                noise::add_gauss_noise(&mut out, *mean, *std, *per_channel, *seed);
             }
             Params::GaussianBlur { ksize, sigma } => {
                 finite(&[*sigma])?;
@@ -558,18 +568,20 @@ impl Params {
                         0 => pixel::adjust_brightness(&mut out, *brightness),
                         1 => pixel::adjust_contrast(&mut out, *contrast),
                         2 => pixel::adjust_saturation(&mut out, *saturation),
-                        _ => pixel::adjust_hue(&mut out, *hue),
+                        _ => pixel::adjust_hue(&mut out, width as usize, *hue),
                     }
                 }
             }
             Params::ShiftScaleRotate { shift_x, shift_y, scale_x, scale_y, angle, border_mode, fill } => {
                 finite(&[*scale_x, *scale_y, *angle])?;
                 let m = affine_matrix(width, height, *shift_x as f64, *shift_y as f64, *scale_x, *scale_y, *angle);
-                if !is_identity(&m) {
+                if is_identity(&m) {
+                    out.copy_from_slice(src);
+                } else {
                     warp::warp_affine(src, width, height, m, *border_mode, [*fill; 3], &mut out);
                 }
             }
-            Params::HorizontalFlip => pixel::hflip(&mut out, width as usize),
+            Params::HorizontalFlip => pixel::hflip(src, width as usize, &mut out),
             Params::ElasticTransform { alpha, sigma, seed, border_mode, fill } => {
                 finite(&[*alpha, *sigma])?;
                 if *sigma <= 0.0 || *sigma > 1000.0 {
@@ -719,14 +731,8 @@ fn perspective_matrix(points: [[f32; 2]; 4], width: u32, height: u32) -> [f64; 9
 /// [`elastic_field_from_noise`].
 pub fn elastic_field(seed: u64, width: u32, height: u32, alpha: f64, sigma: f64) -> (Vec<f32>, Vec<f32>) {
     let n = width as usize * height as usize;
-    let mut rng = Rng::from_seed(seed);
-    let mut noise = Vec::with_capacity(2 * n);
-    while noise.len() < 2 * n {
-        let (a, b) = pixel::normal_pair(&mut rng);
-        noise.push(a);
-        noise.push(b);
-    }
-    noise.truncate(2 * n);
+    let mut noise = vec![0f32; 2 * n];
+    noise::fill_normals(&mut Rng::from_seed(seed), &mut noise);
     elastic_field_from_noise(noise, width, height, alpha, sigma)
 }
 
@@ -771,17 +777,7 @@ pub fn remap_displaced(
     if dx.len() != n || dy.len() != n {
         return Err(invalid("elastic_transform", format!("displacement fields must have {n} values each")));
     }
-    let mut map_x = Vec::with_capacity(n);
-    let mut map_y = Vec::with_capacity(n);
-    for y in 0..height as usize {
-        for x in 0..width as usize {
-            let i = y * width as usize + x;
-            // int64 grid + float32 field is computed in float64, then stored as float32.
-            map_x.push((x as f64 + f64::from(dx[i])) as f32);
-            map_y.push((y as f64 + f64::from(dy[i])) as f32);
-        }
-    }
     let mut out = vec![0u8; n * 3];
-    warp::remap(image.as_raw(), width, height, &map_x, &map_y, border_mode, [fill; 3], &mut out);
+    warp::remap_displaced(image.as_raw(), width, height, dx, dy, border_mode, [fill; 3], &mut out);
     Ok(RgbImage::from_raw(width, height, out).expect("buffer size matches dimensions"))
 }

@@ -2,8 +2,6 @@
 //! OpenCV arithmetic: float32 lookup tables truncated to uint8, OpenCV's fixed-point
 //! grey and HSV conversions.
 
-use crate::Rng;
-
 /// albucore `clip(x, uint8)`: clip to [0, 255] then `astype(uint8)` (truncation).
 #[inline]
 fn clip_trunc(v: f32) -> u8 {
@@ -66,23 +64,59 @@ pub(crate) fn adjust_contrast(buf: &mut [u8], factor: f64) {
     multiply_add(buf, factor, mean * (1.0 - factor));
 }
 
-/// Blend with the grey image: `cv2.addWeighted(img, f, gray, 1 - f, 0)`.
+/// Blend with the grey image: `cv2.addWeighted(img, f, gray, 1 - f, 0)`. OpenCV computes
+/// `fma(x, f, gray * (1 - f))` in float32 (the AVX2 build fuses it) and rounds half to even.
 pub(crate) fn adjust_saturation(buf: &mut [u8], factor: f64) {
     if factor == 1.0 {
         return;
     }
-    let (a, b) = (factor as f32, (1.0 - factor) as f32);
-    for p in buf.chunks_exact_mut(3) {
-        let g = gray(p[0], p[1], p[2]);
-        if factor == 0.0 {
-            p.fill(g);
-            continue;
+    if factor == 0.0 {
+        for p in buf.chunks_exact_mut(3) {
+            p.fill(gray(p[0], p[1], p[2]));
         }
-        let gb = f32::from(g) * b;
+        return;
+    }
+    let (a, b) = (factor as f32, (1.0 - factor) as f32);
+    // fmaf(x, a, gray * b) through f64: the product of an 8-bit value and an f32 is exact
+    // there, and so is the sum whenever |1 - factor| >= 1e-6, which leaves the single
+    // rounding to f32 that FMA does. (`f32::mul_add` is a libm call per value on
+    // baseline x86-64.)
+    let xa: [f64; 256] = std::array::from_fn(|x| x as f64 * f64::from(a));
+    let gb: [f64; 256] = std::array::from_fn(|g| f64::from(g as f32 * b));
+    for p in buf.chunks_exact_mut(3) {
+        let c = gb[usize::from(gray(p[0], p[1], p[2]))];
         for v in p.iter_mut() {
-            *v = (f32::from(*v) * a + gb).round_ties_even().clamp(0.0, 255.0) as u8;
+            *v = saturate_round((xa[usize::from(*v)] + c) as f32);
         }
     }
+}
+
+/// `fmaf(-s, x, 1)`; exact in f64 for every `s = S / 255` and hue fraction the HSV
+/// conversion produces (checked exhaustively in the tests).
+#[inline]
+fn one_minus_product(s: f32, x: f32) -> f32 {
+    (1.0 - f64::from(s) * f64::from(x)) as f32
+}
+
+/// Round half to even for |x| < 2^22 with two float adds (OpenCV's `cvRound`); x86-64's
+/// baseline has no `roundss`, so `round_ties_even` would be a libm call.
+#[inline]
+fn round_even(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    (x + MAGIC) - MAGIC
+}
+
+/// `saturate_cast<uchar>(x)` for a float: round half to even, then clamp to [0, 255]
+/// (clamping first gives the same result and leaves a plain conversion).
+#[inline]
+fn saturate_round(x: f32) -> u8 {
+    round_even(x.clamp(0.0, 255.0)) as i32 as u8
+}
+
+/// `x.trunc()` for 0 <= x < 2^31, without a libm call.
+#[inline]
+fn trunc_pos(x: f32) -> f32 {
+    x as i32 as f32
 }
 
 struct HsvTables {
@@ -102,132 +136,119 @@ fn hsv_tables() -> HsvTables {
 
 /// OpenCV `COLOR_RGB2HSV` for 8-bit (H in 0..180, fixed point with 12-bit tables).
 #[inline]
-fn rgb_to_hsv(t: &HsvTables, r: u8, g: u8, b: u8) -> (i32, i32, i32) {
-    let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
+fn rgb_to_hsv(t: &HsvTables, r: u8, g: u8, b: u8) -> (u8, u8, u8) {
     let v = r.max(g).max(b);
-    let vmin = r.min(g).min(b);
-    let diff = v - vmin;
-    let s = (diff * t.sdiv[v as usize] + (1 << 11)) >> 12;
-    let h = if v == r {
-        g - b
-    } else if v == g {
-        b - r + 2 * diff
-    } else {
-        r - g + 4 * diff
-    };
-    let mut h = (h * t.hdiv[diff as usize] + (1 << 11)) >> 12;
-    if h < 0 {
-        h += 180;
-    }
-    (h, s, v)
+    let diff = v - r.min(g).min(b);
+    let (sdiv, hdiv) = (t.sdiv[usize::from(v)], t.hdiv[usize::from(diff)]);
+    let (r, g, b, vi, diff) = (i32::from(r), i32::from(g), i32::from(b), i32::from(v), i32::from(diff));
+    let s = (diff * sdiv + (1 << 11)) >> 12;
+    // OpenCV's masks rather than branches, which photographs and noise mispredict.
+    let vr = -i32::from(vi == r);
+    let vg = -i32::from(vi == g);
+    let h = (vr & (g - b)) + (!vr & ((vg & (b - r + 2 * diff)) + (!vg & (r - g + 4 * diff))));
+    let h = (h * hdiv + (1 << 11)) >> 12;
+    ((h + (180 & (h >> 31))) as u8, s as u8, v)
 }
 
-/// OpenCV 5 `COLOR_HSV2RGB` for 8-bit: float32 sectors, the result truncated.
+/// Pixels per block of OpenCV's vectorised `HSV2RGB_b` loop in the AVX2 code path that
+/// opencv-python's x86-64 wheels dispatch to (4 x 8 float lanes). Each row runs whole
+/// blocks through the SIMD code and the remaining `width % 32` pixels through the
+/// scalar code, and the two quantise differently.
+const HSV2RGB_BLOCK: usize = 32;
+
+/// OpenCV 5 `COLOR_HSV2RGB` for 8-bit, float32 throughout with `1 - s * h` fused.
+/// `simd`: the vector loop (sector by truncation, result truncated); otherwise the scalar
+/// tail (`fmod`, `cvFloor`, result rounded half to even by `saturate_cast`).
 #[inline]
-fn hsv_to_rgb(h: u8, s: u8, v: u8) -> [u8; 3] {
+fn hsv_to_rgb(h: u8, s: u8, v: u8, simd: bool) -> [u8; 3] {
+    const SECTOR: [[usize; 3]; 6] = [[1, 3, 0], [1, 0, 2], [3, 0, 1], [0, 2, 1], [0, 1, 3], [2, 1, 0]];
     let s = f32::from(s) * (1.0 / 255.0);
     let v = f32::from(v) * (1.0 / 255.0);
-    let (r, g, b);
-    if s == 0.0 {
-        (r, g, b) = (v, v, v);
+    let hh = f32::from(h) * (6.0f32 / 180.0);
+    let (sector, frac) = if simd {
+        let pre = trunc_pos(hh);
+        ((pre - trunc_pos(pre * (1.0f32 / 6.0)) * 6.0) as usize, hh - pre)
     } else {
-        const SECTOR: [[usize; 3]; 6] = [[1, 3, 0], [1, 0, 2], [3, 0, 1], [0, 2, 1], [0, 1, 3], [2, 1, 0]];
-        let mut hh = f32::from(h) * (6.0 / 180.0);
-        hh %= 6.0;
-        if hh < 0.0 {
-            hh += 6.0;
+        if s == 0.0 {
+            return [saturate_round(v * 255.0); 3];
         }
-        let mut sector = hh.floor() as i32;
-        hh -= sector as f32;
-        if !(0..6).contains(&sector) {
-            sector = 0;
-            hh = 0.0;
-        }
-        let tab = [v, v * (1.0 - s), v * (1.0 - s * hh), v * (1.0 - s * (1.0 - hh))];
-        let sd = SECTOR[sector as usize];
-        b = tab[sd[0]];
-        g = tab[sd[1]];
-        r = tab[sd[2]];
-    }
-    // OpenCV 5 truncates here (4.x rounded).
-    let q = |x: f32| (x * 255.0).clamp(0.0, 255.0) as u8;
-    [q(r), q(g), q(b)]
+        // fmod(hh, 6) for hh >= 0 (h < 180 never wraps).
+        let hh = if hh >= 6.0 { hh % 6.0 } else { hh };
+        let pre = trunc_pos(hh);
+        (pre as usize, hh - pre)
+    };
+    let tab = [v, v * (1.0 - s), v * one_minus_product(s, frac), v * one_minus_product(s, 1.0 - frac)];
+    let [b, g, r] = SECTOR[sector].map(|k| tab[k] * 255.0);
+    if simd { [r as u8, g as u8, b as u8] } else { [r, g, b].map(saturate_round) }
 }
 
 /// albumentations `adjust_hue_torchvision` for uint8: HSV round trip with a hue LUT
-/// `(h + 180 * factor) mod 180`, truncated.
-pub(crate) fn adjust_hue(buf: &mut [u8], factor: f64) {
-    if factor == 0.0 {
+/// `(h + 180 * factor) mod 180`, truncated. `width` matters because OpenCV converts
+/// back row by row (see [`HSV2RGB_BLOCK`]).
+pub(crate) fn adjust_hue(buf: &mut [u8], width: usize, factor: f64) {
+    if factor == 0.0 || width == 0 {
         return;
     }
     let t = hsv_tables();
-    let mut lut = [0u8; 256];
-    for (i, l) in lut.iter_mut().enumerate() {
-        *l = (i as f64 + 180.0 * factor).rem_euclid(180.0) as u8;
+    let lut: [u8; 256] = std::array::from_fn(|i| (i as f64 + 180.0 * factor).rem_euclid(180.0) as u8);
+    // Per hue before the shift, for the vector path: the shifted hue's sector, and the
+    // fraction x in the middle channel `v * (1 - s * x)` (x = frac in odd sectors, where
+    // OpenCV picks tab[2], and 1 - frac in even ones, tab[3]).
+    let mut sector = [0u8; 256];
+    let mut mid = [0f32; 256];
+    for (h, &shifted) in lut.iter().enumerate() {
+        let hh = f32::from(shifted) * (6.0f32 / 180.0);
+        let pre = trunc_pos(hh);
+        let frac = hh - pre;
+        let sec = (pre - trunc_pos(pre * (1.0f32 / 6.0)) * 6.0) as u8;
+        sector[h] = sec;
+        mid[h] = if sec % 2 == 1 { frac } else { 1.0 - frac };
     }
-    for p in buf.chunks_exact_mut(3) {
-        let (h, s, v) = rgb_to_hsv(&t, p[0], p[1], p[2]);
-        let h = lut[h.clamp(0, 255) as usize];
-        p.copy_from_slice(&hsv_to_rgb(h, s as u8, v as u8));
-    }
-}
-
-/// Add Gaussian noise `N(mean, std) * 255` per value as albucore adds a float array to
-/// uint8: the noise is truncated toward zero, added, and the sum saturated to [0, 255].
-/// The field is drawn from `Rng::from_seed(seed)`.
-pub(crate) fn add_gauss_noise(buf: &mut [u8], mean: f64, std: f64, per_channel: bool, seed: u64) {
-    let mut rng = Rng::from_seed(seed);
-    let (m, s) = ((mean * 255.0) as f32, (std * 255.0) as f32);
-    if per_channel {
-        let mut chunks = buf.chunks_exact_mut(2);
-        for pair in &mut chunks {
-            let (z0, z1) = normal_pair(&mut rng);
-            pair[0] = add_trunc(pair[0], m + s * z0);
-            pair[1] = add_trunc(pair[1], m + s * z1);
-        }
-        for v in chunks.into_remainder() {
-            let (z0, _) = normal_pair(&mut rng);
-            *v = add_trunc(*v, m + s * z0);
-        }
-    } else {
-        for p in buf.chunks_exact_mut(3) {
-            let (z, _) = normal_pair(&mut rng);
-            let n = m + s * z;
-            for v in p {
-                *v = add_trunc(*v, n);
-            }
-        }
-    }
-}
-
-#[inline]
-fn add_trunc(v: u8, noise: f32) -> u8 {
-    (f32::from(v) + noise.trunc()).clamp(0.0, 255.0) as u8
-}
-
-/// Two independent standard normals from one Box-Muller draw (f32 precision is plenty
-/// for a field that is truncated to uint8).
-#[inline]
-pub(crate) fn normal_pair(rng: &mut Rng) -> (f32, f32) {
-    let bits = rng.next_u64();
-    // 32 bits each; u1 in (0, 1], u2 in [0, 1).
-    let u1 = ((bits >> 32) as f64 + 1.0) * (1.0 / 4_294_967_296.0);
-    let u2 = (bits & 0xffff_ffff) as f64 * (1.0 / 4_294_967_296.0);
-    let r = (-2.0 * u1.ln()).sqrt();
-    let (sn, cs) = (std::f64::consts::TAU * u2).sin_cos();
-    ((r * cs) as f32, (r * sn) as f32)
-}
-
-/// Mirror columns (`cv2.flip(img, 1)`).
-pub(crate) fn hflip(buf: &mut [u8], width: usize) {
+    // Which of (tab[0], tab[1], middle) lands in r, g, b for each sector (OpenCV's
+    // sector_data read for this order).
+    const PERM: [[usize; 3]; 6] = [[0, 2, 1], [2, 0, 1], [1, 0, 2], [1, 2, 0], [2, 1, 0], [0, 1, 2]];
+    const B: usize = HSV2RGB_BLOCK;
+    let simd_px = width / B * B;
+    let (mut sec, mut s, mut v, mut x) = ([0u8; B], [0u8; B], [0u8; B], [0f32; B]);
+    let mut q = [[0u8; B]; 3];
     for row in buf.chunks_exact_mut(width * 3) {
-        let (mut i, mut j) = (0usize, width.saturating_sub(1));
-        while i < j {
-            for c in 0..3 {
-                row.swap(i * 3 + c, j * 3 + c);
+        let (head, tail) = row.split_at_mut(simd_px * 3);
+        for block in head.chunks_exact_mut(B * 3) {
+            for (i, p) in block.chunks_exact(3).enumerate() {
+                let (hi, si, vi) = rgb_to_hsv(&t, p[0], p[1], p[2]);
+                (sec[i], s[i], v[i], x[i]) = (sector[usize::from(hi)], si, vi, mid[usize::from(hi)]);
             }
-            i += 1;
-            j -= 1;
+            // Lane-wise arithmetic the compiler can vectorise.
+            for i in 0..B {
+                let sf = f32::from(s[i]) * (1.0 / 255.0);
+                let vf = f32::from(v[i]) * (1.0 / 255.0);
+                q[0][i] = (vf * 255.0) as i32 as u8;
+                q[1][i] = (vf * (1.0 - sf) * 255.0) as i32 as u8;
+                q[2][i] = (vf * one_minus_product(sf, x[i]) * 255.0) as i32 as u8;
+            }
+            for (i, p) in block.chunks_exact_mut(3).enumerate() {
+                // Byte by byte: a 3-byte temporary read back as a word stalls store forwarding.
+                for (d, &k) in p.iter_mut().zip(&PERM[usize::from(sec[i])]) {
+                    *d = q[k][i];
+                }
+            }
+        }
+        for p in tail.chunks_exact_mut(3) {
+            let (hi, si, vi) = rgb_to_hsv(&t, p[0], p[1], p[2]);
+            let [r, g, b] = hsv_to_rgb(lut[usize::from(hi)], si, vi, false);
+            (p[0], p[1], p[2]) = (r, g, b);
+        }
+    }
+}
+
+/// Mirror columns (`cv2.flip(img, 1)`) of `src` into `out`.
+pub(crate) fn hflip(src: &[u8], width: usize, out: &mut [u8]) {
+    if width == 0 {
+        return;
+    }
+    for (dst, src) in out.chunks_exact_mut(width * 3).zip(src.chunks_exact(width * 3)) {
+        for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(3).rev()) {
+            d.copy_from_slice(s);
         }
     }
 }
@@ -244,7 +265,7 @@ mod tests {
             for g in (0..=255u8).step_by(7) {
                 for b in (0..=255u8).step_by(11) {
                     let (h, s, v) = rgb_to_hsv(&t, r, g, b);
-                    let back = hsv_to_rgb(h as u8, s as u8, v as u8);
+                    let back = hsv_to_rgb(h, s, v, true);
                     for (x, y) in back.iter().zip([r, g, b]) {
                         worst = worst.max(x.abs_diff(y));
                     }
@@ -256,6 +277,76 @@ mod tests {
     }
 
     #[test]
+    fn hsv_fma_emulation_is_exact_on_its_whole_domain() {
+        for s8 in 0..=255u8 {
+            let s = f32::from(s8) * (1.0 / 255.0);
+            for h in 0..=255u8 {
+                let hh = f32::from(h) * (6.0f32 / 180.0);
+                let scalar = hh % 6.0;
+                for frac in [hh - hh.trunc(), scalar - scalar.floor()] {
+                    for x in [frac, 1.0 - frac] {
+                        assert_eq!(one_minus_product(s, x).to_bits(), (-s).mul_add(x, 1.0).to_bits(), "s {s8} h {h}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn saturation_equals_fused_float32_blend() {
+        // Every (r, g) with a varying b, against fmaf + round-half-even as OpenCV's
+        // AVX2 addWeighted computes it; factors across [0, 3] and near 1.
+        let src: Vec<u8> = (0..=255u8)
+            .flat_map(|r| (0..=255u8).flat_map(move |g| [r, g, r.wrapping_mul(7).wrapping_add(g.wrapping_mul(13))]))
+            .collect();
+        let near_one = [1.0 - 2e-6, 1.0 - 1e-6, 1.0 + 1e-6, 1.0 + 2e-6, 0.0, 3.0];
+        for factor in (0..300).map(|k| k as f64 * 0.010_037).chain(near_one) {
+            let mut buf = src.clone();
+            adjust_saturation(&mut buf, factor);
+            let (a, b) = (factor as f32, (1.0 - factor) as f32);
+            for (p, q) in src.chunks_exact(3).zip(buf.chunks_exact(3)) {
+                let gb = f32::from(gray(p[0], p[1], p[2])) * b;
+                for (&x, &y) in p.iter().zip(q) {
+                    let want = f32::from(x).mul_add(a, gb).round_ties_even().clamp(0.0, 255.0) as u8;
+                    assert_eq!(y, want, "factor {factor}, pixel {p:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hue_vector_blocks_equal_the_per_pixel_conversion() {
+        let t = hsv_tables();
+        let src: Vec<u8> = (0..1 << 18).flat_map(|i: u32| [(i * 37) as u8, (i >> 4) as u8, (i >> 10) as u8]).collect();
+        for factor in [-0.5, -0.2, -0.013, 0.07, 0.31, 0.5] {
+            let lut: Vec<u8> = (0..256).map(|i| (i as f64 + 180.0 * factor).rem_euclid(180.0) as u8).collect();
+            let mut buf = src.clone();
+            adjust_hue(&mut buf, 64, factor);
+            for (p, q) in src.chunks_exact(3).zip(buf.chunks_exact(3)) {
+                let (h, s, v) = rgb_to_hsv(&t, p[0], p[1], p[2]);
+                assert_eq!(q, hsv_to_rgb(lut[usize::from(h)], s, v, true), "factor {factor}, pixel {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hsv_to_rgb_matches_cv2_in_both_code_paths() {
+        // (h, s, v), then cv2.cvtColor(COLOR_HSV2RGB) in column 0 (vector loop) and in
+        // column 32 of a 33-pixel row (scalar tail).
+        let cases = [
+            ([1, 90, 85], [85, 56, 55], [85, 56, 55]),
+            ([1, 170, 45], [45, 16, 14], [45, 16, 15]),
+            ([100, 200, 30], [6, 22, 30], [6, 22, 30]),
+            ([179, 255, 255], [255, 0, 8], [255, 0, 8]),
+            ([37, 13, 201], [198, 201, 190], [199, 201, 191]),
+        ];
+        for ([h, s, v], simd, scalar) in cases {
+            assert_eq!(hsv_to_rgb(h, s, v, true), simd, "{h} {s} {v}");
+            assert_eq!(hsv_to_rgb(h, s, v, false), scalar, "{h} {s} {v}");
+        }
+    }
+
+    #[test]
     fn gray_of_white_and_black() {
         assert_eq!(gray(255, 255, 255), 255);
         assert_eq!(gray(0, 0, 0), 0);
@@ -264,10 +355,12 @@ mod tests {
     #[test]
     fn flip_twice_is_identity() {
         let orig: Vec<u8> = (0..5 * 3 * 3).map(|i| i as u8).collect();
-        let mut b = orig.clone();
-        hflip(&mut b, 5);
+        let mut b = vec![0; orig.len()];
+        hflip(&orig, 5, &mut b);
         assert_ne!(b, orig);
-        hflip(&mut b, 5);
-        assert_eq!(b, orig);
+        assert_eq!(b[..3], orig[12..15]);
+        let mut c = vec![0; orig.len()];
+        hflip(&b, 5, &mut c);
+        assert_eq!(c, orig);
     }
 }

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::blur::round_u8;
+
 /// How pixels outside the source are filled (OpenCV border modes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,40 +74,50 @@ impl<'a> Sampler<'a> {
     ///
     /// OpenCV 5 interpolates with unquantised float coordinates and float weights and
     /// rounds the result (the 4.x 1/32-pixel fixed point differs by up to 4 levels).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sample(&self, x: f32, y: f32, out: &mut [u8]) {
-        if !(x.is_finite() && y.is_finite()) || x.abs() > 1e8 || y.abs() > 1e8 {
+        // Also false for NaN and infinities.
+        if !(x.abs() <= 1e8 && y.abs() <= 1e8) {
             out[..3].copy_from_slice(&self.fill);
             return;
         }
-        let fx0 = x.floor();
-        let fy0 = y.floor();
-        let ax = x - fx0;
-        let ay = y - fy0;
-        let (sx, sy) = (fx0 as i32, fy0 as i32);
+        let (sx, sy) = (floor_i32(x), floor_i32(y));
+        let ax = x - sx as f32;
+        let ay = y - sy as f32;
         let w00 = (1.0 - ax) * (1.0 - ay);
         let w01 = ax * (1.0 - ay);
         let w10 = (1.0 - ax) * ay;
         let w11 = ax * ay;
-        let (w, h) = (self.width, self.height);
-        let q = |v: f32| v.round_ties_even().clamp(0.0, 255.0) as u8;
-        if sx >= 0 && sx < w - 1 && sy >= 0 && sy < h - 1 {
-            let i0 = (sy as usize * w as usize + sx as usize) * 3;
-            let i1 = i0 + w as usize * 3;
-            let s = self.src;
-            for c in 0..3 {
-                let v = f32::from(s[i0 + c]) * w00
-                    + f32::from(s[i0 + 3 + c]) * w01
-                    + f32::from(s[i1 + c]) * w10
-                    + f32::from(s[i1 + 3 + c]) * w11;
-                out[c] = q(v);
+        let (w, h) = (self.width as u32, self.height as u32);
+        // Unsigned compares also reject negative positions.
+        if (sx as u32) < w.saturating_sub(1) && (sy as u32) < h.saturating_sub(1) {
+            let stride = w as usize * 3;
+            let i0 = (sy as usize).wrapping_mul(stride).wrapping_add((sx as usize).wrapping_mul(3));
+            let i1 = i0.wrapping_add(stride);
+            let p0: &[u8; 6] = self.src[i0..i0 + 6].try_into().expect("interior pixel");
+            let p1: &[u8; 6] = self.src[i1..i1 + 6].try_into().expect("interior pixel");
+            // Four lanes (the fourth unused) so the channels share SSE instructions.
+            let lanes = |p: &[u8; 6], o: usize| [f32::from(p[o]), f32::from(p[o + 1]), f32::from(p[o + 2]), 0.0];
+            let (a, b, c, d) = (lanes(p0, 0), lanes(p0, 3), lanes(p1, 0), lanes(p1, 3));
+            let mut v = [0f32; 4];
+            for i in 0..4 {
+                v[i] = a[i] * w00 + b[i] * w01 + c[i] * w10 + d[i] * w11;
             }
+            out[..3].copy_from_slice(&[round_u8(v[0]), round_u8(v[1]), round_u8(v[2])]);
             return;
         }
+        self.sample_border(sx, sy, [w00, w01, w10, w11], out);
+    }
+
+    /// The part of [`Sampler::sample`] whose 2x2 support is not wholly inside.
+    #[inline(never)]
+    fn sample_border(&self, sx: i32, sy: i32, weights: [f32; 4], out: &mut [u8]) {
+        let (w, h) = (self.width, self.height);
         if self.border == BorderMode::Constant && (sx >= w || sx + 1 < 0 || sy >= h || sy + 1 < 0) {
             out[..3].copy_from_slice(&self.fill);
             return;
         }
+        let [w00, w01, w10, w11] = weights;
         let (w64, h64) = (i64::from(w), i64::from(h));
         let x0 = border_index(i64::from(sx), w64, self.border);
         let x1 = border_index(i64::from(sx) + 1, w64, self.border);
@@ -119,9 +131,17 @@ impl<'a> Sampler<'a> {
         };
         for (c, o) in out.iter_mut().enumerate().take(3) {
             let v = px(x0, y0, c) * w00 + px(x1, y0, c) * w01 + px(x0, y1, c) * w10 + px(x1, y1, c) * w11;
-            *o = q(v);
+            *o = round_u8(v);
         }
     }
+}
+
+/// `x.floor() as i32` for `|x| <= 1e8` without a libm call (x86-64's baseline has no
+/// rounding instruction): truncate, then step down when that rounded up.
+#[inline(always)]
+fn floor_i32(x: f32) -> i32 {
+    let t = x as i32;
+    if t as f32 > x { t - 1 } else { t }
 }
 
 /// `cv2.warpAffine(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
@@ -150,12 +170,14 @@ pub(crate) fn warp_affine(
 
     let w = width as usize;
     let sampler = Sampler::new(src, width, height, border, fill);
+    let (mut xs, mut ys) = (vec![0f32; w], vec![0f32; w]);
     for y in 0..height as usize {
         let (bx, by) = (m[1] * y as f64 + m[2], m[4] * y as f64 + m[5]);
-        let row = &mut out[y * w * 3..(y + 1) * w * 3];
-        for (x, px) in row.chunks_exact_mut(3).enumerate() {
-            let sx = (m[0] * x as f64 + bx) as f32;
-            let sy = (m[3] * x as f64 + by) as f32;
+        for (x, (sx, sy)) in xs.iter_mut().zip(&mut ys).enumerate() {
+            *sx = (m[0] * x as f64 + bx) as f32;
+            *sy = (m[3] * x as f64 + by) as f32;
+        }
+        for ((px, &sx), &sy) in out[y * w * 3..(y + 1) * w * 3].chunks_exact_mut(3).zip(&xs).zip(&ys) {
             sampler.sample(sx, sy, px);
         }
     }
@@ -195,39 +217,55 @@ pub(crate) fn warp_perspective(
     let m = invert3(m);
     let w = width as usize;
     let sampler = Sampler::new(src, width, height, border, fill);
+    let (mut xs, mut ys) = (vec![0f32; w], vec![0f32; w]);
     for y in 0..height as usize {
         let yf = y as f64;
         let x0 = m[1] * yf + m[2];
         let y0 = m[4] * yf + m[5];
         let w0 = m[7] * yf + m[8];
-        let row = &mut out[y * w * 3..(y + 1) * w * 3];
-        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+        for (x, (sx, sy)) in xs.iter_mut().zip(&mut ys).enumerate() {
             let xf = x as f64;
             let ww = w0 + m[6] * xf;
             let ww = if ww != 0.0 { 1.0 / ww } else { 0.0 };
-            let sx = ((x0 + m[0] * xf) * ww) as f32;
-            let sy = ((y0 + m[3] * xf) * ww) as f32;
+            *sx = ((x0 + m[0] * xf) * ww) as f32;
+            *sy = ((y0 + m[3] * xf) * ww) as f32;
+        }
+        for ((px, &sx), &sy) in out[y * w * 3..(y + 1) * w * 3].chunks_exact_mut(3).zip(&xs).zip(&ys) {
             sampler.sample(sx, sy, px);
         }
     }
 }
 
-/// `cv2.remap` with `CV_32FC2` maps and `INTER_LINEAR`: `map_x`/`map_y` hold absolute
-/// source coordinates per destination pixel. Mirrors cv2.remap's own argument list.
+/// `cv2.remap` with `CV_32FC2` maps and `INTER_LINEAR` where the maps are the pixel grid
+/// plus a displacement: output pixel `(x, y)` samples the source at
+/// `(x + dx, y + dy)`, each sum computed in f64 and stored as f32 (numpy adds the int64
+/// grid and the float32 field in float64), as albumentations builds the maps.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn remap(
+pub(crate) fn remap_displaced(
     src: &[u8],
     width: u32,
     height: u32,
-    map_x: &[f32],
-    map_y: &[f32],
+    dx: &[f32],
+    dy: &[f32],
     border: BorderMode,
     fill: [u8; 3],
     out: &mut [u8],
 ) {
+    let w = width as usize;
+    if w == 0 {
+        return;
+    }
     let sampler = Sampler::new(src, width, height, border, fill);
-    for (i, (mx, my)) in map_x.iter().zip(map_y).enumerate() {
-        sampler.sample(*mx, *my, &mut out[i * 3..i * 3 + 3]);
+    let (mut xs, mut ys) = (vec![0f32; w], vec![0f32; w]);
+    for (y, ((row, dx), dy)) in out.chunks_exact_mut(w * 3).zip(dx.chunks_exact(w)).zip(dy.chunks_exact(w)).enumerate()
+    {
+        for (x, ((sx, sy), (&dx, &dy))) in xs.iter_mut().zip(&mut ys).zip(dx.iter().zip(dy)).enumerate() {
+            *sx = (x as f64 + f64::from(dx)) as f32;
+            *sy = (y as f64 + f64::from(dy)) as f32;
+        }
+        for ((px, &sx), &sy) in row.chunks_exact_mut(3).zip(&xs).zip(&ys) {
+            sampler.sample(sx, sy, px);
+        }
     }
 }
 

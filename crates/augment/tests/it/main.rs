@@ -3,6 +3,7 @@
 //! replay from Params JSON, and suite parsing.
 
 mod fixtures;
+mod golden;
 mod reference;
 mod replay;
 mod sampling;

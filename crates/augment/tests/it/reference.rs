@@ -135,10 +135,9 @@ fn gaussian_blur_within_one_level() {
     run_group("blur");
 }
 
-// Known gap (issue 3): two of eight cases (contrast and hue composed) agree within one
-// level on only 96-98% of values, below the 99.5% target. Run with `--ignored` to see it.
+// Identical on these fixtures; the check stays "close" because OpenCV's HSV->RGB
+// quantisation depends on the CPU path it dispatches to (we follow x86-64 AVX2).
 #[test]
-#[ignore = "colour jitter is 96-98% within one level on two cases; target 99.5% (issue 3)"]
 fn color_jitter_within_one_level() {
     run_group("jitter");
 }

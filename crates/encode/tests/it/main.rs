@@ -2,6 +2,9 @@
 //! on the tiny model (fixture from `models/reference_outputs.py`), and do not depend on
 //! batch size or thread count. Needs ONNX Runtime (`cargo xtask test` provides it).
 
+mod dump_pixels;
+mod preprocess;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -10,9 +13,9 @@ use clipshift_encode::{BatchOutput, Encoder, ModelSpec, SessionConfig};
 const TOLERANCE: f32 = 1e-5;
 
 /// ONNX Runtime sessions are heavy; keep the tests of this binary from running them all at once.
-static SERIAL: Mutex<()> = Mutex::new(());
+pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use clipshift_metrics::{
-    MetricsError, OriginalFeatures, attention_similarity, condensed_index, cosine_similarity, detail_preservation,
-    edge_preservation, l2_distance, patch_similarity, pdist_cosine, pdist_euclidean, ssim, upsample_attention,
+    AttentionMap, MetricsError, OriginalFeatures, attention_similarity, condensed_index, cosine_similarity,
+    detail_preservation, edge_preservation, l2_distance, patch_similarity, pdist_cosine, pdist_euclidean, ssim,
+    upsample_attention,
 };
 use image::{Rgb, RgbImage};
 use serde_json::Value;
@@ -141,6 +142,10 @@ fn attention_matches_opencv_bit_for_bit() {
         let (w, h) = (case["width"].as_u64().unwrap() as u32, case["height"].as_u64().unwrap() as u32);
         let what = format!("{}-grid to {w}x{h}", a.len());
         let got = attention_similarity(&a, &b, w, h).unwrap();
+        // The original's map built once gives the same number, and so does the
+        // comparison the other way round.
+        assert_eq!(AttentionMap::new(&a, w, h).unwrap().similarity(&b), Some(got), "{what}");
+        close(&format!("{what} swapped"), attention_similarity(&b, &a, w, h).unwrap(), got);
         worst = worst.max(close(&what, got, case["attention_similarity"].as_f64().unwrap()));
         let up = upsample_attention(&a, w, h).unwrap();
         let sum: f64 = up.iter().map(|&v| f64::from(v)).sum();

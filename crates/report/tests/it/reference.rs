@@ -2,8 +2,8 @@
 //! `reference/make_fixtures.py` with numpy and scipy.
 
 use clipshift_report::{
-    Linkage, dendrogram_links, fcluster_distance, gaussian_kde, leaf_order, linkage, linspace, quantile, threshold,
-    wilcoxon,
+    Linkage, dendrogram_links, fcluster_distance, gaussian_kde, histogram_auto, leaf_order, linkage, linspace,
+    quantile, threshold, wilcoxon,
 };
 use serde_json::Value;
 
@@ -113,6 +113,31 @@ fn kde_matches_scipy() {
         for (d, w) in dens.iter().zip(f64s(&c["density"])) {
             assert!(close(*d, w, 1e-10), "kde {d} vs {w}");
         }
+    }
+}
+
+#[test]
+fn histogram_matches_numpy_auto_bins() {
+    let fx = fixtures();
+    let cases = fx["histogram"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for c in cases {
+        let data = f64s(&c["data"]);
+        let (edges, counts) = histogram_auto(&data);
+        let want_edges = f64s(&c["edges"]);
+        let want_counts: Vec<u64> = c["counts"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        assert_eq!(
+            edges.len(),
+            want_edges.len(),
+            "n = {}: {} bins, numpy {}",
+            data.len(),
+            counts.len(),
+            want_counts.len()
+        );
+        for (e, w) in edges.iter().zip(&want_edges) {
+            assert!(close(*e, *w, 1e-14), "n = {}: edge {e} vs {w}", data.len());
+        }
+        assert_eq!(counts, want_counts, "n = {}", data.len());
     }
 }
 

@@ -49,6 +49,11 @@ fn l2(a: &[f64], b: &[f64]) -> f64 {
 
 /// Returns the run dir and the expected mean cosine similarity per augmentation.
 pub(crate) fn synthetic_run(name: &str) -> (PathBuf, Vec<f64>) {
+    synthetic_run_sized(name, N_IMAGES)
+}
+
+/// A synthetic run of `n_images` images.
+pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<f64>) {
     let dir = std::env::temp_dir().join(format!("clipshift-report-it-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
@@ -62,16 +67,16 @@ pub(crate) fn synthetic_run(name: &str) -> (PathBuf, Vec<f64>) {
     fs::write(dir.join("run.json"), serde_json::to_string_pretty(&run).unwrap()).unwrap();
 
     let mut rng = Lcg(42);
-    let ids: Vec<u64> = (0..N_IMAGES as u64).map(|i| 1000 + i * 7).collect();
+    let ids: Vec<u64> = (0..n_images as u64).map(|i| 1000 + i * 7).collect();
     write(
         &dir,
         "images.parquet",
         vec![
             Column::new("image_id".into(), ids.clone()),
             Column::new("path".into(), ids.iter().map(|i| format!("img{i}.png")).collect::<Vec<_>>()),
-            Column::new("width".into(), vec![224u32; N_IMAGES]),
-            Column::new("height".into(), vec![224u32; N_IMAGES]),
-            Column::new("format".into(), vec!["png"; N_IMAGES]),
+            Column::new("width".into(), vec![224u32; n_images]),
+            Column::new("height".into(), vec![224u32; n_images]),
+            Column::new("format".into(), vec!["png"; n_images]),
         ],
     );
     let variants: Vec<&str> = std::iter::once("original").chain(AUGS).collect();
@@ -155,7 +160,7 @@ pub(crate) fn synthetic_run(name: &str) -> (PathBuf, Vec<f64>) {
             Column::new("euclidean_distance".into(), p_e),
         ],
     );
-    (dir, sums.iter().map(|s| s / N_IMAGES as f64).collect())
+    (dir, sums.iter().map(|s| s / n_images as f64).collect())
 }
 
 fn read(path: &Path) -> DataFrame {
@@ -335,4 +340,164 @@ fn missing_metrics_table_is_an_error_naming_the_file() {
     let err = run(&ReportConfig::new(&dir)).unwrap_err();
     assert!(err.to_string().contains("metrics.parquet"), "{err}");
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// Figures that need no pixels (the synthetic run has no source images).
+const DATA_FIGURES: [&str; 10] = [
+    "cosine_distribution",
+    "l2_kde",
+    "l2_bars",
+    "dendrogram",
+    "dendrogram_variants",
+    "radar",
+    "heatmap_sorted",
+    "heatmap_clustered",
+    "ranked_profiles",
+    "sample_heatmap",
+];
+
+/// Every float column of `df` is free of NaN (undefined values are null).
+fn assert_no_nan(df: &DataFrame, what: &str) {
+    for c in df.columns() {
+        if let Ok(ca) = c.f64() {
+            assert!(!ca.iter().any(|v| v.is_some_and(f64::is_nan)), "{what}: NaN in column {}", c.name());
+        }
+    }
+}
+
+fn trapezoid(x: &[f64], y: &[f64]) -> f64 {
+    x.windows(2).zip(y.windows(2)).map(|(x, y)| (x[1] - x[0]) * (y[0] + y[1]) / 2.0).sum()
+}
+
+#[test]
+fn cosine_distribution_table_is_what_is_plotted() {
+    let (dir, _) = synthetic_run("cosdist");
+    run(&ReportConfig::new(&dir)).unwrap();
+    let t = read(&dir.join("report/cosine_distribution.parquet"));
+    assert_eq!(
+        names(&t),
+        ["panel", "augmentation", "n", "mean", "std", "kind", "x_left", "x_right", "count", "density"]
+    );
+    assert_no_nan(&t, "cosine_distribution.parquet");
+    let m = read(&dir.join("metrics.parquet"));
+    let m_aug = m.column("augmentation").unwrap().str().unwrap().clone();
+    let m_cos = m.column("cosine_similarity").unwrap().f64().unwrap().clone();
+    let aug = t.column("augmentation").unwrap().str().unwrap().clone();
+    let kind = t.column("kind").unwrap().str().unwrap().clone();
+    let f = |name: &str| t.column(name).unwrap().f64().unwrap().clone();
+    let (left, right, dens, mean, std) = (f("x_left"), f("x_right"), f("density"), f("mean"), f("std"));
+    let count = t.column("count").unwrap().u64().unwrap().clone();
+    let n = t.column("n").unwrap().u64().unwrap().clone();
+    let panel = t.column("panel").unwrap().u32().unwrap().clone();
+    let mut panel_means = Vec::new();
+    for a in AUGS {
+        let data: Vec<f64> =
+            (0..m.height()).filter(|&i| m_aug.get(i) == Some(a)).filter_map(|i| m_cos.get(i)).collect();
+        let rows: Vec<usize> = (0..t.height()).filter(|&i| aug.get(i) == Some(a)).collect();
+        let hist: Vec<usize> = rows.iter().copied().filter(|&i| kind.get(i) == Some("histogram")).collect();
+        let kde: Vec<usize> = rows.iter().copied().filter(|&i| kind.get(i) == Some("kde")).collect();
+        assert_eq!(hist.len() + kde.len(), rows.len(), "{a}: unknown kind");
+        let r0 = rows[0];
+        assert_eq!(n.get(r0).unwrap() as usize, data.len(), "{a}: n");
+        let mu = data.iter().sum::<f64>() / data.len() as f64;
+        let sd = (data.iter().map(|x| (x - mu) * (x - mu)).sum::<f64>() / (data.len() - 1) as f64).sqrt();
+        assert!((mean.get(r0).unwrap() - mu).abs() < 1e-12, "{a}: mean");
+        assert!((std.get(r0).unwrap() - sd).abs() < 1e-12, "{a}: std");
+        panel_means.push((panel.get(r0).unwrap(), mu));
+
+        // Histogram: numpy's edges and counts, contiguous bins, counts sum to n,
+        // density = count / (n * width), total area 1.
+        let (edges, counts) = clipshift_report::histogram_auto(&data);
+        assert_eq!(hist.len(), counts.len(), "{a}: bins");
+        let total: u64 = hist.iter().map(|&i| count.get(i).unwrap()).sum();
+        assert_eq!(total as usize, data.len(), "{a}: histogram counts must sum to n");
+        let mut area = 0.0;
+        for (j, &i) in hist.iter().enumerate() {
+            assert_eq!(left.get(i), Some(edges[j]), "{a}: bin {j} left edge");
+            assert_eq!(right.get(i), Some(edges[j + 1]), "{a}: bin {j} right edge");
+            assert_eq!(count.get(i), Some(counts[j]), "{a}: bin {j} count");
+            let w = edges[j + 1] - edges[j];
+            let d = dens.get(i).unwrap();
+            assert!((d - counts[j] as f64 / w / data.len() as f64).abs() <= 1e-9 * d.max(1.0), "{a}: bin {j} density");
+            area += d * w;
+        }
+        assert!((area - 1.0).abs() < 1e-9, "{a}: histogram area {area}");
+
+        // KDE: scipy gaussian_kde on 100 points from the sample's min to max.
+        assert_eq!(kde.len(), 100, "{a}: KDE points");
+        let xs: Vec<f64> = kde.iter().map(|&i| left.get(i).unwrap()).collect();
+        let ys: Vec<f64> = kde.iter().map(|&i| dens.get(i).unwrap()).collect();
+        let lo = data.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = data.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(xs, clipshift_report::linspace(lo, hi, 100), "{a}: KDE grid");
+        let want = clipshift_report::gaussian_kde(&data, &xs).unwrap();
+        for (y, w) in ys.iter().zip(&want) {
+            assert!((y - w).abs() <= 1e-12 * w.max(1.0), "{a}: KDE {y} vs {w}");
+        }
+        // The curve covers [min, max] only (seaborn histplot's cut=0): its
+        // area is the kernel mass inside the data range, a little under 1,
+        // and the same density over the whole line integrates to 1.
+        let inside = trapezoid(&xs, &ys);
+        let h = sd * (data.len() as f64).powf(-0.2);
+        let fine = |a: f64, b: f64| {
+            let g = clipshift_report::linspace(a, b, 20_001);
+            trapezoid(&g, &clipshift_report::gaussian_kde(&data, &g).unwrap())
+        };
+        assert!((inside - fine(lo, hi)).abs() < 2e-3, "{a}: KDE area on the plotted grid {inside}");
+        assert!(inside > 0.8 && inside <= 1.0, "{a}: KDE area inside the data range {inside}");
+        let whole = fine(lo - 10.0 * h, hi + 10.0 * h);
+        assert!((whole - 1.0).abs() < 1e-6, "{a}: KDE integrates to {whole}");
+    }
+    // Panels run from the most disruptive (lowest mean) to the least.
+    panel_means.sort_by_key(|p| p.0);
+    assert!(panel_means.windows(2).all(|w| w[0].1 <= w[1].1), "panels not sorted by mean: {panel_means:?}");
+    let svg = fs::read_to_string(dir.join("report/cosine_distribution.svg")).unwrap();
+    assert!(svg.contains("Gaussian KDE") && svg.contains("histogram"), "legend missing");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// Few images (a single one: no std, no KDE) and many (more than the
+/// 50-image sample): every figure is still drawn, with no NaN anywhere.
+#[test]
+fn figures_survive_few_and_many_images() {
+    for n in [1usize, 2, 3, 60] {
+        let (dir, _) = synthetic_run_sized(&format!("size{n}"), n);
+        let mut cfg = ReportConfig::new(&dir);
+        cfg.bootstrap_resamples = 200;
+        let summary = run(&cfg).unwrap_or_else(|e| panic!("n = {n}: {e}"));
+        let report = dir.join("report");
+        for stem in DATA_FIGURES {
+            assert!(summary.figures.iter().any(|f| f == stem), "n = {n}: figure {stem} not produced");
+        }
+        for stem in &summary.figures {
+            let svg = fs::read_to_string(report.join(format!("{stem}.svg"))).unwrap();
+            for bad in ["NaN", "inf\"", ">inf", "-inf"] {
+                assert!(!svg.contains(bad), "n = {n}: {stem}.svg contains {bad}");
+            }
+            assert!(report.join(format!("{stem}.png")).is_file(), "n = {n}: {stem}.png");
+            assert_no_nan(&read(&report.join(format!("{stem}.parquet"))), &format!("n = {n}: {stem}.parquet"));
+        }
+        for table in ["summary.parquet", "distance_matrix.parquet", "linkage.parquet", "clusters.parquet"] {
+            assert_no_nan(&read(&dir.join(table)), &format!("n = {n}: {table}"));
+        }
+        let html = fs::read_to_string(&summary.index_html).unwrap();
+        assert!(!html.contains("NaN"), "n = {n}: index.html shows NaN");
+        let cos = read(&report.join("cosine_distribution.parquet"));
+        let kind = cos.column("kind").unwrap().str().unwrap().clone();
+        let count = cos.column("count").unwrap().u64().unwrap().clone();
+        let total: u64 =
+            (0..cos.height()).filter(|&i| kind.get(i) == Some("histogram")).filter_map(|i| count.get(i)).sum();
+        assert_eq!(total as usize, n * AUGS.len(), "n = {n}: histogram counts");
+        let sample = read(&report.join("sample_heatmap.parquet"));
+        assert_eq!(sample.height(), n.min(50) * AUGS.len(), "n = {n}: sample heatmap rows");
+        if n == 1 {
+            let kde = fs::read_to_string(report.join("l2_kde.svg")).unwrap();
+            assert!(kde.contains("at least two"), "n = 1: l2_kde.svg should say why it has no curves");
+        }
+        if std::env::var_os("CLIPSHIFT_KEEP_TEST_RUN").is_none() {
+            let _ = fs::remove_dir_all(&dir);
+        } else {
+            eprintln!("kept {}", dir.display());
+        }
+    }
 }

@@ -1,0 +1,134 @@
+//! Where a run's source images are: the data root and canonical size from `run.json`,
+//! and each image's path from `images.parquet`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{StringArray, UInt64Array};
+
+use crate::{RunDir, TableError, column, read_manifest, read_table, schema};
+
+/// The source images of a run, for the stages that replay variants from them.
+///
+/// Holds one short path per image (not the pixels), so it stays small for large datasets.
+#[derive(Debug, Clone)]
+pub struct SourceImages {
+    data_root: PathBuf,
+    image_size: u32,
+    paths: HashMap<u64, String>,
+}
+
+impl SourceImages {
+    /// Reads `run.json` and `images.parquet`, both written by the augment stage.
+    pub fn load(run: &RunDir) -> Result<Self, TableError> {
+        run.require(&run.images(), "augment")?;
+        let manifest = read_manifest(&run.manifest())?;
+        let data_root = manifest.get("data_root").and_then(|v| v.as_str()).map(PathBuf::from).ok_or_else(|| {
+            TableError::Missing {
+                path: run.manifest(),
+                hint: "run.json has no data_root; re-run the augment stage".into(),
+            }
+        })?;
+        let image_size = match manifest.get("image_size") {
+            None => 224,
+            Some(v) => {
+                v.as_u64().and_then(|s| u32::try_from(s).ok()).filter(|&s| s > 0).ok_or_else(|| TableError::Column {
+                    path: run.manifest(),
+                    column: "image_size".into(),
+                    message: format!("expected a positive integer, found {v}"),
+                })?
+            }
+        };
+        let path = run.images();
+        let table = read_table(&path)?;
+        let ids = column::<UInt64Array>(&table, &path, schema::IMAGE_ID)?;
+        let files = column::<StringArray>(&table, &path, "path")?;
+        let paths =
+            ids.values().iter().zip(files.iter()).map(|(id, p)| (*id, p.unwrap_or_default().to_owned())).collect();
+        Ok(Self { data_root, image_size, paths })
+    }
+
+    /// Number of source images.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Side of the canonical square image every augmentation starts from.
+    pub fn image_size(&self) -> u32 {
+        self.image_size
+    }
+
+    /// The image's path relative to the data root, as recorded in `images.parquet`.
+    pub fn relative_path(&self, image_id: u64) -> Option<&str> {
+        self.paths.get(&image_id).map(String::as_str)
+    }
+
+    /// The image's file on disk.
+    pub fn file(&self, image_id: u64) -> Option<PathBuf> {
+        self.relative_path(image_id).map(|rel| self.data_root.join(rel))
+    }
+
+    pub fn data_root(&self) -> &Path {
+        &self.data_root
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{RecordBatch, StringArray, UInt32Array, UInt64Array};
+    use serde_json::json;
+
+    use super::*;
+    use crate::{TableWriter, update_manifest};
+
+    fn run_with(name: &str, manifest: serde_json::Value) -> RunDir {
+        let run = RunDir::new(std::env::temp_dir().join(format!("clipshift-sources-{}-{name}", std::process::id())));
+        run.create().unwrap();
+        update_manifest(&run.manifest(), manifest.as_object().unwrap().clone()).unwrap();
+        let mut w = TableWriter::create(&run.images(), schema::images()).unwrap();
+        let batch = RecordBatch::try_new(
+            schema::images(),
+            vec![
+                Arc::new(UInt64Array::from(vec![7, 9])),
+                Arc::new(StringArray::from(vec!["a.png", "sub/b.jpg"])),
+                Arc::new(UInt32Array::from(vec![10, 20])),
+                Arc::new(UInt32Array::from(vec![30, 40])),
+                Arc::new(StringArray::from(vec!["png", "jpeg"])),
+            ],
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+        run
+    }
+
+    #[test]
+    fn resolves_paths_against_the_data_root() {
+        let run = run_with("ok", json!({"data_root": "/data", "image_size": 96}));
+        let sources = SourceImages::load(&run).unwrap();
+        assert_eq!((sources.len(), sources.image_size()), (2, 96));
+        assert_eq!(sources.relative_path(9), Some("sub/b.jpg"));
+        assert_eq!(sources.file(7), Some(PathBuf::from("/data/a.png")));
+        assert_eq!(sources.file(8), None);
+        std::fs::remove_dir_all(run.root()).unwrap();
+    }
+
+    #[test]
+    fn names_run_json_when_it_is_incomplete() {
+        let run = run_with("no-root", json!({"image_size": 224}));
+        let err = SourceImages::load(&run).unwrap_err().to_string();
+        assert!(err.contains("run.json") && err.contains("data_root"), "{err}");
+        std::fs::remove_dir_all(run.root()).unwrap();
+
+        let run = run_with("bad-size", json!({"data_root": "/data", "image_size": "big"}));
+        let err = SourceImages::load(&run).unwrap_err().to_string();
+        assert!(err.contains("image_size") && err.contains("positive integer"), "{err}");
+        std::fs::remove_dir_all(run.root()).unwrap();
+    }
+}
