@@ -131,7 +131,7 @@ fn coarse_dropout_geometry_is_identical() {
 }
 
 #[test]
-fn gaussian_blur_within_one_level() {
+fn gaussian_blur_is_identical() {
     run_group("blur");
 }
 
