@@ -23,7 +23,7 @@ impl Rasterizer {
         let mut pixmap = self.pixmap(&f.svg)?;
         for r in &f.rasters {
             let (w, h) = ((r.w * self.scale as f64).round() as u32, (r.h * self.scale as f64).round() as u32);
-            let img = image::imageops::resize(&r.image, w.max(1), h.max(1), image::imageops::FilterType::Triangle);
+            let img = crate::replay::display_resize(&r.image, w, h);
             let mut rgba = Vec::with_capacity((w * h * 4) as usize);
             for p in img.pixels() {
                 rgba.extend_from_slice(&[p[0], p[1], p[2], 255]);

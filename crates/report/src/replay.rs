@@ -4,6 +4,8 @@
 //! image and the recorded parameters. Missing pixels skip the figure with a
 //! warning rather than failing the report.
 
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use std::path::Path;
 
 use clipshift_augment::{Params, RgbImage};
@@ -114,7 +116,25 @@ fn png_bytes(img: &RgbImage) -> Vec<u8> {
 }
 
 fn thumb(img: &RgbImage) -> RgbImage {
-    image::imageops::resize(img, THUMB as u32, THUMB as u32, image::imageops::FilterType::Triangle)
+    display_resize(img, THUMB as u32, THUMB as u32)
+}
+
+/// Resizes an image for display (thumbnails, figure rasters) with fast_image_resize's
+/// antialiased bilinear convolution. Never used for pixels a metric or the model sees.
+pub(crate) fn display_resize(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (width, height) = (width.max(1), height.max(1));
+    if img.dimensions() == (width, height) {
+        return img.clone();
+    }
+    if img.width() == 0 || img.height() == 0 {
+        return RgbImage::new(width, height);
+    }
+    let src = ImageRef::new(img.width(), img.height(), img.as_raw(), PixelType::U8x3)
+        .expect("an RgbImage buffer matches its dimensions");
+    let mut dst = Image::new(width, height, PixelType::U8x3);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    Resizer::new().resize(&src, &mut dst, &options).expect("source and destination are both U8x3");
+    RgbImage::from_raw(width, height, dst.into_vec()).expect("the buffer has width x height x 3 bytes")
 }
 
 fn variants(ctx: &Ctx<'_>) -> Vec<String> {

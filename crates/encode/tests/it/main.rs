@@ -110,3 +110,20 @@ fn rejects_a_model_whose_file_does_not_match_its_sidecar() {
     assert!(err.contains("sha256") && err.contains("model.onnx"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn loads_a_model_from_a_named_sidecar() {
+    // As `export_clip.py --quantize int8` writes model.int8.json beside model.json.
+    let dir = std::env::temp_dir().join(format!("clipshift-named-sidecar-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tiny = root().join("models/tiny-clip");
+    let mut sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny.join("model.json")).unwrap()).unwrap();
+    sidecar["name"] = "tiny-alt".into();
+    std::fs::write(dir.join("model.alt.json"), sidecar.to_string()).unwrap();
+    std::fs::copy(tiny.join(sidecar["onnx"].as_str().unwrap()), dir.join(sidecar["onnx"].as_str().unwrap())).unwrap();
+    let spec = ModelSpec::load(&dir.join("model.alt.json")).unwrap();
+    assert_eq!((spec.name.as_str(), spec.dir.as_path()), ("tiny-alt", dir.as_path()));
+    assert!(ModelSpec::load(&dir).is_err(), "the directory alone names model.json, which is absent");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
