@@ -13,6 +13,9 @@
 //! `cargo bench --profile dev -p clipshift-encode --bench encode`.
 //! `CLIPSHIFT_BENCH_SECONDS` sets the least timed seconds per measurement (default 20).
 
+#[path = "../tests/it/formula.rs"]
+mod formula;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,6 +23,7 @@ use clipshift_augment::stage::{AugmentConfig, sample_variants};
 use clipshift_augment::{Suite, image_id, load_canonical};
 use clipshift_encode::stage::EncodeConfig;
 use clipshift_encode::{Device, Encoder, ModelSpec, Preprocessor, SessionConfig};
+use formula::formula_input;
 use serde_json::{Value, json};
 
 /// Forward-pass cost of ViT-B/32 at 224 x 224 as the issue counts it: 2 x 4.4 G
@@ -33,21 +37,6 @@ const DRIFT_IMAGES: usize = 8;
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The same input as the Python peers: sin(0.013 x + 0.029 y + 0.7 c + 1.3 n) in f64, cast to f32.
-fn formula_input(batch: usize, size: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(batch * 3 * size * size);
-    for n in 0..batch {
-        for c in 0..3 {
-            for y in 0..size {
-                for x in 0..size {
-                    out.push((0.013 * x as f64 + 0.029 * y as f64 + 0.7 * c as f64 + 1.3 * n as f64).sin() as f32);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Seconds per call: two untimed calls, then at least five calls and `min_seconds`.

@@ -252,16 +252,9 @@ pub(crate) fn render(p: &Page<'_>) -> String {
         let _ = write!(h, "<th>{}</th>", m.label);
     }
     h.push_str("</tr>\n");
-    let mut augs: Vec<(&String, u32)> = p
-        .data
-        .augs
-        .iter()
-        .map(|a| (a, row(p.summary, a, "cosine_similarity").map(|r| r.rank).unwrap_or(u32::MAX)))
-        .collect();
-    augs.sort_by_key(|x| x.1);
-    for (a, rank) in augs {
+    for a in &ranked_augs(p) {
         let colour = crate::chart::colour(p.data.augs.iter().position(|x| x == a).unwrap_or(0));
-        let rank = if rank == u32::MAX { "–".into() } else { rank.to_string() };
+        let rank = row(p.summary, a, "cosine_similarity").map_or_else(|| "–".into(), |r| r.rank.to_string());
         let _ = write!(
             h,
             "<tr><td>{rank}</td><td class=\"l\"><span class=\"sw\" style=\"background:{colour}\"></span>{}</td>",

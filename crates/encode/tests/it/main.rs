@@ -3,12 +3,14 @@
 //! batch size or thread count. Needs ONNX Runtime (`cargo xtask test` provides it).
 
 mod dump_pixels;
+mod formula;
 mod preprocess;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use clipshift_encode::{BatchOutput, Encoder, ModelSpec, SessionConfig};
+use formula::formula_input;
 
 const TOLERANCE: f32 = 1e-5;
 
@@ -24,21 +26,6 @@ fn fixture() -> serde_json::Value {
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_reference.json"))
             .unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-/// The fixture's input: sin(0.013 x + 0.029 y + 0.7 c + 1.3 n) in f64, cast to f32.
-fn formula_input(batch: usize, size: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(batch * 3 * size * size);
-    for n in 0..batch {
-        for c in 0..3 {
-            for y in 0..size {
-                for x in 0..size {
-                    out.push((0.013 * x as f64 + 0.029 * y as f64 + 0.7 * c as f64 + 1.3 * n as f64).sin() as f32);
-                }
-            }
-        }
-    }
-    out
 }
 
 fn encoder(threads: Option<usize>) -> Encoder {
