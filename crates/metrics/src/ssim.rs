@@ -132,27 +132,24 @@ fn stream(a: &[f64], b: Option<&[f64]>, w: usize, h: usize, mut emit: impl FnMut
     }
 }
 
-/// One output row of the axis-0 pass from the 11 input rows `row(0..11)`, summed as
-/// scipy's symmetric `correlate1d`: centre first, then the outermost pair inwards.
+/// One output row of the axis-0 pass from the 11 input rows `row(0..11)`.
 fn vertical<'a>(k: &[f64; RADIUS + 1], row: impl Fn(usize) -> &'a [f64], out: &mut [f64]) {
     let n = out.len();
-    let [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10]: [&[f64]; WIN] = std::array::from_fn(|j| &row(j)[..n]);
-    for c in 0..n {
-        let mut acc = r5[c] * k[0];
-        acc += (r0[c] + r10[c]) * k[5];
-        acc += (r1[c] + r9[c]) * k[4];
-        acc += (r2[c] + r8[c]) * k[3];
-        acc += (r3[c] + r7[c]) * k[2];
-        acc += (r4[c] + r6[c]) * k[1];
-        out[c] = acc;
-    }
+    symmetric_taps(k, std::array::from_fn(|j| &row(j)[..n]), out);
 }
 
 /// The axis-1 pass of one row: `out[c]` is centred on `line[c + 5]`.
 fn horizontal(k: &[f64; RADIUS + 1], line: &[f64], out: &mut [f64]) {
     let n = out.len();
-    let [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10]: [&[f64]; WIN] = std::array::from_fn(|j| &line[j..j + n]);
-    for c in 0..n {
+    symmetric_taps(k, std::array::from_fn(|j| &line[j..j + n]), out);
+}
+
+/// `out[c]` = the 11 taps `s[0..11][c]` weighted by the symmetric kernel, summed as
+/// scipy's `correlate1d`: centre first, then the outermost pair inwards.
+#[inline(always)]
+fn symmetric_taps(k: &[f64; RADIUS + 1], s: [&[f64]; WIN], out: &mut [f64]) {
+    let [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10] = s;
+    for c in 0..out.len() {
         let mut acc = s5[c] * k[0];
         acc += (s0[c] + s10[c]) * k[5];
         acc += (s1[c] + s9[c]) * k[4];
