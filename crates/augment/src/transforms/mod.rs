@@ -16,6 +16,7 @@
 //! the recorded seed, so a `Params` value fully determines the output bytes.
 
 mod blur;
+mod field_blur;
 mod noise;
 mod pixel;
 mod warp;
@@ -732,14 +733,15 @@ fn perspective_matrix(points: [[f32; 2]; 4], width: u32, height: u32) -> [f64; 9
 pub fn elastic_field(seed: u64, width: u32, height: u32, alpha: f64, sigma: f64) -> (Vec<f32>, Vec<f32>) {
     let n = width as usize * height as usize;
     let mut noise = vec![0f32; 2 * n];
-    noise::fill_normals(&mut Rng::from_seed(seed), &mut noise);
+    noise::fill_normals(Rng::from_seed(seed), &mut noise);
     elastic_field_from_noise(noise, width, height, alpha, sigma)
 }
 
 /// albumentations `generate_displacement_fields` (gaussian, `approximate=False`) from given
 /// noise: `noise` holds the dx field then the dy field (`2 * width * height` standard
 /// normals). Both are divided by their largest magnitude, blurred as one stacked
-/// `(2h, w)` float32 image with `cv2.GaussianBlur((0, 0), sigma, BORDER_REPLICATE)`,
+/// `(2h, w)` float32 image with `cv2.GaussianBlur((0, 0), sigma, BORDER_REPLICATE)`
+/// (to f32 rounding, see `field_blur`),
 /// and multiplied by `alpha`.
 pub fn elastic_field_from_noise(
     mut noise: Vec<f32>,
@@ -755,7 +757,7 @@ pub fn elastic_field_from_noise(
         noise.iter_mut().for_each(|v| *v /= max_abs);
     }
     if n > 0 {
-        blur::gaussian_blur_f32_replicate(&mut noise, width as usize, 2 * height as usize, sigma);
+        field_blur::blur_field(&mut noise, width as usize, 2 * height as usize, sigma);
     }
     let a = alpha as f32;
     noise.iter_mut().for_each(|v| *v *= a);
