@@ -4,6 +4,7 @@
 //! runs them, so the Parquet files of the run directory are all the stages share. It
 //! links neither polars nor ONNX Runtime, and compiles in seconds.
 
+mod bench_memory;
 mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -50,9 +51,10 @@ enum Task {
     },
     /// Formatting, clippy, the one-way dependency graph, then `test`: what CI runs.
     Ci,
-    /// Benchmarks against their Python peers: augment, encode or metrics.
+    /// Benchmarks: augment, encode or metrics against their Python peers; memory (peak
+    /// RSS of every stage against the number of images, `--sizes 64,256,1024`).
     Bench {
-        /// Which benchmark: augment, encode, metrics.
+        /// Which benchmark: augment, encode, metrics, memory.
         what: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -316,9 +318,12 @@ fn bench(root: &Path, what: &str, args: &[String]) -> Result<()> {
     if what == "augment" {
         return bench_augment(root, args);
     }
+    if what == "memory" {
+        return bench_memory::bench_memory(root, args);
+    }
     let package = match what {
         "augment" | "encode" | "metrics" => format!("clipshift-{what}"),
-        other => bail!("unknown benchmark `{other}` (expected augment, encode or metrics)"),
+        other => bail!("unknown benchmark `{other}` (expected augment, encode, metrics or memory)"),
     };
     let lib = runtime::ensure(root, false)?;
     // The Python peer each benchmark is compared with, run in its own environment.

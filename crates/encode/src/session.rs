@@ -1,10 +1,19 @@
 //! One ONNX Runtime session over a CLIP-style vision model: a batch of normalised
 //! pixels in, embeddings, class-token attention and per-layer class-token states out,
 //! all from the same forward pass.
+//!
+//! Every run goes through an I/O binding that names only the outputs clipshift reads,
+//! so ONNX Runtime neither copies nor keeps the others (such as the last hidden state).
+//! The input is copied into a tensor that ONNX Runtime allocated and that is kept between
+//! batches (binding a borrowed tensor deadlocks in ort 2.0.0-rc.15). Under CUDA that
+//! tensor and the outputs live in pinned (page-locked) host memory, so both transfers
+//! are direct DMA copies without a staging buffer; on CPU the same code runs with plain
+//! host memory, which is what the tests exercise.
 
-use ort::session::Session;
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::GraphOptimizationLevel;
-use ort::value::TensorRef;
+use ort::session::{IoBinding, Session};
+use ort::value::Tensor;
 
 use crate::runtime::environment;
 use crate::{Device, EncodeError, ModelSpec};
@@ -40,6 +49,11 @@ pub struct BatchOutput {
 #[derive(Debug)]
 pub struct Encoder {
     session: Session,
+    binding: IoBinding,
+    input: InputTensor,
+    /// The outputs read, and the host memory ONNX Runtime writes them to.
+    outputs: Vec<String>,
+    output_memory: MemoryInfo<'static>,
     spec: ModelSpec,
     provider: &'static str,
     fallback: Option<String>,
@@ -78,7 +92,41 @@ impl Encoder {
         }
         let read_attention = has(&spec.outputs.last_attention);
         let read_layers = has(&spec.outputs.layer_cls_states);
-        Ok(Self { session, spec, provider, fallback, read_attention, read_layers })
+
+        let bind = |e: ort::Error| EncodeError::runtime("I/O binding", e);
+        let host = if provider == "cuda" { AllocationDevice::CUDA_PINNED } else { AllocationDevice::CPU };
+        let output_memory = MemoryInfo::new(host, 0, AllocatorType::Device, MemoryType::CPUOutput).map_err(bind)?;
+        let binding = session.create_binding().map_err(bind)?;
+        let read = [
+            Some(&spec.outputs.image_embeds),
+            spec.outputs.last_attention.as_ref(),
+            spec.outputs.layer_cls_states.as_ref(),
+        ];
+        let outputs = read
+            .into_iter()
+            .zip([true, read_attention, read_layers])
+            .filter_map(|(name, wanted)| name.filter(|_| wanted).cloned())
+            .collect();
+        let allocator = if provider == "cuda" {
+            let memory = MemoryInfo::new(AllocationDevice::CUDA_PINNED, 0, AllocatorType::Device, MemoryType::CPUInput)
+                .map_err(bind)?;
+            Allocator::new(&session, memory).map_err(bind)?
+        } else {
+            Allocator::default()
+        };
+        let input = InputTensor { allocator, tensor: None };
+        Ok(Self {
+            session,
+            binding,
+            input,
+            outputs,
+            output_memory,
+            spec,
+            provider,
+            fallback,
+            read_attention,
+            read_layers,
+        })
     }
 
     pub fn spec(&self) -> &ModelSpec {
@@ -108,12 +156,18 @@ impl Encoder {
                 format!("{} floats is not a batch of {batch} x 3 x {s} x {s}", pixels.len()),
             ));
         }
-        let input = TensorRef::from_array_view(([batch, 3, s, s], pixels))
-            .map_err(|e| EncodeError::runtime("input tensor", e))?;
-        let outputs = self
-            .session
-            .run(ort::inputs!["pixel_values" => input])
-            .map_err(|e| EncodeError::runtime("inference", e))?;
+        let input_error = |e: ort::Error| EncodeError::runtime("input tensor", e);
+        let input = self.input.tensor(batch, s).map_err(input_error)?;
+        input.extract_tensor_mut().1.copy_from_slice(pixels);
+        self.binding.bind_input("pixel_values", input).map_err(input_error)?;
+        // Bound afresh every run: a bound output keeps its last shape, and the batch may change.
+        self.binding.clear_outputs();
+        for name in &self.outputs {
+            self.binding
+                .bind_output_to_device(name.as_str(), &self.output_memory)
+                .map_err(|e| EncodeError::runtime("I/O binding", e))?;
+        }
+        let outputs = self.session.run_binding(&self.binding).map_err(|e| EncodeError::runtime("inference", e))?;
         let out = &self.spec.outputs;
 
         let (shape, embeds) = extract(&outputs, &out.image_embeds)?;
@@ -198,6 +252,24 @@ fn class_token_attention(
         row.iter_mut().for_each(|v| *v /= heads as f32);
     }
     Ok(out)
+}
+
+/// The input tensor, allocated by ONNX Runtime (pinned host memory under CUDA).
+#[derive(Debug)]
+struct InputTensor {
+    allocator: Allocator,
+    tensor: Option<Tensor<f32>>,
+}
+
+impl InputTensor {
+    /// The `[batch, 3, side, side]` tensor, reallocated when the shape changes.
+    fn tensor(&mut self, batch: usize, side: usize) -> ort::Result<&mut Tensor<f32>> {
+        let shape = [batch as i64, 3, side as i64, side as i64];
+        if self.tensor.as_ref().is_none_or(|t| **t.shape() != shape) {
+            self.tensor = Some(Tensor::new(&self.allocator, [batch, 3, side, side])?);
+        }
+        Ok(self.tensor.as_mut().expect("allocated above"))
+    }
 }
 
 type Builder = ort::session::builder::SessionBuilder;
