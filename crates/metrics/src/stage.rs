@@ -75,7 +75,9 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
     let mut images = 0;
 
     let embeddings_path = run.embeddings();
-    let mut embedded = ImageGroups::open(&embeddings_path)?.peekable();
+    // Not the per-layer states: for ViT-B/32 they are 95% of a row.
+    let needed = [schema::IMAGE_ID, schema::AUGMENTATION, "embedding", "cls_attention"];
+    let mut embedded = ImageGroups::open_columns(&embeddings_path, Some(&needed))?.peekable();
     let augmentations_path = run.augmentations();
     let mut chunk = Vec::with_capacity(CHUNK_IMAGES);
     let mut groups = ImageGroups::open(&augmentations_path)?;

@@ -2,8 +2,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{RecordBatch, UInt64Array};
 
-use crate::io::column;
-use crate::{TableError, read_batches, schema};
+use crate::io::{column, read_columns};
+use crate::{TableError, schema};
 
 /// Streams a table whose rows are grouped by `image_id` (every stage writes them so),
 /// yielding one batch per image: `(image_id, rows of that image)`.
@@ -19,9 +19,14 @@ pub struct ImageGroups {
 
 impl ImageGroups {
     pub fn open(path: &Path) -> Result<Self, TableError> {
+        Self::open_columns(path, None)
+    }
+
+    /// Like [`ImageGroups::open`], reading only `columns` (which must include `image_id`).
+    pub fn open_columns(path: &Path, columns: Option<&[&str]>) -> Result<Self, TableError> {
         Ok(Self {
             path: path.to_path_buf(),
-            batches: Box::new(read_batches(path, 4096)?),
+            batches: Box::new(read_columns(path, 4096, columns)?),
             current: None,
             offset: 0,
             carry: Vec::new(),
@@ -138,6 +143,15 @@ mod tests {
             vec![(1, 3000, "0".into()), (2, 3000, "3000".into()), (3, 1, "6000".into()), (4, 5000, "6001".into())]
         );
         assert!(groups.iter().all(|g| g.1 > 0));
+        // A projection reads only the named columns and keeps the grouping.
+        let projected: Vec<(u64, usize, usize)> = ImageGroups::open_columns(&path, Some(&[schema::IMAGE_ID]))
+            .unwrap()
+            .map(|g| {
+                let (id, rows) = g.unwrap();
+                (id, rows.num_rows(), rows.num_columns())
+            })
+            .collect();
+        assert_eq!(projected, vec![(1, 3000, 1), (2, 3000, 1), (3, 1, 1), (4, 5000, 1)]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,8 +3,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -72,12 +72,25 @@ pub fn read_batches(
     path: &Path,
     batch_rows: usize,
 ) -> Result<impl Iterator<Item = Result<RecordBatch, TableError>> + Send + use<>, TableError> {
+    read_columns(path, batch_rows, None)
+}
+
+/// [`read_batches`] of only the named top-level `columns` (all when `None`): the others
+/// are never decoded, which matters for wide columns such as per-layer states.
+pub(crate) fn read_columns(
+    path: &Path,
+    batch_rows: usize,
+    columns: Option<&[&str]>,
+) -> Result<impl Iterator<Item = Result<RecordBatch, TableError>> + Send + use<>, TableError> {
     let file = File::open(path).map_err(|source| TableError::Io { path: path.to_path_buf(), source })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|source| TableError::Parquet { path: path.to_path_buf(), source })?
-        .with_batch_size(batch_rows)
-        .build()
-        .map_err(|source| TableError::Parquet { path: path.to_path_buf(), source })?;
+        .with_batch_size(batch_rows);
+    if let Some(columns) = columns {
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build().map_err(|source| TableError::Parquet { path: path.to_path_buf(), source })?;
     let path = path.to_path_buf();
     Ok(reader.map(move |b| b.map_err(|source| TableError::Arrow { path: path.clone(), source })))
 }
