@@ -9,6 +9,7 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 use std::path::Path;
 
 use clipshift_augment::{Params, RgbImage};
+use clipshift_tables::{RunDir, SourceImages};
 use polars::prelude::*;
 
 use crate::chart::{self, Svg, header};
@@ -41,7 +42,6 @@ fn canonical(path: &Path, size: u32) -> Result<RgbImage, String> {
 /// Pixels of every variant of one image, in the given order ("original" first).
 fn variant_pixels(
     dir: &Path,
-    run: &RunInfo,
     image_id: u64,
     variants: &[String],
 ) -> Result<Vec<(String, RgbImage, &'static str)>, String> {
@@ -71,19 +71,9 @@ fn variant_pixels(
         if let Some(b) = &base {
             return Ok(b.clone());
         }
-        let images = scan(dir, "images.parquet").map_err(|e| e.to_string())?;
-        let df = images
-            .filter(col("image_id").eq(lit(image_id)))
-            .select([col("path")])
-            .collect()
-            .map_err(|e| e.to_string())?;
-        let rel = col_str(&df, "images.parquet", "path")
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .next()
-            .ok_or("image not in images.parquet")?;
-        let root = run.data_root.clone().unwrap_or_default();
-        let b = canonical(&root.join(rel), run.image_size)?;
+        let sources = SourceImages::load(&RunDir::new(dir)).map_err(|e| e.to_string())?;
+        let file = sources.file(image_id).ok_or("image not in images.parquet")?;
+        let b = canonical(&file, sources.image_size())?;
         base = Some(b.clone());
         Ok(b)
     };
@@ -153,7 +143,7 @@ pub(crate) fn gallery(
     let vars = variants(ctx);
     let mut rows = Vec::new();
     for id in pick_images(ctx, config.seed, 3) {
-        match variant_pixels(dir, run, id, &vars) {
+        match variant_pixels(dir, id, &vars) {
             Ok(px) => rows.push((id, px)),
             Err(e) => tracing::warn!(image_id = id, "gallery: cannot get pixels: {e}"),
         }
@@ -267,7 +257,6 @@ fn attention(dir: &Path, image_id: u64) -> Result<Vec<(String, Vec<f64>)>, Strin
 
 pub(crate) fn attention_overlays(
     ctx: &Ctx<'_>,
-    run: &RunInfo,
     dir: &Path,
     config: &ReportConfig,
 ) -> Result<Option<Figure>, ReportError> {
@@ -286,7 +275,7 @@ pub(crate) fn attention_overlays(
             return Ok(None);
         }
     };
-    let px = match variant_pixels(dir, run, id, &vars) {
+    let px = match variant_pixels(dir, id, &vars) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(image_id = id, "attention overlays: cannot get pixels: {e}");

@@ -1,4 +1,4 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -15,7 +15,6 @@ pub(crate) struct RunInfo {
     pub(crate) model_source: String,
     pub(crate) model_sha256: String,
     pub(crate) seed: Option<u64>,
-    pub(crate) data_root: Option<PathBuf>,
     pub(crate) image_size: u32,
     pub(crate) tool_version: String,
 }
@@ -43,7 +42,6 @@ impl RunInfo {
             model_source: source,
             model_sha256: s(&model["sha256"]),
             seed: raw["seed"].as_u64(),
-            data_root: raw["data_root"].as_str().map(PathBuf::from),
             image_size: raw["image_size"].as_u64().unwrap_or(224) as u32,
             tool_version: s(&raw["tool_version"]),
             raw,

@@ -84,7 +84,7 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     let leaf: Vec<String> = c_augs.leaf_order.iter().map(|&i| c_augs.labels[i].clone()).collect();
     let built = [
         crate::replay::gallery(&ctx, &run, dir, config)?,
-        crate::replay::attention_overlays(&ctx, &run, dir, config)?,
+        crate::replay::attention_overlays(&ctx, dir, config)?,
         figures::cosine_distribution(&ctx)?,
         figures::l2_kde(&ctx)?,
         figures::l2_bars(&ctx)?,
