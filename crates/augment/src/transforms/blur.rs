@@ -310,7 +310,8 @@ pub(crate) fn opencv_kernel_size(sigma: f64) -> usize {
 /// `cv2.GaussianBlur(field, (0, 0), sigma, borderType=BORDER_REPLICATE)` on a
 /// single-channel `f32` image of `width` x `height`, in place. Every output value is
 /// `((0 + k0 * s0) + k1 * s1) + ...` in f32, taps in order, rows then columns. The
-/// reference for [`super::field_blur`], which takes a faster route to the same values.
+/// reference for [`super::field_blur`], which takes a faster route to the same values
+/// within f32 rounding.
 #[cfg(test)]
 pub(crate) fn gaussian_blur_f32_replicate(field: &mut [f32], width: usize, height: usize, sigma: f64) {
     let k = opencv_kernel_f32(opencv_kernel_size(sigma), sigma);

@@ -15,8 +15,8 @@
 //! to its own rounding (a few 1e-7 of the field's largest value; the tests bound it).
 //! Narrow kernels have no small rank, so they keep the direct row pass.
 //!
-//! Everything is fixed-order f32 arithmetic, so a field is the same on every machine and
-//! replays bit for bit.
+//! The passes are fixed-order f32 arithmetic (no FMA contraction, no reassociation), so a
+//! field does not depend on the CPU's vector width and replays bit for bit.
 
 use std::sync::{Arc, Mutex};
 
