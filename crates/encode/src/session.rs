@@ -94,8 +94,6 @@ impl Encoder {
         let read_layers = has(&spec.outputs.layer_cls_states);
 
         let bind = |e: ort::Error| EncodeError::runtime("I/O binding", e);
-        let host = if provider == "cuda" { AllocationDevice::CUDA_PINNED } else { AllocationDevice::CPU };
-        let output_memory = MemoryInfo::new(host, 0, AllocatorType::Device, MemoryType::CPUOutput).map_err(bind)?;
         let binding = session.create_binding().map_err(bind)?;
         let read = [
             Some(&spec.outputs.image_embeds),
@@ -107,13 +105,7 @@ impl Encoder {
             .zip([true, read_attention, read_layers])
             .filter_map(|(name, wanted)| name.filter(|_| wanted).cloned())
             .collect();
-        let allocator = if provider == "cuda" {
-            let memory = MemoryInfo::new(AllocationDevice::CUDA_PINNED, 0, AllocatorType::Device, MemoryType::CPUInput)
-                .map_err(bind)?;
-            Allocator::new(&session, memory).map_err(bind)?
-        } else {
-            Allocator::default()
-        };
+        let (allocator, output_memory) = host_memory(&session, provider).map_err(bind)?;
         let input = InputTensor { allocator, tensor: None };
         Ok(Self {
             session,
@@ -252,6 +244,20 @@ fn class_token_attention(
         row.iter_mut().for_each(|v| *v /= heads as f32);
     }
     Ok(out)
+}
+
+/// The allocator for the input and the memory for the outputs: pinned host memory under
+/// CUDA (plain host memory, with a warning, if the runtime cannot provide it), plain host
+/// memory on CPU.
+fn host_memory(session: &Session, provider: &str) -> ort::Result<(Allocator, MemoryInfo<'static>)> {
+    if provider == "cuda" {
+        let pinned = |kind| MemoryInfo::new(AllocationDevice::CUDA_PINNED, 0, AllocatorType::Device, kind);
+        match pinned(MemoryType::CPUInput).and_then(|m| Allocator::new(session, m)) {
+            Ok(allocator) => return Ok((allocator, pinned(MemoryType::CPUOutput)?)),
+            Err(e) => tracing::warn!("no pinned host memory for CUDA transfers, using pageable memory: {e}"),
+        }
+    }
+    Ok((Allocator::default(), MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::CPUOutput)?))
 }
 
 /// The input tensor, allocated by ONNX Runtime (pinned host memory under CUDA).
