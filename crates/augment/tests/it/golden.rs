@@ -1,7 +1,7 @@
-//! The optimised kernels (exact normal sampling from tables, register-blocked blurs,
-//! libm-free rounding in the warps) reproduce, byte for byte, the outputs of the
-//! straightforward implementation they replaced: SHA-256 per transform over many
-//! parameter draws, image sizes and border modes, recorded with that implementation.
+//! The optimised kernels (register-blocked blurs, libm-free rounding in the warps, block
+//! flips, two normals per draw) reproduce, byte for byte, the outputs recorded before
+//! them: SHA-256 per transform over many parameter draws, image sizes and border modes.
+//! A digest changes only with a deliberate change of definition, noted beside it.
 //! (Colour jitter is left out: its fidelity to OpenCV is being changed on purpose.)
 
 /// SHA-256 per transform kind over many parameter draws, images and border modes.
