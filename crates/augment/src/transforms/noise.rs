@@ -73,6 +73,21 @@ struct Ziggurat {
 }
 
 impl Ziggurat {
+    /// The layer a 32-bit draw picks: its low 7 bits.
+    #[inline(always)]
+    fn layer(hz: i32) -> usize {
+        (hz & 127) as usize
+    }
+
+    /// The normal of draw `hz` when it falls inside its layer's rectangle (99% of draws).
+    #[inline(always)]
+    fn accept(&self, hz: i32) -> Option<f32> {
+        let iz = Self::layer(hz);
+        // Computed before the test, so the common case has no branch to mispredict.
+        let v = (f64::from(hz) * self.w[iz]) as f32;
+        (hz.unsigned_abs() < self.k[iz]).then_some(v)
+    }
+
     fn get() -> &'static Self {
         static TABLES: OnceLock<Ziggurat> = OnceLock::new();
         TABLES.get_or_init(|| {
@@ -123,16 +138,13 @@ impl Normals {
     #[inline]
     fn next(&mut self) -> f32 {
         let hz = self.next_u32() as i32;
-        let iz = (hz & 127) as usize;
-        if hz.unsigned_abs() < self.tables.k[iz] {
-            return (f64::from(hz) * self.tables.w[iz]) as f32;
-        }
-        self.fix(hz, iz)
+        self.tables.accept(hz).unwrap_or_else(|| self.fix(hz))
     }
 
     /// `out.len()` successive normals, as that many [`Normals::next`] calls give, taking
     /// both halves of a draw at once on the fast path.
     fn fill(&mut self, out: &mut [f32]) {
+        let t = self.tables;
         let mut i = 0;
         while i < out.len() {
             if self.spare.is_some() || i + 1 == out.len() {
@@ -142,25 +154,27 @@ impl Normals {
             }
             let bits = self.rng.next_u64();
             let (a, b) = (bits as u32 as i32, (bits >> 32) as u32 as i32);
-            let (ia, ib) = ((a & 127) as usize, (b & 127) as usize);
-            let k = &self.tables.k;
-            if a.unsigned_abs() < k[ia] && b.unsigned_abs() < k[ib] {
-                out[i] = (f64::from(a) * self.tables.w[ia]) as f32;
-                out[i + 1] = (f64::from(b) * self.tables.w[ib]) as f32;
-                i += 2;
-                continue;
+            match (t.accept(a), t.accept(b)) {
+                (Some(x), Some(y)) => {
+                    (out[i], out[i + 1]) = (x, y);
+                    i += 2;
+                }
+                (x, _) => {
+                    // The slow path, keeping the stream's order: `b` is the half after `a`.
+                    self.spare = Some(b as u32);
+                    out[i] = x.unwrap_or_else(|| self.fix(a));
+                    i += 1;
+                }
             }
-            // The slow path, keeping the stream's order: `b` is the next half after `a`.
-            self.spare = Some(b as u32);
-            out[i] = if a.unsigned_abs() < k[ia] { (f64::from(a) * self.tables.w[ia]) as f32 } else { self.fix(a, ia) };
-            i += 1;
         }
     }
 
+    /// The draw `hz` missed its layer's rectangle: the wedge or tail test, then new draws.
     #[cold]
-    fn fix(&mut self, mut hz: i32, mut iz: usize) -> f32 {
+    fn fix(&mut self, mut hz: i32) -> f32 {
         let t = self.tables;
         loop {
+            let iz = Ziggurat::layer(hz);
             let x = f64::from(hz) * t.w[iz];
             if iz == 0 {
                 // The tail beyond R, by Marsaglia's exponential rejection.
@@ -176,9 +190,8 @@ impl Normals {
                 return x as f32;
             }
             hz = self.next_u32() as i32;
-            iz = (hz & 127) as usize;
-            if hz.unsigned_abs() < t.k[iz] {
-                return (f64::from(hz) * t.w[iz]) as f32;
+            if let Some(v) = t.accept(hz) {
+                return v;
             }
         }
     }
