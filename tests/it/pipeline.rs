@@ -186,6 +186,11 @@ fn pipeline_end_to_end_with_the_tiny_model() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "svg"))
         .count();
     assert!(svgs >= 4, "only {svgs} SVG figures");
+    // The pixel figures, replayed from the source images (the run saved none).
+    for stem in ["gallery", "attention_overlays"] {
+        let svg = std::fs::read_to_string(report.join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.contains("<image"), "{stem}.svg has no pixels");
+    }
     for entry in std::fs::read_dir(&report).unwrap().filter_map(|e| e.ok()) {
         let path = entry.path();
         if path.extension().is_some_and(|x| x == "svg") {

@@ -9,7 +9,7 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 use std::path::Path;
 
 use clipshift_augment::{Params, RgbImage};
-use clipshift_tables::{RunDir, SourceImages};
+use clipshift_tables::SourceImages;
 use polars::prelude::*;
 
 use crate::chart::{self, Svg, header};
@@ -39,9 +39,11 @@ fn canonical(path: &Path, size: u32) -> Result<RgbImage, String> {
     clipshift_augment::load_canonical(path, size).map_err(|e| e.to_string())
 }
 
-/// Pixels of every variant of one image, in the given order ("original" first).
+/// Pixels of every variant of one image, in the given order ("original" first);
+/// `sources` (when readable) locates the source image for replayed variants.
 fn variant_pixels(
     dir: &Path,
+    sources: Option<&SourceImages>,
     image_id: u64,
     variants: &[String],
 ) -> Result<Vec<(String, RgbImage, &'static str)>, String> {
@@ -71,7 +73,7 @@ fn variant_pixels(
         if let Some(b) = &base {
             return Ok(b.clone());
         }
-        let sources = SourceImages::load(&RunDir::new(dir)).map_err(|e| e.to_string())?;
+        let sources = sources.ok_or("images.parquet could not be read")?;
         let file = sources.file(image_id).ok_or("image not in images.parquet")?;
         let b = canonical(&file, sources.image_size())?;
         base = Some(b.clone());
@@ -135,6 +137,7 @@ pub(crate) fn gallery(
     ctx: &Ctx<'_>,
     run: &RunInfo,
     dir: &Path,
+    sources: Option<&SourceImages>,
     config: &ReportConfig,
 ) -> Result<Option<Figure>, ReportError> {
     if !config.replay_images {
@@ -143,7 +146,7 @@ pub(crate) fn gallery(
     let vars = variants(ctx);
     let mut rows = Vec::new();
     for id in pick_images(ctx, config.seed, 3) {
-        match variant_pixels(dir, id, &vars) {
+        match variant_pixels(dir, sources, id, &vars) {
             Ok(px) => rows.push((id, px)),
             Err(e) => tracing::warn!(image_id = id, "gallery: cannot get pixels: {e}"),
         }
@@ -258,6 +261,7 @@ fn attention(dir: &Path, image_id: u64) -> Result<Vec<(String, Vec<f64>)>, Strin
 pub(crate) fn attention_overlays(
     ctx: &Ctx<'_>,
     dir: &Path,
+    sources: Option<&SourceImages>,
     config: &ReportConfig,
 ) -> Result<Option<Figure>, ReportError> {
     if !config.replay_images || !dir.join("embeddings.parquet").is_file() {
@@ -275,7 +279,7 @@ pub(crate) fn attention_overlays(
             return Ok(None);
         }
     };
-    let px = match variant_pixels(dir, id, &vars) {
+    let px = match variant_pixels(dir, sources, id, &vars) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(image_id = id, "attention overlays: cannot get pixels: {e}");

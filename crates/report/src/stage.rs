@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use clipshift_tables::{RunDir, SourceImages};
+
 use crate::analysis::{self, Clustering, DistanceMatrix, MetricData};
 use crate::figures::{self, Ctx, Figure};
 use crate::html;
@@ -82,9 +84,14 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     // Most disruptive (lowest overall score) first, as everywhere in the report.
     let scores: Vec<String> = ctx.overall_scores().into_iter().rev().map(|(a, _)| a).collect();
     let leaf: Vec<String> = c_augs.leaf_order.iter().map(|&i| c_augs.labels[i].clone()).collect();
+    // Where to find source images for replayed pixels: read once for both pixel figures.
+    let sources = config
+        .replay_images
+        .then(|| SourceImages::load(&RunDir::new(dir)))
+        .and_then(|loaded| loaded.map_err(|e| tracing::warn!("pixel figures cannot replay images: {e}")).ok());
     let built = [
-        crate::replay::gallery(&ctx, &run, dir, config)?,
-        crate::replay::attention_overlays(&ctx, dir, config)?,
+        crate::replay::gallery(&ctx, &run, dir, sources.as_ref(), config)?,
+        crate::replay::attention_overlays(&ctx, dir, sources.as_ref(), config)?,
         figures::cosine_distribution(&ctx)?,
         figures::l2_kde(&ctx)?,
         figures::l2_bars(&ctx)?,
