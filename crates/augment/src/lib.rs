@@ -11,6 +11,7 @@
 mod error;
 mod resize;
 mod rng;
+mod simd;
 mod source;
 pub mod stage;
 mod suite;

@@ -2,16 +2,41 @@
 //! OpenCV arithmetic: float32 lookup tables truncated to uint8, OpenCV's fixed-point
 //! grey and HSV conversions.
 
+use crate::simd::dispatch;
+
 /// albucore `clip(x, uint8)`: clip to [0, 255] then `astype(uint8)` (truncation).
 #[inline]
 fn clip_trunc(v: f32) -> u8 {
     v.clamp(0.0, 255.0) as u8
 }
 
-fn apply_lut(buf: &mut [u8], lut: &[u8; 256]) {
+dispatch!(fn apply_lut(buf: &mut [u8], lut: &[u8; 256]) { avx512_vbmi() => apply_lut_vbmi, _ => apply_lut_portable });
+
+#[inline(always)]
+fn apply_lut_portable(buf: &mut [u8], lut: &[u8; 256]) {
     for v in buf {
         *v = lut[usize::from(*v)];
     }
+}
+
+/// 64 lookups at a time: two two-register byte permutes (`vpermi2b`, 7 index bits each)
+/// cover the table's halves, and the index's top bit picks between them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+fn apply_lut_vbmi(buf: &mut [u8], lut: &[u8; 256]) {
+    use std::arch::x86_64::{__m512i, _mm512_mask_blend_epi8, _mm512_movepi8_mask, _mm512_permutex2var_epi8};
+    let quarter =
+        |q: usize| -> __m512i { bytemuck::cast(<[u8; 64]>::try_from(&lut[64 * q..64 * (q + 1)]).expect("64")) };
+    let (t0, t1, t2, t3) = (quarter(0), quarter(1), quarter(2), quarter(3));
+    let mut blocks = buf.chunks_exact_mut(64);
+    for block in &mut blocks {
+        let x: __m512i = bytemuck::cast(<[u8; 64]>::try_from(&*block).expect("64"));
+        let low = _mm512_permutex2var_epi8(t0, x, t1);
+        let high = _mm512_permutex2var_epi8(t2, x, t3);
+        let y = _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), low, high);
+        block.copy_from_slice(&bytemuck::cast::<__m512i, [u8; 64]>(y));
+    }
+    apply_lut_portable(blocks.into_remainder(), lut);
 }
 
 /// albucore `multiply_add(img, factor, value)` for uint8: a float32 LUT, clipped and truncated.
@@ -241,8 +266,31 @@ pub(crate) fn adjust_hue(buf: &mut [u8], width: usize, factor: f64) {
     }
 }
 
-/// Mirror columns (`cv2.flip(img, 1)`) of `src` into `out`.
-pub(crate) fn hflip(src: &[u8], width: usize, out: &mut [u8]) {
+dispatch!(
+    /// Mirror columns (`cv2.flip(img, 1)`) of `src` into `out`.
+    pub(crate) fn hflip(src: &[u8], width: usize, out: &mut [u8]) {
+        avx512_vbmi() => hflip_avx512,
+        avx2_fma() => hflip_avx2,
+        _ => hflip_portable,
+    }
+);
+
+// The portable block permutation compiles to one byte permute (`vpermb`) per block with
+// VBMI and to byte shuffles with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+fn hflip_avx512(src: &[u8], width: usize, out: &mut [u8]) {
+    hflip_portable(src, width, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn hflip_avx2(src: &[u8], width: usize, out: &mut [u8]) {
+    hflip_portable(src, width, out);
+}
+
+#[inline(always)]
+fn hflip_portable(src: &[u8], width: usize, out: &mut [u8]) {
     // Blocks of 16 pixels with the permutation spelled out as constant indices compile to
     // straight-line moves; a pixel-by-pixel loop cost four times as much.
     const BLOCK: usize = 16;
@@ -354,6 +402,26 @@ mod tests {
         for ([h, s, v], simd, scalar) in cases {
             assert_eq!(hsv_to_rgb(h, s, v, true), simd, "{h} {s} {v}");
             assert_eq!(hsv_to_rgb(h, s, v, false), scalar, "{h} {s} {v}");
+        }
+    }
+
+    #[test]
+    fn dispatched_kernels_equal_the_portable_ones() {
+        let mut rng = crate::Rng::from_seed(3);
+        let src: Vec<u8> = (0..97 * 31 * 3).map(|_| rng.next_u64() as u8).collect();
+        let lut: [u8; 256] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5a);
+        for len in [0, 1, 63, 64, 65, 1000, src.len()] {
+            let (mut fast, mut portable) = (src[..len].to_vec(), src[..len].to_vec());
+            apply_lut(&mut fast, &lut);
+            apply_lut_portable(&mut portable, &lut);
+            assert_eq!(fast, portable, "lut over {len} values");
+        }
+        for width in [1, 15, 16, 17, 33, 97] {
+            let src = &src[..width * 31 * 3];
+            let (mut fast, mut portable) = (vec![0; src.len()], vec![0; src.len()]);
+            hflip(src, width, &mut fast);
+            hflip_portable(src, width, &mut portable);
+            assert_eq!(fast, portable, "flip at width {width}");
         }
     }
 
