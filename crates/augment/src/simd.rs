@@ -51,7 +51,7 @@ macro_rules! dispatch {
             $crate::simd::dispatch!(@paths ($($arg),*) $($paths)*)
         }
     };
-    (@paths ($($arg:ident),*) $check:ident() => $fast:ident, $($rest:tt)*) => {{
+    (@paths ($($arg:ident),*) $check:ident() => $fast:path, $($rest:tt)*) => {{
         #[cfg(target_arch = "x86_64")]
         if $crate::simd::$check() {
             // SAFETY: the CPU has the features `$fast` is compiled for (its check on the
@@ -61,7 +61,7 @@ macro_rules! dispatch {
         }
         $crate::simd::dispatch!(@paths ($($arg),*) $($rest)*)
     }};
-    (@paths ($($arg:ident),*) _ => $portable:ident $(,)?) => {
+    (@paths ($($arg:ident),*) _ => $portable:path $(,)?) => {
         $portable($($arg),*)
     };
 }

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::blur::round_u8;
+use crate::simd::dispatch;
 
 /// How pixels outside the source are filled (OpenCV border modes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +110,11 @@ impl<'a> Sampler<'a> {
         self.sample_border(sx, sy, [w00, w01, w10, w11], out);
     }
 
+    /// [`Sampler::sample`] at (`xs[i]`, `ys[i]`) into pixel `i` of `out`.
+    pub(crate) fn sample_row(&self, xs: &[f32], ys: &[f32], out: &mut [u8]) {
+        sample_row(self, xs, ys, out);
+    }
+
     /// The part of [`Sampler::sample`] whose 2x2 support is not wholly inside.
     #[inline(never)]
     fn sample_border(&self, sx: i32, sy: i32, weights: [f32; 4], out: &mut [u8]) {
@@ -136,6 +142,124 @@ impl<'a> Sampler<'a> {
     }
 }
 
+dispatch!(fn sample_row(sampler: &Sampler<'_>, xs: &[f32], ys: &[f32], out: &mut [u8]) {
+    avx2_fma() => avx2::sample_row,
+    _ => sample_row_portable,
+});
+
+fn sample_row_portable(sampler: &Sampler<'_>, xs: &[f32], ys: &[f32], out: &mut [u8]) {
+    for ((px, &sx), &sy) in out.chunks_exact_mut(3).zip(xs).zip(ys) {
+        sampler.sample(sx, sy, px);
+    }
+}
+
+/// [`Sampler::sample`] eight pixels at a time: coordinates, weights, interpolation and
+/// rounding in AVX2 lanes, in the same f32 operations and order (no FMA), so the same
+/// bytes. A block with any pixel whose support is not wholly inside goes through the
+/// scalar code.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256, __m256i, _mm256_add_ps, _mm256_and_si256, _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_cvtepi32_ps,
+        _mm256_cvtps_epi32, _mm256_cvttps_epi32, _mm256_floor_ps, _mm256_max_epi32, _mm256_min_epi32,
+        _mm256_movemask_ps, _mm256_mul_ps, _mm256_or_si256, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi8,
+        _mm256_shuffle_epi8, _mm256_sllv_epi32, _mm256_srlv_epi32, _mm256_sub_ps,
+    };
+
+    use super::Sampler;
+
+    const LANES: usize = 8;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn sample_row(sampler: &Sampler<'_>, xs: &[f32], ys: &[f32], out: &mut [u8]) {
+        let (w, h) = (sampler.width, sampler.height);
+        let stride = w as usize * 3;
+        let src = sampler.src;
+        let one = _mm256_set1_ps(1.0);
+        let mut blocks = out.chunks_exact_mut(3 * LANES);
+        for (b, block) in (&mut blocks).enumerate() {
+            let x: __m256 = bytemuck::cast(<[f32; LANES]>::try_from(&xs[b * LANES..(b + 1) * LANES]).expect("8"));
+            let y: __m256 = bytemuck::cast(<[f32; LANES]>::try_from(&ys[b * LANES..(b + 1) * LANES]).expect("8"));
+            let (fx, fy) = (_mm256_floor_ps(x), _mm256_floor_ps(y));
+            let (sx, sy) = (_mm256_cvttps_epi32(fx), _mm256_cvttps_epi32(fy));
+            // Interior: 0 <= sx < w - 1 and 0 <= sy < h - 1 in every lane. NaN and huge
+            // coordinates convert to i32::MIN and fail it (and the floor is then exact).
+            let inside = |v: __m256i, n: i32| {
+                _mm256_and_si256(
+                    _mm256_cmpgt_epi32(v, _mm256_set1_epi32(-1)),
+                    _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 1), v),
+                )
+            };
+            let interior = _mm256_and_si256(inside(sx, w), inside(sy, h));
+            if _mm256_movemask_ps(_mm256_castsi256_ps(interior)) != 0xff {
+                let lanes = b * LANES..(b + 1) * LANES;
+                for ((px, &x), &y) in block.chunks_exact_mut(3).zip(&xs[lanes.clone()]).zip(&ys[lanes]) {
+                    sampler.sample(x, y, px);
+                }
+                continue;
+            }
+            let ax = _mm256_sub_ps(x, _mm256_cvtepi32_ps(sx));
+            let ay = _mm256_sub_ps(y, _mm256_cvtepi32_ps(sy));
+            let (bx, by) = (_mm256_sub_ps(one, ax), _mm256_sub_ps(one, ay));
+            let weights = [_mm256_mul_ps(bx, by), _mm256_mul_ps(ax, by), _mm256_mul_ps(bx, ay), _mm256_mul_ps(ax, ay)];
+            // The four corners' RGB as little-endian words (the fourth byte cleared).
+            let (sxa, sya): ([i32; LANES], [i32; LANES]) = (bytemuck::cast(sx), bytemuck::cast(sy));
+            let mut corners = [[0u32; LANES]; 4];
+            for l in 0..LANES {
+                let i0 = sya[l] as usize * stride + sxa[l] as usize * 3;
+                for row in 0..2 {
+                    let at = i0 + row * stride;
+                    // Two neighbours' RGB in one load (the last pixels of the image copy
+                    // their six bytes instead).
+                    let pair = match src.get(at..at + 8) {
+                        Some(p) => u64::from_le_bytes(p.try_into().expect("8 bytes")),
+                        None => {
+                            let mut p = [0u8; 8];
+                            p[..6].copy_from_slice(&src[at..at + 6]);
+                            u64::from_le_bytes(p)
+                        }
+                    };
+                    corners[2 * row][l] = pair as u32 & 0xff_ffff;
+                    corners[2 * row + 1][l] = (pair >> 24) as u32 & 0xff_ffff;
+                }
+            }
+            let corners = corners.map(bytemuck::cast::<[u32; LANES], __m256i>);
+            let mut rgb = _mm256_set1_epi32(0);
+            for c in 0..3 {
+                let shift = _mm256_set1_epi32(8 * c);
+                let channel = |v: __m256i| {
+                    _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(v, shift), _mm256_set1_epi32(0xff)))
+                };
+                let mut v = _mm256_mul_ps(channel(corners[0]), weights[0]);
+                for k in 1..4 {
+                    v = _mm256_add_ps(v, _mm256_mul_ps(channel(corners[k]), weights[k]));
+                }
+                // cvtps2dq rounds half to even, as round_u8 does.
+                let q = _mm256_min_epi32(
+                    _mm256_max_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(0)),
+                    _mm256_set1_epi32(255),
+                );
+                rgb = _mm256_or_si256(rgb, _mm256_sllv_epi32(q, shift));
+            }
+            // Drop every fourth byte: 12 bytes of RGB at the start of each 128-bit half.
+            let packed = _mm256_shuffle_epi8(
+                rgb,
+                _mm256_setr_epi8(
+                    0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1,
+                    -1, -1, -1,
+                ),
+            );
+            let bytes: [u8; 32] = bytemuck::cast(packed);
+            block[..12].copy_from_slice(&bytes[..12]);
+            block[12..].copy_from_slice(&bytes[16..28]);
+        }
+        let done = xs.len().min(ys.len()) / LANES * LANES;
+        for ((px, &x), &y) in blocks.into_remainder().chunks_exact_mut(3).zip(&xs[done..]).zip(&ys[done..]) {
+            sampler.sample(x, y, px);
+        }
+    }
+}
+
 /// `x.floor() as i32` for `|x| <= 1e8` without a libm call (x86-64's baseline has no
 /// rounding instruction): truncate, then step down when that rounded up.
 #[inline(always)]
@@ -144,8 +268,31 @@ fn floor_i32(x: f32) -> i32 {
     if t as f32 > x { t - 1 } else { t }
 }
 
-/// `cv2.warpAffine(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
-pub(crate) fn warp_affine(
+dispatch!(
+    /// `cv2.warpAffine(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
+    pub(crate) fn warp_affine(src: &[u8], width: u32, height: u32, m: [f64; 6], border: BorderMode, fill: [u8; 3], out: &mut [u8]) {
+        avx2_fma() => warp_affine_avx2,
+        _ => warp_affine_body,
+    }
+);
+
+/// [`warp_affine`] with the per-row source coordinates computed four doubles wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn warp_affine_avx2(
+    src: &[u8],
+    width: u32,
+    height: u32,
+    m: [f64; 6],
+    border: BorderMode,
+    fill: [u8; 3],
+    out: &mut [u8],
+) {
+    warp_affine_body(src, width, height, m, border, fill, out);
+}
+
+#[inline(always)]
+fn warp_affine_body(
     src: &[u8],
     width: u32,
     height: u32,
@@ -177,9 +324,7 @@ pub(crate) fn warp_affine(
             *sx = (m[0] * x as f64 + bx) as f32;
             *sy = (m[3] * x as f64 + by) as f32;
         }
-        for ((px, &sx), &sy) in out[y * w * 3..(y + 1) * w * 3].chunks_exact_mut(3).zip(&xs).zip(&ys) {
-            sampler.sample(sx, sy, px);
-        }
+        sampler.sample_row(&xs, &ys, &mut out[y * w * 3..(y + 1) * w * 3]);
     }
 }
 
@@ -204,8 +349,31 @@ pub(crate) fn invert3(m: &[f64; 9]) -> [f64; 9] {
     ]
 }
 
-/// `cv2.warpPerspective(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
-pub(crate) fn warp_perspective(
+dispatch!(
+    /// `cv2.warpPerspective(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
+    pub(crate) fn warp_perspective(src: &[u8], width: u32, height: u32, m: &[f64; 9], border: BorderMode, fill: [u8; 3], out: &mut [u8]) {
+        avx2_fma() => warp_perspective_avx2,
+        _ => warp_perspective_body,
+    }
+);
+
+/// [`warp_perspective`] with the per-row source coordinates computed four doubles wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn warp_perspective_avx2(
+    src: &[u8],
+    width: u32,
+    height: u32,
+    m: &[f64; 9],
+    border: BorderMode,
+    fill: [u8; 3],
+    out: &mut [u8],
+) {
+    warp_perspective_body(src, width, height, m, border, fill, out);
+}
+
+#[inline(always)]
+fn warp_perspective_body(
     src: &[u8],
     width: u32,
     height: u32,
@@ -230,9 +398,7 @@ pub(crate) fn warp_perspective(
             *sx = ((x0 + m[0] * xf) * ww) as f32;
             *sy = ((y0 + m[3] * xf) * ww) as f32;
         }
-        for ((px, &sx), &sy) in out[y * w * 3..(y + 1) * w * 3].chunks_exact_mut(3).zip(&xs).zip(&ys) {
-            sampler.sample(sx, sy, px);
-        }
+        sampler.sample_row(&xs, &ys, &mut out[y * w * 3..(y + 1) * w * 3]);
     }
 }
 
@@ -263,9 +429,7 @@ pub(crate) fn remap_displaced(
             *sx = (x as f64 + f64::from(dx)) as f32;
             *sy = (y as f64 + f64::from(dy)) as f32;
         }
-        for ((px, &sx), &sy) in row.chunks_exact_mut(3).zip(&xs).zip(&ys) {
-            sampler.sample(sx, sy, px);
-        }
+        sampler.sample_row(&xs, &ys, row);
     }
 }
 
@@ -344,6 +508,30 @@ mod tests {
         assert_eq!(r, vec![2, 1, 0, 0, 1, 2, 3, 4, 5, 6, 7, 7, 6, 5]);
         assert_eq!(border_index(-1, 8, BorderMode::Constant), None);
         assert_eq!(border_index(-1, 8, BorderMode::Wrap), Some(7));
+    }
+
+    #[test]
+    fn dispatched_sampling_equals_the_scalar_sampler() {
+        // Coordinates inside, on the edges, outside, huge and NaN, for every border mode.
+        let (w, h) = (23u32, 17u32);
+        let mut rng = crate::Rng::from_seed(11);
+        let src: Vec<u8> = (0..w * h * 3).map(|_| rng.next_u64() as u8).collect();
+        let unit = |rng: &mut crate::Rng| (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32;
+        let mut xs: Vec<f32> = (0..4099).map(|_| unit(&mut rng) * 30.0 - 3.0).collect();
+        let mut ys: Vec<f32> = (0..4099).map(|_| unit(&mut rng) * 22.0 - 2.5).collect();
+        // Mostly-interior blocks too, so the vector path runs.
+        for (x, y) in xs.iter_mut().zip(&mut ys).take(2048) {
+            (*x, *y) = (*x * 0.6 + 2.0, *y * 0.6 + 2.0);
+        }
+        xs[3000..3004].copy_from_slice(&[f32::NAN, 1e9, -1e9, f32::INFINITY]);
+        ys[3004..3007].copy_from_slice(&[f32::NAN, 3e8, -5e7]);
+        for border in [BorderMode::Constant, BorderMode::Replicate, BorderMode::Reflect101, BorderMode::Wrap] {
+            let sampler = Sampler::new(&src, w, h, border, [9, 99, 199]);
+            let (mut fast, mut scalar) = (vec![0u8; xs.len() * 3], vec![0u8; xs.len() * 3]);
+            sample_row(&sampler, &xs, &ys, &mut fast);
+            sample_row_portable(&sampler, &xs, &ys, &mut scalar);
+            assert_eq!(fast, scalar, "{border:?}");
+        }
     }
 
     #[test]
