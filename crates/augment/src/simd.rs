@@ -66,3 +66,75 @@ macro_rules! dispatch {
     };
 }
 pub(crate) use dispatch;
+
+/// Eight RGB8 pixels (24 bytes) to and from one AVX2 vector of 32-bit lanes per channel.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod rgb8x8 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_and_si256, _mm256_or_si256, _mm256_permutevar8x32_epi32, _mm256_set1_epi32, _mm256_setr_epi32,
+        _mm256_shuffle_epi8, _mm256_slli_epi32,
+    };
+
+    /// Byte shuffles for [`split`]: channel c's byte 3p + c of each 128-bit half to the low
+    /// byte of lane p, zeros above.
+    const SPLIT: [[i8; 32]; 3] = {
+        let mut masks = [[-1i8; 32]; 3];
+        let mut i = 0;
+        while i < 32 {
+            let mut c = 0;
+            while c < 3 {
+                masks[c][i] = 3 * (i % 16 / 4) as i8 + c as i8;
+                c += 1;
+            }
+            i += 4;
+        }
+        masks
+    };
+
+    /// The byte shuffle for [`join`]: drop every fourth byte, leaving 12 bytes of RGB at
+    /// the start of each 128-bit half.
+    const JOIN: [i8; 32] = {
+        let mut mask = [-1i8; 32];
+        let mut i = 0;
+        while i < 32 {
+            if i % 16 < 12 {
+                mask[i] = (i % 16 / 3 * 4 + i % 16 % 3) as i8;
+            }
+            i += 1;
+        }
+        mask
+    };
+
+    /// Pixel bytes in: `[r, g, b]`, lane `l` holding pixel `l`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) fn split(pixels: &[u8]) -> [__m256i; 3] {
+        let mut bytes = [0u8; 32];
+        bytes[..24].copy_from_slice(&pixels[..24]);
+        // Pixels 0-3 (bytes 0..12) to the low 128-bit half, 4-7 (bytes 12..24) to the high one.
+        let v = _mm256_permutevar8x32_epi32(bytemuck::cast(bytes), _mm256_setr_epi32(0, 1, 2, 3, 3, 4, 5, 6));
+        [
+            _mm256_shuffle_epi8(v, bytemuck::cast(SPLIT[0])),
+            _mm256_shuffle_epi8(v, bytemuck::cast(SPLIT[1])),
+            _mm256_shuffle_epi8(v, bytemuck::cast(SPLIT[2])),
+        ]
+    }
+
+    /// Channel lanes (each in 0..=255) out to 24 pixel bytes.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) fn join([r, g, b]: [__m256i; 3], pixels: &mut [u8]) {
+        let byte = _mm256_set1_epi32(0xff);
+        let words = _mm256_or_si256(
+            _mm256_and_si256(r, byte),
+            _mm256_or_si256(
+                _mm256_slli_epi32::<8>(_mm256_and_si256(g, byte)),
+                _mm256_slli_epi32::<16>(_mm256_and_si256(b, byte)),
+            ),
+        );
+        let packed = _mm256_shuffle_epi8(words, bytemuck::cast(JOIN));
+        let bytes: [u8; 32] = bytemuck::cast(packed);
+        pixels[..12].copy_from_slice(&bytes[..12]);
+        pixels[12..24].copy_from_slice(&bytes[16..28]);
+    }
+}

@@ -80,7 +80,7 @@ pub(crate) fn adjust_contrast(buf: &mut [u8], factor: f64) {
         return;
     }
     let n = buf.len() / 3;
-    let sum: u64 = buf.chunks_exact(3).map(|p| u64::from(gray(p[0], p[1], p[2]))).sum();
+    let sum = gray_sum(buf);
     let mean = if n == 0 { 0.0 } else { sum as f64 / n as f64 };
     if factor == 0.0 {
         buf.fill((mean + 0.5) as u8);
@@ -89,9 +89,54 @@ pub(crate) fn adjust_contrast(buf: &mut [u8], factor: f64) {
     multiply_add(buf, factor, mean * (1.0 - factor));
 }
 
+dispatch!(
+    /// The sum of [`gray`] over the pixels of `buf`.
+    fn gray_sum(buf: &[u8]) -> u64 {
+        avx2_fma() => gray_sum_avx2,
+        _ => gray_sum_portable,
+    }
+);
+
+fn gray_sum_portable(buf: &[u8]) -> u64 {
+    buf.chunks_exact(3).map(|p| u64::from(gray(p[0], p[1], p[2]))).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gray_sum_avx2(buf: &[u8]) -> u64 {
+    let blocks = buf.chunks_exact(24);
+    let rest = gray_sum_portable(blocks.remainder());
+    blocks.map(|b| avx2::gray_sum(b)).sum::<u64>() + rest
+}
+
 /// Blend with the grey image: `cv2.addWeighted(img, f, gray, 1 - f, 0)`. OpenCV computes
 /// `fma(x, f, gray * (1 - f))` in float32 (the AVX2 build fuses it) and rounds half to even.
 pub(crate) fn adjust_saturation(buf: &mut [u8], factor: f64) {
+    adjust_saturation_dispatch(buf, factor);
+}
+
+dispatch!(fn adjust_saturation_dispatch(buf: &mut [u8], factor: f64) {
+    avx2_fma() => adjust_saturation_avx2,
+    _ => adjust_saturation_body,
+});
+
+/// Eight pixels per step with native FMA; factors 0 and 1 and the last pixels take the
+/// portable code.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn adjust_saturation_avx2(buf: &mut [u8], factor: f64) {
+    if factor == 1.0 || factor == 0.0 {
+        return adjust_saturation_body(buf, factor);
+    }
+    let mut blocks = buf.chunks_exact_mut(24);
+    for block in &mut blocks {
+        avx2::saturation(block, factor as f32, (1.0 - factor) as f32);
+    }
+    adjust_saturation_body(blocks.into_remainder(), factor);
+}
+
+#[inline(always)]
+fn adjust_saturation_body(buf: &mut [u8], factor: f64) {
     if factor == 1.0 {
         return;
     }
@@ -214,55 +259,215 @@ pub(crate) fn adjust_hue(buf: &mut [u8], width: usize, factor: f64) {
     if factor == 0.0 || width == 0 {
         return;
     }
-    let t = hsv_tables();
-    let lut: [u8; 256] = std::array::from_fn(|i| (i as f64 + 180.0 * factor).rem_euclid(180.0) as u8);
-    // Per hue before the shift, for the vector path: the shifted hue's sector, and the
-    // fraction x in the middle channel `v * (1 - s * x)` (x = frac in odd sectors, where
-    // OpenCV picks tab[2], and 1 - frac in even ones, tab[3]).
-    let mut sector = [0u8; 256];
-    let mut mid = [0f32; 256];
-    for (h, &shifted) in lut.iter().enumerate() {
-        let hh = f32::from(shifted) * (6.0f32 / 180.0);
-        let pre = trunc_pos(hh);
-        let frac = hh - pre;
-        let sec = (pre - trunc_pos(pre * (1.0f32 / 6.0)) * 6.0) as u8;
-        sector[h] = sec;
-        mid[h] = if sec % 2 == 1 { frac } else { 1.0 - frac };
-    }
-    // Which of (tab[0], tab[1], middle) lands in r, g, b for each sector (OpenCV's
-    // sector_data read for this order).
-    const PERM: [[usize; 3]; 6] = [[0, 2, 1], [2, 0, 1], [1, 0, 2], [1, 2, 0], [2, 1, 0], [0, 1, 2]];
-    const B: usize = HSV2RGB_BLOCK;
-    let simd_px = width / B * B;
-    let (mut sec, mut s, mut v, mut x) = ([0u8; B], [0u8; B], [0u8; B], [0f32; B]);
-    let mut q = [[0u8; B]; 3];
+    let tables = HueTables::new(factor);
+    let simd_px = width / HSV2RGB_BLOCK * HSV2RGB_BLOCK;
     for row in buf.chunks_exact_mut(width * 3) {
         let (head, tail) = row.split_at_mut(simd_px * 3);
-        for block in head.chunks_exact_mut(B * 3) {
-            for (i, p) in block.chunks_exact(3).enumerate() {
-                let (hi, si, vi) = rgb_to_hsv(&t, p[0], p[1], p[2]);
-                (sec[i], s[i], v[i], x[i]) = (sector[usize::from(hi)], si, vi, mid[usize::from(hi)]);
-            }
-            // Lane-wise arithmetic the compiler can vectorise.
-            for i in 0..B {
-                let sf = f32::from(s[i]) * (1.0 / 255.0);
-                let vf = f32::from(v[i]) * (1.0 / 255.0);
-                q[0][i] = (vf * 255.0) as i32 as u8;
-                q[1][i] = (vf * (1.0 - sf) * 255.0) as i32 as u8;
-                q[2][i] = (vf * one_minus_product(sf, x[i]) * 255.0) as i32 as u8;
-            }
-            for (i, p) in block.chunks_exact_mut(3).enumerate() {
-                // Byte by byte: a 3-byte temporary read back as a word stalls store forwarding.
-                for (d, &k) in p.iter_mut().zip(&PERM[usize::from(sec[i])]) {
-                    *d = q[k][i];
-                }
-            }
-        }
+        hue_vector_blocks(&tables, head);
         for p in tail.chunks_exact_mut(3) {
-            let (hi, si, vi) = rgb_to_hsv(&t, p[0], p[1], p[2]);
-            let [r, g, b] = hsv_to_rgb(lut[usize::from(hi)], si, vi, false);
+            let (hi, si, vi) = rgb_to_hsv(&tables.hsv, p[0], p[1], p[2]);
+            let [r, g, b] = hsv_to_rgb(tables.shift[usize::from(hi)], si, vi, false);
             (p[0], p[1], p[2]) = (r, g, b);
         }
+    }
+}
+
+struct HueTables {
+    hsv: HsvTables,
+    /// The hue shift.
+    shift: [u8; 256],
+    /// Per hue before the shift, for the vector path: the shifted hue's sector, and the
+    /// fraction x in the middle channel `v * (1 - s * x)` (x = frac in odd sectors,
+    /// where OpenCV picks tab[2], and 1 - frac in even ones, tab[3]).
+    sector: [u8; 256],
+    mid: [f32; 256],
+}
+
+impl HueTables {
+    fn new(factor: f64) -> Self {
+        let shift: [u8; 256] = std::array::from_fn(|i| (i as f64 + 180.0 * factor).rem_euclid(180.0) as u8);
+        let mut sector = [0u8; 256];
+        let mut mid = [0f32; 256];
+        for (h, &shifted) in shift.iter().enumerate() {
+            let hh = f32::from(shifted) * (6.0f32 / 180.0);
+            let pre = trunc_pos(hh);
+            let frac = hh - pre;
+            let sec = (pre - trunc_pos(pre * (1.0f32 / 6.0)) * 6.0) as u8;
+            sector[h] = sec;
+            mid[h] = if sec % 2 == 1 { frac } else { 1.0 - frac };
+        }
+        Self { hsv: hsv_tables(), shift, sector, mid }
+    }
+}
+
+/// Which of (tab[0], tab[1], middle) lands in r, g, b for each sector (OpenCV's
+/// sector_data read for this order).
+const HUE_PERM: [[usize; 3]; 6] = [[0, 2, 1], [2, 0, 1], [1, 0, 2], [1, 2, 0], [2, 1, 0], [0, 1, 2]];
+
+dispatch!(
+    /// The hue shift over whole blocks of [`HSV2RGB_BLOCK`] pixels (OpenCV's vector loop).
+    fn hue_vector_blocks(tables: &HueTables, pixels: &mut [u8]) {
+        avx2_fma() => hue_vector_blocks_avx2,
+        _ => hue_vector_blocks_portable,
+    }
+);
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn hue_vector_blocks_avx2(tables: &HueTables, pixels: &mut [u8]) {
+    avx2::hue(tables, pixels);
+}
+
+fn hue_vector_blocks_portable(tables: &HueTables, pixels: &mut [u8]) {
+    const B: usize = HSV2RGB_BLOCK;
+    let (mut sec, mut s, mut v, mut x) = ([0u8; B], [0u8; B], [0u8; B], [0f32; B]);
+    let mut q = [[0u8; B]; 3];
+    for block in pixels.chunks_exact_mut(B * 3) {
+        for (i, p) in block.chunks_exact(3).enumerate() {
+            let (hi, si, vi) = rgb_to_hsv(&tables.hsv, p[0], p[1], p[2]);
+            (sec[i], s[i], v[i], x[i]) = (tables.sector[usize::from(hi)], si, vi, tables.mid[usize::from(hi)]);
+        }
+        // Lane-wise arithmetic the compiler can vectorise.
+        for i in 0..B {
+            let sf = f32::from(s[i]) * (1.0 / 255.0);
+            let vf = f32::from(v[i]) * (1.0 / 255.0);
+            q[0][i] = (vf * 255.0) as i32 as u8;
+            q[1][i] = (vf * (1.0 - sf) * 255.0) as i32 as u8;
+            q[2][i] = (vf * one_minus_product(sf, x[i]) * 255.0) as i32 as u8;
+        }
+        for (i, p) in block.chunks_exact_mut(3).enumerate() {
+            // Byte by byte: a 3-byte temporary read back as a word stalls store forwarding.
+            for (d, &k) in p.iter_mut().zip(&HUE_PERM[usize::from(sec[i])]) {
+                *d = q[k][i];
+            }
+        }
+    }
+}
+
+/// The colour kernels eight pixels at a time, in the same operations as the scalar code
+/// (FMA native where OpenCV's AVX2 code fuses), so the same bytes.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256, __m256i, _mm256_add_epi32, _mm256_and_si256, _mm256_blendv_epi8, _mm256_cmpeq_epi32,
+        _mm256_cvtepi32_ps, _mm256_cvtps_epi32, _mm256_cvttps_epi32, _mm256_fmadd_ps, _mm256_fnmadd_ps,
+        _mm256_max_epi32, _mm256_max_ps, _mm256_min_epi32, _mm256_min_ps, _mm256_mul_ps, _mm256_mullo_epi32,
+        _mm256_set1_epi32, _mm256_set1_ps, _mm256_shuffle_epi8, _mm256_slli_epi32, _mm256_srai_epi32,
+        _mm256_srli_epi32, _mm256_sub_epi32, _mm256_sub_ps,
+    };
+
+    use super::{HUE_PERM, HueTables};
+
+    /// `HUE_PERM[sector][c]` as byte-shuffle tables, one per output channel c.
+    const SECTOR_SOURCE: [[u8; 32]; 3] = {
+        let mut tables = [[0u8; 32]; 3];
+        let mut i = 0;
+        while i < 32 {
+            let mut c = 0;
+            while c < 3 {
+                if i % 16 < HUE_PERM.len() {
+                    tables[c][i] = HUE_PERM[i % 16][c] as u8;
+                }
+                c += 1;
+            }
+            i += 1;
+        }
+        tables
+    };
+    use crate::simd::rgb8x8;
+
+    /// [`super::gray`] in every lane.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn gray([r, g, b]: [__m256i; 3]) -> __m256i {
+        let weighted = _mm256_add_epi32(
+            _mm256_add_epi32(
+                _mm256_mullo_epi32(r, _mm256_set1_epi32(9798)),
+                _mm256_mullo_epi32(g, _mm256_set1_epi32(19235)),
+            ),
+            _mm256_add_epi32(_mm256_mullo_epi32(b, _mm256_set1_epi32(3735)), _mm256_set1_epi32(1 << 14)),
+        );
+        _mm256_srli_epi32::<15>(weighted)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn gray_sum(pixels: &[u8]) -> u64 {
+        let lanes: [u32; 8] = bytemuck::cast(gray(rgb8x8::split(pixels)));
+        lanes.iter().map(|&v| u64::from(v)).sum()
+    }
+
+    /// [`super::adjust_saturation`]: `saturate_round(fmaf(x, a, gray * b))` per value.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn saturation(pixels: &mut [u8], a: f32, b: f32) {
+        let rgb = rgb8x8::split(pixels);
+        let gb = _mm256_mul_ps(_mm256_cvtepi32_ps(gray(rgb)), _mm256_set1_ps(b));
+        let blend = |x: __m256i| {
+            let y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(x), _mm256_set1_ps(a), gb);
+            // Clamp, then cvtps2dq rounds half to even: saturate_round.
+            _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(0.0)), _mm256_set1_ps(255.0)))
+        };
+        rgb8x8::join([blend(rgb[0]), blend(rgb[1]), blend(rgb[2])], pixels);
+    }
+
+    /// [`super::rgb_to_hsv`], the hue shift and the vector-loop `hsv_to_rgb`, eight
+    /// pixels at a time (`pixels.len()` is a multiple of 24).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn hue(tables: &HueTables, pixels: &mut [u8]) {
+        for block in pixels.chunks_exact_mut(24) {
+            hue_block(tables, block);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn hue_block(tables: &HueTables, pixels: &mut [u8]) {
+        let [r, g, b] = rgb8x8::split(pixels);
+        let v = _mm256_max_epi32(_mm256_max_epi32(r, g), b);
+        let diff = _mm256_sub_epi32(v, _mm256_min_epi32(_mm256_min_epi32(r, g), b));
+        // Table lookups lane by lane (loops, not `array::map`, which would not inline).
+        let lookup = |x: __m256i, table: &[i32; 256]| -> __m256i {
+            let x: [i32; 8] = bytemuck::cast(x);
+            let mut y = [0i32; 8];
+            for l in 0..8 {
+                y[l] = table[x[l] as usize & 0xff];
+            }
+            bytemuck::cast(y)
+        };
+        let (sdiv, hdiv) = (lookup(v, &tables.hsv.sdiv), lookup(diff, &tables.hsv.hdiv));
+        let fixed = |x: __m256i, div: __m256i| {
+            _mm256_srai_epi32::<12>(_mm256_add_epi32(_mm256_mullo_epi32(x, div), _mm256_set1_epi32(1 << 11)))
+        };
+        let s = fixed(diff, sdiv);
+        let (vr, vg) = (_mm256_cmpeq_epi32(v, r), _mm256_cmpeq_epi32(v, g));
+        let two_diff = _mm256_slli_epi32::<1>(diff);
+        let h_r = _mm256_sub_epi32(g, b);
+        let h_g = _mm256_add_epi32(_mm256_sub_epi32(b, r), two_diff);
+        let h_b = _mm256_add_epi32(_mm256_sub_epi32(r, g), _mm256_slli_epi32::<1>(two_diff));
+        let h = fixed(_mm256_blendv_epi8(_mm256_blendv_epi8(h_b, h_g, vg), h_r, vr), hdiv);
+        let h = _mm256_add_epi32(h, _mm256_and_si256(_mm256_set1_epi32(180), _mm256_srai_epi32::<31>(h)));
+        let hues: [i32; 8] = bytemuck::cast(h);
+        let (mut sector, mut mid) = ([0i32; 8], [0f32; 8]);
+        for l in 0..8 {
+            let hue = hues[l] as usize & 0xff;
+            sector[l] = i32::from(tables.sector[hue]);
+            mid[l] = tables.mid[hue];
+        }
+        let (sector, mid): (__m256i, __m256) = (bytemuck::cast(sector), bytemuck::cast(mid));
+        let scale = _mm256_set1_ps(1.0 / 255.0);
+        let sf = _mm256_mul_ps(_mm256_cvtepi32_ps(s), scale);
+        let vf = _mm256_mul_ps(_mm256_cvtepi32_ps(v), scale);
+        let (one, full) = (_mm256_set1_ps(1.0), _mm256_set1_ps(255.0));
+        let q0 = _mm256_cvttps_epi32(_mm256_mul_ps(vf, full));
+        let q1 = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_mul_ps(vf, _mm256_sub_ps(one, sf)), full));
+        let q2 = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_mul_ps(vf, _mm256_fnmadd_ps(sf, mid, one)), full));
+        // The source of channel c for each lane's sector: HUE_PERM[sector][c], looked up
+        // with a byte shuffle (the sector is the low byte of its lane).
+        let select = |table: [u8; 32]| {
+            let pick = _mm256_and_si256(_mm256_shuffle_epi8(bytemuck::cast(table), sector), _mm256_set1_epi32(0xff));
+            let one_or_two = _mm256_blendv_epi8(q1, q2, _mm256_cmpeq_epi32(pick, _mm256_set1_epi32(2)));
+            _mm256_blendv_epi8(one_or_two, q0, _mm256_cmpeq_epi32(pick, _mm256_set1_epi32(0)))
+        };
+        rgb8x8::join([select(SECTOR_SOURCE[0]), select(SECTOR_SOURCE[1]), select(SECTOR_SOURCE[2])], pixels);
     }
 }
 

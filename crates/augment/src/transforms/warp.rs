@@ -162,11 +162,11 @@ mod avx2 {
     use std::arch::x86_64::{
         __m256, __m256i, _mm256_add_ps, _mm256_and_si256, _mm256_castsi256_ps, _mm256_cmpgt_epi32, _mm256_cvtepi32_ps,
         _mm256_cvtps_epi32, _mm256_cvttps_epi32, _mm256_floor_ps, _mm256_max_epi32, _mm256_min_epi32,
-        _mm256_movemask_ps, _mm256_mul_ps, _mm256_or_si256, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi8,
-        _mm256_shuffle_epi8, _mm256_sllv_epi32, _mm256_srlv_epi32, _mm256_sub_ps,
+        _mm256_movemask_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_srlv_epi32, _mm256_sub_ps,
     };
 
     use super::Sampler;
+    use crate::simd::rgb8x8;
 
     const LANES: usize = 8;
 
@@ -224,34 +224,19 @@ mod avx2 {
                 }
             }
             let corners = corners.map(bytemuck::cast::<[u32; LANES], __m256i>);
-            let mut rgb = _mm256_set1_epi32(0);
-            for c in 0..3 {
+            let channel = |c: i32| {
                 let shift = _mm256_set1_epi32(8 * c);
-                let channel = |v: __m256i| {
+                let value = |v: __m256i| {
                     _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srlv_epi32(v, shift), _mm256_set1_epi32(0xff)))
                 };
-                let mut v = _mm256_mul_ps(channel(corners[0]), weights[0]);
+                let mut v = _mm256_mul_ps(value(corners[0]), weights[0]);
                 for k in 1..4 {
-                    v = _mm256_add_ps(v, _mm256_mul_ps(channel(corners[k]), weights[k]));
+                    v = _mm256_add_ps(v, _mm256_mul_ps(value(corners[k]), weights[k]));
                 }
                 // cvtps2dq rounds half to even, as round_u8 does.
-                let q = _mm256_min_epi32(
-                    _mm256_max_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(0)),
-                    _mm256_set1_epi32(255),
-                );
-                rgb = _mm256_or_si256(rgb, _mm256_sllv_epi32(q, shift));
-            }
-            // Drop every fourth byte: 12 bytes of RGB at the start of each 128-bit half.
-            let packed = _mm256_shuffle_epi8(
-                rgb,
-                _mm256_setr_epi8(
-                    0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1,
-                    -1, -1, -1,
-                ),
-            );
-            let bytes: [u8; 32] = bytemuck::cast(packed);
-            block[..12].copy_from_slice(&bytes[..12]);
-            block[12..].copy_from_slice(&bytes[16..28]);
+                _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(0)), _mm256_set1_epi32(255))
+            };
+            rgb8x8::join([channel(0), channel(1), channel(2)], block);
         }
         let done = xs.len().min(ys.len()) / LANES * LANES;
         for ((px, &x), &y) in blocks.into_remainder().chunks_exact_mut(3).zip(&xs[done..]).zip(&ys[done..]) {
