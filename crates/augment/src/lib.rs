@@ -11,7 +11,6 @@
 mod error;
 mod resize;
 mod rng;
-mod simd;
 mod source;
 pub mod stage;
 mod suite;

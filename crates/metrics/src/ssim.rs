@@ -1,6 +1,8 @@
 //! SSIM as scikit-image computes it with a Gaussian window, restricted to the pixels
 //! whose window lies inside the image (the only ones its mean keeps).
 
+use clipshift_simd::dispatch;
+
 /// Window side: `2 * int(3.5 * 1.5 + 0.5) + 1`.
 pub(crate) const WIN: usize = 11;
 const RADIUS: usize = WIN / 2;
@@ -18,32 +20,88 @@ pub(crate) struct SsimSide {
 
 impl SsimSide {
     pub(crate) fn new(gray: &[f64], w: usize, h: usize) -> Self {
-        let n = (w - 2 * RADIUS) * (h - 2 * RADIUS);
-        let mut side = Self { mu: Vec::with_capacity(n), b1: Vec::with_capacity(n), b2: Vec::with_capacity(n) };
-        stream(gray, None, w, h, |_, ux, uxx, _| {
-            side.mu.extend_from_slice(ux);
-            side.b1.extend(ux.iter().map(|&m| m * m + C1));
-            side.b2.extend(ux.iter().zip(uxx).map(|(&m, &mm)| (mm - m * m) + C2));
-        });
-        side
+        side(gray, w, h)
     }
 }
 
-/// Mean SSIM of `gy` against the original `gx` whose side is `x`.
-pub(crate) fn score(x: &SsimSide, gx: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
-    let vw = w - 2 * RADIUS;
-    let mut sum = 0.0;
-    stream(gy, Some(gx), w, h, |r, uy, uyy, uxy| {
-        let at = r * vw..(r + 1) * vw;
-        sum += row_sum(&x.mu[at.clone()], &x.b1[at.clone()], &x.b2[at], uy, uyy, uxy);
-    });
-    sum / x.mu.len() as f64
+dispatch!(fn side(gray: &[f64], w: usize, h: usize) -> SsimSide {
+    avx2_fma() => side_avx2,
+    _ => side_body,
+});
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn side_avx2(gray: &[f64], w: usize, h: usize) -> SsimSide {
+    side_body(gray, w, h)
+}
+
+#[inline(always)]
+fn side_body(gray: &[f64], w: usize, h: usize) -> SsimSide {
+    let n = (w - 2 * RADIUS) * (h - 2 * RADIUS);
+    let mut side = SsimSide { mu: Vec::with_capacity(n), b1: Vec::with_capacity(n), b2: Vec::with_capacity(n) };
+    stream(gray, None, w, h, &mut side);
+    side
+}
+
+/// What [`stream`] hands each valid row to. (A trait rather than a closure: its
+/// `#[inline(always)]` method is compiled into the dispatched AVX2 copy too.)
+trait ValidRows {
+    /// Row `r` of `f(a)`, `f(a * a)` and `f(a * b)` (empty without `b`).
+    fn row(&mut self, r: usize, ua: &[f64], uaa: &[f64], uab: &[f64]);
+}
+
+impl ValidRows for SsimSide {
+    #[inline(always)]
+    fn row(&mut self, _: usize, ux: &[f64], uxx: &[f64], _: &[f64]) {
+        self.mu.extend_from_slice(ux);
+        self.b1.extend(ux.iter().map(|&m| m * m + C1));
+        self.b2.extend(ux.iter().zip(uxx).map(|(&m, &mm)| (mm - m * m) + C2));
+    }
+}
+
+/// The running sum of SSIM terms against the original's side.
+struct TermSum<'a> {
+    x: &'a SsimSide,
+    valid_width: usize,
+    sum: f64,
+}
+
+impl ValidRows for TermSum<'_> {
+    #[inline(always)]
+    fn row(&mut self, r: usize, uy: &[f64], uyy: &[f64], uxy: &[f64]) {
+        let at = r * self.valid_width..(r + 1) * self.valid_width;
+        let x = self.x;
+        self.sum += row_sum(&x.mu[at.clone()], &x.b1[at.clone()], &x.b2[at], uy, uyy, uxy);
+    }
+}
+
+dispatch!(
+    /// Mean SSIM of `gy` against the original `gx` whose side is `x`. With AVX2 the same
+    /// operations run four doubles wide (no FMA contraction: the same result).
+    pub(crate) fn score(x: &SsimSide, gx: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
+        avx2_fma() => score_avx2,
+        _ => score_body,
+    }
+);
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn score_avx2(x: &SsimSide, gx: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
+    score_body(x, gx, gy, w, h)
+}
+
+#[inline(always)]
+fn score_body(x: &SsimSide, gx: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
+    let mut terms = TermSum { x, valid_width: w - 2 * RADIUS, sum: 0.0 };
+    stream(gy, Some(gx), w, h, &mut terms);
+    terms.sum / x.mu.len() as f64
 }
 
 /// Sum of the SSIM terms `n / d` of one valid row. Two terms share one division,
 /// `n0 / d0 + n1 / d1 = (n0 d1 + n1 d0) / (d0 d1)` (division is the slowest step; every
 /// `d` lies between `C1 * C2` and about `2^32`, so nothing overflows), and the pairs go
 /// to two partial sums so the loop vectorises.
+#[inline(always)]
 fn row_sum(ux: &[f64], b1x: &[f64], b2x: &[f64], uy: &[f64], uyy: &[f64], uxy: &[f64]) -> f64 {
     let n = ux.len();
     let (b1x, b2x, uy, uyy, uxy) = (&b1x[..n], &b2x[..n], &uy[..n], &uyy[..n], &uxy[..n]);
@@ -90,9 +148,10 @@ fn kernel() -> [f64; RADIUS + 1] {
 
 /// `gaussian_filter(., 1.5, truncate=3.5)` of the planes `a`, `a * a` and `a * b`
 /// (only when `b` is given) on the `(w - 10) x (h - 10)` valid region, handed to
-/// `emit(row, f(a), f(a * a), f(a * b))` one valid row at a time (`f(a * b)` is
+/// `rows.row(r, f(a), f(a * a), f(a * b))` one valid row at a time (`f(a * b)` is
 /// empty without `b`). Axis 0 first, as scipy; the products live in an 11-row ring.
-fn stream(a: &[f64], b: Option<&[f64]>, w: usize, h: usize, mut emit: impl FnMut(usize, &[f64], &[f64], &[f64])) {
+#[inline(always)]
+fn stream(a: &[f64], b: Option<&[f64]>, w: usize, h: usize, rows: &mut impl ValidRows) {
     let k = kernel();
     let (vw, vh) = (w - 2 * RADIUS, h - 2 * RADIUS);
     let planes = if b.is_some() { 3 } else { 2 };
@@ -128,17 +187,19 @@ fn stream(a: &[f64], b: Option<&[f64]>, w: usize, h: usize, mut emit: impl FnMut
         if b.is_some() {
             horizontal(&k, cprod, oprod);
         }
-        emit(r, oa, osq, if b.is_some() { oprod } else { &[] });
+        rows.row(r, oa, osq, if b.is_some() { oprod } else { &[] });
     }
 }
 
 /// One output row of the axis-0 pass from the 11 input rows `row(0..11)`.
+#[inline(always)]
 fn vertical<'a>(k: &[f64; RADIUS + 1], row: impl Fn(usize) -> &'a [f64], out: &mut [f64]) {
     let n = out.len();
     symmetric_taps(k, std::array::from_fn(|j| &row(j)[..n]), out);
 }
 
 /// The axis-1 pass of one row: `out[c]` is centred on `line[c + 5]`.
+#[inline(always)]
 fn horizontal(k: &[f64; RADIUS + 1], line: &[f64], out: &mut [f64]) {
     let n = out.len();
     symmetric_taps(k, std::array::from_fn(|j| &line[j..j + n]), out);

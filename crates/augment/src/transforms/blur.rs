@@ -1,7 +1,7 @@
 //! Gaussian kernels and separable convolution as albumentations 2.0 / OpenCV compute them.
 
 use super::warp::{BorderMode, border_index};
-use crate::simd::dispatch;
+use clipshift_simd::dispatch;
 
 /// albumentations `create_gaussian_kernel_1d(sigma, ksize)` (float64, normalised).
 pub(crate) fn albumentations_kernel(sigma: f64, ksize: usize) -> Vec<f64> {

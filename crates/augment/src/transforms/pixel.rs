@@ -2,7 +2,7 @@
 //! OpenCV arithmetic: float32 lookup tables truncated to uint8, OpenCV's fixed-point
 //! grey and HSV conversions.
 
-use crate::simd::dispatch;
+use clipshift_simd::dispatch;
 
 /// albucore `clip(x, uint8)`: clip to [0, 255] then `astype(uint8)` (truncation).
 #[inline]
@@ -374,7 +374,7 @@ mod avx2 {
         }
         tables
     };
-    use crate::simd::rgb8x8;
+    use clipshift_simd::rgb8x8;
 
     /// [`super::gray`] in every lane.
     #[target_feature(enable = "avx2,fma")]

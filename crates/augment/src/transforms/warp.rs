@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::blur::round_u8;
-use crate::simd::dispatch;
+use clipshift_simd::dispatch;
 
 /// How pixels outside the source are filled (OpenCV border modes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +166,7 @@ mod avx2 {
     };
 
     use super::Sampler;
-    use crate::simd::rgb8x8;
+    use clipshift_simd::rgb8x8;
 
     const LANES: usize = 8;
 

@@ -1,7 +1,10 @@
-//! Runtime CPU-feature dispatch for the pixel kernels.
+//! clipshift-simd: runtime CPU-feature dispatch for the pixel kernels of augment and
+//! metrics, and the few AVX2 helpers they share. It owns the workspace's one exception
+//! to `unsafe_code = "deny"` (in [`dispatch!`]) and nothing else: no kernels live here.
 //!
-//! The workspace is built for baseline x86-64 (SSE2), while OpenCV and stringzilla, which
-//! albumentations calls, pick AVX2 or AVX-512 code at run time. A kernel that needs them
+//! The workspace is built for baseline x86-64 (SSE2), while OpenCV, scipy and
+//! stringzilla, which the reference implementations call, pick AVX2 or AVX-512 code at
+//! run time. A kernel that needs them
 //! to keep up has a fast version: a safe `#[target_feature(enable = ...)]` function,
 //! either the portable body compiled again for those features (same source, so the same
 //! bytes: Rust never contracts `a * b + c`, and `f32::mul_add` rounds once either way) or
@@ -10,11 +13,11 @@
 //!
 //! Calling a `#[target_feature]` function is `unsafe`: the CPU must have the features.
 //! [`dispatch!`] is the one place that does it, right after checking them, which is
-//! what makes it sound; it is the crate's only exception to `unsafe_code = "deny"`.
+//! what makes it sound.
 
 /// Whether this CPU has AVX2 and FMA (detected once, then a cached load).
 #[inline]
-pub(crate) fn avx2_fma() -> bool {
+pub fn avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -27,7 +30,7 @@ pub(crate) fn avx2_fma() -> bool {
 
 /// Whether this CPU has AVX-512 with byte permutes (VBMI): Ice Lake and later, Zen 4.
 #[inline]
-pub(crate) fn avx512_vbmi() -> bool {
+pub fn avx512_vbmi() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512vbmi")
@@ -44,32 +47,32 @@ pub(crate) fn avx512_vbmi() -> bool {
 /// defines `name(args)`: the first fast version whose check holds, else `portable`. Each
 /// fast version is an x86-64-only `#[target_feature]` function whose features are
 /// exactly what its check detects.
+#[macro_export]
 macro_rules! dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? { $($paths:tt)* }) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            $crate::simd::dispatch!(@paths ($($arg),*) $($paths)*)
+            $crate::dispatch!(@paths ($($arg),*) $($paths)*)
         }
     };
     (@paths ($($arg:ident),*) $check:ident() => $fast:path, $($rest:tt)*) => {{
         #[cfg(target_arch = "x86_64")]
-        if $crate::simd::$check() {
+        if $crate::$check() {
             // SAFETY: the CPU has the features `$fast` is compiled for (its check on the
             // line above).
             #[allow(unsafe_code)]
             return unsafe { $fast($($arg),*) };
         }
-        $crate::simd::dispatch!(@paths ($($arg),*) $($rest)*)
+        $crate::dispatch!(@paths ($($arg),*) $($rest)*)
     }};
     (@paths ($($arg:ident),*) _ => $portable:path $(,)?) => {
         $portable($($arg),*)
     };
 }
-pub(crate) use dispatch;
 
 /// Eight RGB8 pixels (24 bytes) to and from one AVX2 vector of 32-bit lanes per channel.
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod rgb8x8 {
+pub mod rgb8x8 {
     use std::arch::x86_64::{
         __m256i, _mm256_and_si256, _mm256_or_si256, _mm256_permutevar8x32_epi32, _mm256_set1_epi32, _mm256_setr_epi32,
         _mm256_shuffle_epi8, _mm256_slli_epi32,
@@ -106,9 +109,14 @@ pub(crate) mod rgb8x8 {
     };
 
     /// Pixel bytes in: `[r, g, b]`, lane `l` holding pixel `l`.
+    ///
+    /// # Safety
+    ///
+    /// Safe to call from code compiled for AVX2 (a `#[target_feature]` function), which
+    /// is where the kernels that use it live.
     #[target_feature(enable = "avx2")]
     #[inline]
-    pub(crate) fn split(pixels: &[u8]) -> [__m256i; 3] {
+    pub fn split(pixels: &[u8]) -> [__m256i; 3] {
         let mut bytes = [0u8; 32];
         bytes[..24].copy_from_slice(&pixels[..24]);
         // Pixels 0-3 (bytes 0..12) to the low 128-bit half, 4-7 (bytes 12..24) to the high one.
@@ -121,9 +129,13 @@ pub(crate) mod rgb8x8 {
     }
 
     /// Channel lanes (each in 0..=255) out to 24 pixel bytes.
+    ///
+    /// # Safety
+    ///
+    /// As for [`split`].
     #[target_feature(enable = "avx2")]
     #[inline]
-    pub(crate) fn join([r, g, b]: [__m256i; 3], pixels: &mut [u8]) {
+    pub fn join([r, g, b]: [__m256i; 3], pixels: &mut [u8]) {
         let byte = _mm256_set1_epi32(0xff);
         let words = _mm256_or_si256(
             _mm256_and_si256(r, byte),
@@ -136,5 +148,59 @@ pub(crate) mod rgb8x8 {
         let bytes: [u8; 32] = bytemuck::cast(packed);
         pixels[..12].copy_from_slice(&bytes[..12]);
         pixels[12..24].copy_from_slice(&bytes[16..28]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn fused(a: f32, b: f32, c: f32) -> (f32, &'static str) {
+        (a.mul_add(b, c), "avx2")
+    }
+
+    fn portable(a: f32, b: f32, c: f32) -> (f32, &'static str) {
+        (a * b + c, "portable")
+    }
+
+    crate::dispatch!(fn pick(a: f32, b: f32, c: f32) -> (f32, &'static str) {
+        avx2_fma() => fused,
+        _ => portable,
+    });
+
+    #[test]
+    fn dispatch_runs_the_fast_version_exactly_when_the_cpu_has_its_features() {
+        // 1 + 2^-23 squared minus (1 + 2^-22): fused keeps the 2^-46 that rounding loses.
+        let x = 1.0 + f32::EPSILON;
+        let (value, path) = pick(x, x, -(1.0 + 2.0 * f32::EPSILON));
+        if crate::avx2_fma() {
+            assert_eq!((value, path), (2f32.powi(-46), "avx2"));
+        } else {
+            assert_eq!((value, path), (0.0, "portable"));
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn rgb_split_and_join_round_trip() {
+        #[target_feature(enable = "avx2")]
+        fn round_trip(pixels: &[u8]) -> ([[i32; 8]; 3], [u8; 24]) {
+            let channels = super::rgb8x8::split(pixels);
+            let mut out = [0u8; 24];
+            super::rgb8x8::join(channels, &mut out);
+            (channels.map(bytemuck::cast), out)
+        }
+        if !crate::avx2_fma() {
+            return;
+        }
+        let pixels: Vec<u8> = (0..24).map(|i| (i * 11 + 3) as u8).collect();
+        // SAFETY: AVX2 is present (checked above).
+        #[allow(unsafe_code)]
+        let (channels, out) = unsafe { round_trip(&pixels) };
+        for (c, lanes) in channels.iter().enumerate() {
+            let want: Vec<i32> = (0..8).map(|p| i32::from(pixels[3 * p + c])).collect();
+            assert_eq!(lanes.to_vec(), want, "channel {c}");
+        }
+        assert_eq!(out.to_vec(), pixels);
     }
 }
