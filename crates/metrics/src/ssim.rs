@@ -220,3 +220,20 @@ fn symmetric_taps(k: &[f64; RADIUS + 1], s: [&[f64]; WIN], out: &mut [f64]) {
         out[c] = acc;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatched_ssim_equals_the_portable_build_exactly() {
+        let (w, h) = (37, 23);
+        let gx: Vec<f64> = (0..w * h).map(|i| ((i * 37 % 251) as f64) * 0.91).collect();
+        let gy: Vec<f64> = (0..w * h).map(|i| ((i * 53 % 241) as f64) * 1.03).collect();
+        let (fast, portable) = (SsimSide::new(&gx, w, h), side_body(&gx, w, h));
+        assert_eq!((&fast.mu, &fast.b1, &fast.b2), (&portable.mu, &portable.b1, &portable.b2));
+        let score_fast = score(&fast, &gx, &gy, w, h);
+        assert_eq!(score_fast.to_bits(), score_body(&portable, &gx, &gy, w, h).to_bits());
+        assert!(score_fast > -1.0 && score_fast < 1.0);
+    }
+}

@@ -256,6 +256,18 @@ mod tests {
     }
 
     #[test]
+    fn dispatched_noise_equals_the_portable_build() {
+        let src: Vec<u8> = (0..97 * 13 * 3).map(|i| (i * 7 % 256) as u8).collect();
+        for per_channel in [true, false] {
+            let (mut fast, mut portable) = (src.clone(), src.clone());
+            add_gauss_noise(&mut fast, 0.02, 0.3, per_channel, 99);
+            add_gauss_noise_body(&mut portable, 0.02, 0.3, per_channel, 99);
+            assert_eq!(fast, portable, "per_channel {per_channel}");
+            assert_ne!(fast, src);
+        }
+    }
+
+    #[test]
     fn fill_is_the_stream() {
         // Long enough to pass through the slow paths many times (about 1% of draws).
         let mut field = vec![0f32; 100_001];

@@ -565,14 +565,18 @@ mod tests {
             .collect();
         let near_one = [1.0 - 2e-6, 1.0 - 1e-6, 1.0 + 1e-6, 1.0 + 2e-6, 0.0, 3.0];
         for factor in (0..300).map(|k| k as f64 * 0.010_037).chain(near_one) {
-            let mut buf = src.clone();
-            adjust_saturation(&mut buf, factor);
+            // The dispatched kernel (AVX2 where present) and the portable emulation.
+            let (mut fast, mut portable) = (src.clone(), src.clone());
+            adjust_saturation(&mut fast, factor);
+            adjust_saturation_body(&mut portable, factor);
             let (a, b) = (factor as f32, (1.0 - factor) as f32);
-            for (p, q) in src.chunks_exact(3).zip(buf.chunks_exact(3)) {
-                let gb = f32::from(gray(p[0], p[1], p[2])) * b;
-                for (&x, &y) in p.iter().zip(q) {
-                    let want = f32::from(x).mul_add(a, gb).round_ties_even().clamp(0.0, 255.0) as u8;
-                    assert_eq!(y, want, "factor {factor}, pixel {p:?}");
+            for buf in [fast, portable] {
+                for (p, q) in src.chunks_exact(3).zip(buf.chunks_exact(3)) {
+                    let gb = f32::from(gray(p[0], p[1], p[2])) * b;
+                    for (&x, &y) in p.iter().zip(q) {
+                        let want = f32::from(x).mul_add(a, gb).round_ties_even().clamp(0.0, 255.0) as u8;
+                        assert_eq!(y, want, "factor {factor}, pixel {p:?}");
+                    }
                 }
             }
         }
@@ -621,6 +625,15 @@ mod tests {
             apply_lut_portable(&mut portable, &lut);
             assert_eq!(fast, portable, "lut over {len} values");
         }
+        for len in [0, 3, 24, 27, 300, src.len()] {
+            assert_eq!(gray_sum(&src[..len]), gray_sum_portable(&src[..len]), "grey sum over {len} values");
+        }
+        let tables = HueTables::new(0.23);
+        let head = &src[..96 * 31 * 3];
+        let (mut fast, mut portable) = (head.to_vec(), head.to_vec());
+        hue_vector_blocks(&tables, &mut fast);
+        hue_vector_blocks_portable(&tables, &mut portable);
+        assert_eq!(fast, portable, "hue blocks");
         for width in [1, 15, 16, 17, 33, 97] {
             let src = &src[..width * 31 * 3];
             let (mut fast, mut portable) = (vec![0; src.len()], vec![0; src.len()]);
