@@ -14,17 +14,15 @@ use std::sync::OnceLock;
 
 use crate::Rng;
 
-/// Adds Gaussian noise `N(mean, std) * 255` per value as albucore adds a float array to
-/// uint8: the noise is truncated toward zero, added, and the sum saturated to [0, 255].
-/// The field is drawn from `Rng::from_seed(seed)`.
-pub(crate) fn add_gauss_noise(buf: &mut [u8], mean: f64, std: f64, per_channel: bool, seed: u64) {
-    add_gauss_noise_dispatch(buf, mean, std, per_channel, seed);
-}
-
-dispatch!(fn add_gauss_noise_dispatch(buf: &mut [u8], mean: f64, std: f64, per_channel: bool, seed: u64) {
-    avx2_fma() => add_gauss_noise_avx2,
-    _ => add_gauss_noise_body,
-});
+dispatch!(
+    /// Adds Gaussian noise `N(mean, std) * 255` per value as albucore adds a float array to
+    /// uint8: the noise is truncated toward zero, added, and the sum saturated to [0, 255].
+    /// The field is drawn from `Rng::from_seed(seed)`.
+    pub(crate) fn add_gauss_noise(buf: &mut [u8], mean: f64, std: f64, per_channel: bool, seed: u64) {
+        avx2_fma() => add_gauss_noise_avx2,
+        _ => add_gauss_noise_body,
+    }
+);
 
 /// The same code compiled for AVX2 (the draws' table arithmetic and the additions run
 /// wider; the stream and the bytes are the same).

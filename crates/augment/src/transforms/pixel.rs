@@ -109,16 +109,14 @@ fn gray_sum_avx2(buf: &[u8]) -> u64 {
     blocks.map(|b| avx2::gray_sum(b)).sum::<u64>() + rest
 }
 
-/// Blend with the grey image: `cv2.addWeighted(img, f, gray, 1 - f, 0)`. OpenCV computes
-/// `fma(x, f, gray * (1 - f))` in float32 (the AVX2 build fuses it) and rounds half to even.
-pub(crate) fn adjust_saturation(buf: &mut [u8], factor: f64) {
-    adjust_saturation_dispatch(buf, factor);
-}
-
-dispatch!(fn adjust_saturation_dispatch(buf: &mut [u8], factor: f64) {
-    avx2_fma() => adjust_saturation_avx2,
-    _ => adjust_saturation_body,
-});
+dispatch!(
+    /// Blend with the grey image: `cv2.addWeighted(img, f, gray, 1 - f, 0)`. OpenCV computes
+    /// `fma(x, f, gray * (1 - f))` in float32 (the AVX2 build fuses it) and rounds half to even.
+    pub(crate) fn adjust_saturation(buf: &mut [u8], factor: f64) {
+        avx2_fma() => adjust_saturation_avx2,
+        _ => adjust_saturation_body,
+    }
+);
 
 /// Eight pixels per step with native FMA; factors 0 and 1 and the last pixels take the
 /// portable code.

@@ -176,6 +176,7 @@ mod avx2 {
         let stride = w as usize * 3;
         let src = sampler.src;
         let one = _mm256_set1_ps(1.0);
+        let done = out.len() / 3 / LANES * LANES;
         let mut blocks = out.chunks_exact_mut(3 * LANES);
         for (b, block) in (&mut blocks).enumerate() {
             let x: __m256 = bytemuck::cast(<[f32; LANES]>::try_from(&xs[b * LANES..(b + 1) * LANES]).expect("8"));
@@ -238,7 +239,6 @@ mod avx2 {
             };
             rgb8x8::join([channel(0), channel(1), channel(2)], block);
         }
-        let done = xs.len().min(ys.len()) / LANES * LANES;
         for ((px, &x), &y) in blocks.into_remainder().chunks_exact_mut(3).zip(&xs[done..]).zip(&ys[done..]) {
             sampler.sample(x, y, px);
         }
