@@ -24,21 +24,22 @@
 //! | pairwise: pdist cosine + euclidean (10 variants) | 43 µs | 42 µs |
 //! | attention, [`attention_similarity`] | 4335 µs | 472 µs |
 //! | attention, original's [`AttentionMap`] built once | — | 298 µs |
-//! | patch similarity | 900 µs | 135 µs |
-//! | edge preservation | 2394 µs | 812 µs |
-//! | detail preservation | 1629 µs | 558 µs |
-//! | SSIM | 19165 µs | 3060 µs |
-//! | all four via `compare`, with `OriginalFeatures::new` | 25286 µs | 4468 µs |
+//! | patch similarity | 900 µs | 136 µs |
+//! | edge preservation | 2394 µs | 707 µs |
+//! | detail preservation | 1629 µs | 490 µs |
+//! | SSIM | 19165 µs | 3045 µs |
+//! | all four via `compare`, with `OriginalFeatures::new` | 25286 µs | 4283 µs |
 //!
 //! SSIM is the one family not under 1 ms: it filters three f64 planes (y, y^2, x y)
 //! with the separable 11-tap Gaussian, about 280 000 outputs of 16 flops per variant.
-//! Under AVX2 ([`clipshift_simd::dispatch!`]) the same operations run four doubles
-//! wide, which gives the same bits and is 21% faster than the SSE2 build; the cost is
-//! 7.4 ns per valid pixel at every image size from 40 to 448 pixels, so it is not
-//! waiting on memory, and fusing the multiply-adds did not change it. f32 filtering
-//! would lose the 1e-9 agreement (the variance is a difference of large filtered
-//! squares). For scale, replaying the paper suite's nine augmentations from the
-//! original costs 2.6 ms per image on the same machine, before the source is decoded.
+//! Under AVX2 ([`clipshift_simd::dispatch!`], as for luminance, edges and detail) the
+//! same operations run four doubles wide, which gives the same bits and is 21% faster
+//! than the SSE2 build; the cost is 7.4 ns per valid pixel at every image size from 40
+//! to 448 pixels, so it is not waiting on memory, and fusing the multiply-adds did not
+//! change it. f32 filtering would lose the 1e-9 agreement (the variance is a difference
+//! of large filtered squares). For scale, replaying the paper suite's nine
+//! augmentations from the original costs 2.6 ms per image on the same machine, before
+//! the source is decoded.
 
 mod attention;
 mod embedding;

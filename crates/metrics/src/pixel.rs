@@ -3,6 +3,7 @@
 //! Luminance everywhere (edges, detail, SSIM) is the unrounded f64
 //! `0.299 R + 0.587 G + 0.114 B` of the 0..255 values, evaluated in that order.
 
+use clipshift_simd::dispatch;
 use std::sync::LazyLock;
 
 use image::RgbImage;
@@ -199,7 +200,19 @@ static LUMA: LazyLock<[[f64; 256]; 3]> = LazyLock::new(|| {
     [table(0.299), table(0.587), table(0.114)]
 });
 
-pub(crate) fn luminance(x: &RgbImage) -> Vec<f64> {
+dispatch!(pub(crate) fn luminance(x: &RgbImage) -> Vec<f64> {
+    avx2_fma() => luminance_avx2,
+    _ => luminance_body,
+});
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn luminance_avx2(x: &RgbImage) -> Vec<f64> {
+    luminance_body(x)
+}
+
+#[inline(always)]
+fn luminance_body(x: &RgbImage) -> Vec<f64> {
     let [r, g, b] = &*LUMA;
     x.as_raw().chunks_exact(3).map(|p| r[usize::from(p[0])] + g[usize::from(p[1])] + b[usize::from(p[2])]).collect()
 }
@@ -252,6 +265,7 @@ fn squared_error(a: &[u8], b: &[u8]) -> u64 {
 
 /// `|d gray/dy| + |d gray/dx|` with numpy.gradient semantics into `out` (`w * h`
 /// long), returning its maximum; needs `w >= 2 && h >= 2`.
+#[inline(always)]
 fn raw_edges(gray: &[f64], w: usize, h: usize, out: &mut [f64]) -> f64 {
     let mut max = 0.0f64;
     for r in 0..h {
@@ -274,6 +288,7 @@ fn raw_edges(gray: &[f64], w: usize, h: usize, out: &mut [f64]) -> f64 {
 }
 
 /// Maximum of non-negative values (0 for none), four lanes so it vectorises.
+#[inline(always)]
 fn max_of(v: &[f64]) -> f64 {
     let mut acc = [0.0f64; 4];
     let chunks = v.chunks_exact(4);
@@ -296,10 +311,23 @@ fn edge_map(gray: &[f64], w: usize, h: usize) -> Vec<f64> {
     e
 }
 
-/// `1 - mean(|ex - ey|)` for the original's edge map `ex` and the variant's luminance
-/// `gy`. The variant's map is normalised by a multiplication with `1 / max`, which
-/// is within an ulp of numpy's division.
-fn edge_score(ex: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
+dispatch!(
+    /// `1 - mean(|ex - ey|)` for the original's edge map `ex` and the variant's luminance
+    /// `gy`. The variant's map is normalised by a multiplication with `1 / max`, which
+    /// is within an ulp of numpy's division.
+    fn edge_score(ex: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
+    avx2_fma() => edge_score_avx2,
+    _ => edge_score_body,
+});
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn edge_score_avx2(ex: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
+    edge_score_body(ex, gy, w, h)
+}
+
+#[inline(always)]
+fn edge_score_body(ex: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
     let mut ey = vec![0.0; w * h];
     let max = raw_edges(gy, w, h, &mut ey);
     let inv = if max > 0.0 { 1.0 / max } else { 1.0 };
@@ -317,10 +345,23 @@ fn edge_score(ex: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
     1.0 - sum / n as f64
 }
 
-/// Population std of each of the 8x8 patches, row-major; needs `w, h >= 8`. Two
-/// passes as numpy's `std` (mean, then squared deviations), each summed down the
-/// columns of a band of patches first so the inner loops run over whole rows.
-fn patch_stds(gray: &[f64], w: usize, h: usize) -> Vec<f64> {
+dispatch!(
+    /// Population std of each of the 8x8 patches, row-major; needs `w, h >= 8`. Two
+    /// passes as numpy's `std` (mean, then squared deviations), each summed down the
+    /// columns of a band of patches first so the inner loops run over whole rows.
+    fn patch_stds(gray: &[f64], w: usize, h: usize) -> Vec<f64> {
+    avx2_fma() => patch_stds_avx2,
+    _ => patch_stds_body,
+});
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn patch_stds_avx2(gray: &[f64], w: usize, h: usize) -> Vec<f64> {
+    patch_stds_body(gray, w, h)
+}
+
+#[inline(always)]
+fn patch_stds_body(gray: &[f64], w: usize, h: usize) -> Vec<f64> {
     let (ph, pw) = (h / DETAIL_GRID, w / DETAIL_GRID);
     let used = pw * DETAIL_GRID;
     let n = (ph * pw) as f64;
@@ -358,4 +399,23 @@ fn detail_score(sx: &[f64], sy: &[f64]) -> f64 {
         }
     }
     if count == 0 { 0.0 } else { sum / count as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatched_pixel_kernels_equal_the_portable_build_exactly() {
+        let (w, h) = (45u32, 29u32);
+        let image =
+            RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 37 + y) as u8, ((y * 53) ^ x) as u8, (x * y) as u8]));
+        let gray = luminance(&image);
+        assert_eq!(gray, luminance_body(&image));
+        let (w, h) = (w as usize, h as usize);
+        let edges = edge_map(&gray, w, h);
+        let shifted: Vec<f64> = gray.iter().map(|v| v * 0.9 + 7.0).collect();
+        assert_eq!(edge_score(&edges, &shifted, w, h).to_bits(), edge_score_body(&edges, &shifted, w, h).to_bits());
+        assert_eq!(patch_stds(&shifted, w, h), patch_stds_body(&shifted, w, h));
+    }
 }
