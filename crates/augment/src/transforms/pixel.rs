@@ -10,7 +10,35 @@ fn clip_trunc(v: f32) -> u8 {
     v.clamp(0.0, 255.0) as u8
 }
 
-dispatch!(fn apply_lut(buf: &mut [u8], lut: &[u8; 256]) { avx512_vbmi() => apply_lut_vbmi, _ => apply_lut_portable });
+/// albucore `multiply_add(img, factor, value)` for uint8: a float32 LUT, clipped and truncated.
+pub(crate) fn multiply_add(buf: &mut [u8], factor: f64, value: f64) {
+    affine_u8(buf, factor as f32, value as f32);
+}
+
+/// albucore `multiply(img, factor)` for uint8 (float32 LUT, truncated): `multiply_add`
+/// with `value = 0` (adding zero changes no value's truncation).
+fn multiply(buf: &mut [u8], factor: f64) {
+    affine_u8(buf, factor as f32, 0.0);
+}
+
+dispatch!(
+    /// `clip(x * f + v, 0, 255).astype(uint8)` for every byte, the float32 operations of
+    /// albucore's lookup table: with VBMI through that table 64 bytes per permute, with
+    /// AVX2 computed eight lanes at a time, otherwise one table load per byte.
+    fn affine_u8(buf: &mut [u8], f: f32, v: f32) {
+        avx512_vbmi() => affine_u8_vbmi,
+        avx2_fma() => affine_u8_avx2,
+        _ => affine_u8_portable,
+    }
+);
+
+fn affine_table(f: f32, v: f32) -> [u8; 256] {
+    std::array::from_fn(|i| clip_trunc(i as f32 * f + v))
+}
+
+fn affine_u8_portable(buf: &mut [u8], f: f32, v: f32) {
+    apply_lut_portable(buf, &affine_table(f, v));
+}
 
 #[inline(always)]
 fn apply_lut_portable(buf: &mut [u8], lut: &[u8; 256]) {
@@ -23,8 +51,9 @@ fn apply_lut_portable(buf: &mut [u8], lut: &[u8; 256]) {
 /// cover the table's halves, and the index's top bit picks between them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
-fn apply_lut_vbmi(buf: &mut [u8], lut: &[u8; 256]) {
+fn affine_u8_vbmi(buf: &mut [u8], f: f32, v: f32) {
     use std::arch::x86_64::{__m512i, _mm512_mask_blend_epi8, _mm512_movepi8_mask, _mm512_permutex2var_epi8};
+    let lut = affine_table(f, v);
     let quarter =
         |q: usize| -> __m512i { bytemuck::cast(<[u8; 64]>::try_from(&lut[64 * q..64 * (q + 1)]).expect("64")) };
     let (t0, t1, t2, t3) = (quarter(0), quarter(1), quarter(2), quarter(3));
@@ -36,27 +65,37 @@ fn apply_lut_vbmi(buf: &mut [u8], lut: &[u8; 256]) {
         let y = _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), low, high);
         block.copy_from_slice(&bytemuck::cast::<__m512i, [u8; 64]>(y));
     }
-    apply_lut_portable(blocks.into_remainder(), lut);
+    apply_lut_portable(blocks.into_remainder(), &lut);
 }
 
-/// albucore `multiply_add(img, factor, value)` for uint8: a float32 LUT, clipped and truncated.
-pub(crate) fn multiply_add(buf: &mut [u8], factor: f64, value: f64) {
-    let (f, v) = (factor as f32, value as f32);
-    let mut lut = [0u8; 256];
-    for (i, l) in lut.iter_mut().enumerate() {
-        *l = clip_trunc(i as f32 * f + v);
+/// 32 bytes at a time: widen to f32, `x * f + v`, then truncate and saturate. Clamping
+/// at 255 first (`min(255, y)`, which keeps NaN) leaves the conversion's out-of-range
+/// and NaN result, `i32::MIN`, and every negative value to the unsigned packs, which
+/// saturate them to 0 as `clip` + `astype` does.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn affine_u8_avx2(buf: &mut [u8], f: f32, v: f32) {
+    use std::arch::x86_64::{
+        __m128i, __m256i, _mm256_add_ps, _mm256_cvtepi32_ps, _mm256_cvtepu8_epi32, _mm256_cvttps_epi32, _mm256_min_ps,
+        _mm256_mul_ps, _mm256_packus_epi16, _mm256_packus_epi32, _mm256_permutevar8x32_epi32, _mm256_set1_ps,
+        _mm256_setr_epi32,
+    };
+    let (fv, vv, top) = (_mm256_set1_ps(f), _mm256_set1_ps(v), _mm256_set1_ps(255.0));
+    let mut blocks = buf.chunks_exact_mut(32);
+    for block in &mut blocks {
+        let bytes: [u64; 4] = bytemuck::cast(<[u8; 32]>::try_from(&*block).expect("32"));
+        let lanes = |q: usize| {
+            let eight: __m128i = bytemuck::cast([bytes[q], 0]);
+            let y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(eight)), fv), vv);
+            _mm256_cvttps_epi32(_mm256_min_ps(top, y))
+        };
+        let packed =
+            _mm256_packus_epi16(_mm256_packus_epi32(lanes(0), lanes(1)), _mm256_packus_epi32(lanes(2), lanes(3)));
+        // The packs interleave the 128-bit halves: dwords 0, 4, 1, 5, ... hold bytes 0..32 in order.
+        let out: __m256i = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        block.copy_from_slice(&bytemuck::cast::<__m256i, [u8; 32]>(out));
     }
-    apply_lut(buf, &lut);
-}
-
-/// albucore `multiply(img, factor)` for uint8 (float32 LUT, truncated).
-fn multiply(buf: &mut [u8], factor: f64) {
-    let f = factor as f32;
-    let mut lut = [0u8; 256];
-    for (i, l) in lut.iter_mut().enumerate() {
-        *l = clip_trunc(i as f32 * f);
-    }
-    apply_lut(buf, &lut);
+    affine_u8_portable(blocks.into_remainder(), f, v);
 }
 
 /// OpenCV 5 `COLOR_RGB2GRAY` for 8-bit: 15-bit fixed-point BT.601 weights summing to 2^15.
@@ -472,45 +511,74 @@ mod avx2 {
 dispatch!(
     /// Mirror columns (`cv2.flip(img, 1)`) of `src` into `out`.
     pub(crate) fn hflip(src: &[u8], width: usize, out: &mut [u8]) {
-        avx512_vbmi() => hflip_avx512,
         avx2_fma() => hflip_avx2,
         _ => hflip_portable,
     }
 );
 
-// The portable block permutation compiles to one byte permute (`vpermb`) per block with
-// VBMI and to byte shuffles with AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
-fn hflip_avx512(src: &[u8], width: usize, out: &mut [u8]) {
-    hflip_portable(src, width, out);
-}
+/// Pixels per block of the flip.
+const FLIP_BLOCK: usize = 16;
 
+/// Byte shuffles for [`hflip_avx2`]: `FLIP_MASKS[k][s]` moves the bytes of 16-byte source
+/// vector `s` of a block to their places in output vector `k` (-1: not from `s`).
+const FLIP_MASKS: [[[i8; 16]; 3]; 3] = {
+    let mut masks = [[[-1i8; 16]; 3]; 3];
+    let mut i = 0;
+    while i < 3 * FLIP_BLOCK {
+        let from = 3 * (FLIP_BLOCK - 1 - i / 3) + i % 3;
+        masks[i / 16][from / 16][i % 16] = (from % 16) as i8;
+        i += 1;
+    }
+    masks
+};
+
+/// Each output vector is the union of byte shuffles of the source vectors it draws from.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn hflip_avx2(src: &[u8], width: usize, out: &mut [u8]) {
-    hflip_portable(src, width, out);
+    use std::arch::x86_64::{__m128i, _mm_or_si128, _mm_setzero_si128, _mm_shuffle_epi8};
+    flip_rows(src, width, out, |s, d| {
+        let parts: [__m128i; 3] = bytemuck::cast(*s);
+        for (k, chunk) in d.chunks_exact_mut(16).enumerate() {
+            let mut v = _mm_setzero_si128();
+            for (part, mask) in parts.iter().zip(&FLIP_MASKS[k]) {
+                if mask.iter().any(|&m| m >= 0) {
+                    v = _mm_or_si128(v, _mm_shuffle_epi8(*part, bytemuck::cast(*mask)));
+                }
+            }
+            chunk.copy_from_slice(&bytemuck::cast::<__m128i, [u8; 16]>(v));
+        }
+    });
 }
 
-#[inline(always)]
 fn hflip_portable(src: &[u8], width: usize, out: &mut [u8]) {
-    // Blocks of 16 pixels with the permutation spelled out as constant indices compile to
-    // straight-line moves; a pixel-by-pixel loop cost four times as much.
-    const BLOCK: usize = 16;
+    // The permutation spelled out as constant indices compiles to straight-line moves; a
+    // pixel-by-pixel loop cost four times as much.
+    flip_rows(src, width, out, |s, d| *d = std::array::from_fn(|i| s[(FLIP_BLOCK - 1 - i / 3) * 3 + i % 3]));
+}
+
+/// The flip of each row: `flip_block(source, destination)` mirrors whole blocks of
+/// [`FLIP_BLOCK`] pixels, taken from the right end; the leftover pixels go one by one.
+#[inline(always)]
+fn flip_rows(
+    src: &[u8],
+    width: usize,
+    out: &mut [u8],
+    flip_block: impl Fn(&[u8; 3 * FLIP_BLOCK], &mut [u8; 3 * FLIP_BLOCK]),
+) {
     if width == 0 {
         return;
     }
-    let blocks = width / BLOCK;
-    for (dst, src) in out.chunks_exact_mut(width * 3).zip(src.chunks_exact(width * 3)) {
+    let blocks = width / FLIP_BLOCK;
+    for (dst, row) in out.chunks_exact_mut(width * 3).zip(src.chunks_exact(width * 3)) {
         for b in 0..blocks {
-            let s: &[u8; 3 * BLOCK] =
-                src[(width - (b + 1) * BLOCK) * 3..(width - b * BLOCK) * 3].try_into().expect("block");
-            let d: &mut [u8; 3 * BLOCK] = (&mut dst[b * BLOCK * 3..(b + 1) * BLOCK * 3]).try_into().expect("block");
-            *d = std::array::from_fn(|i| s[(BLOCK - 1 - i / 3) * 3 + i % 3]);
+            let s = row[(width - (b + 1) * FLIP_BLOCK) * 3..(width - b * FLIP_BLOCK) * 3].try_into().expect("block");
+            let d = (&mut dst[b * FLIP_BLOCK * 3..(b + 1) * FLIP_BLOCK * 3]).try_into().expect("block");
+            flip_block(s, d);
         }
-        for i in blocks * BLOCK..width {
+        for i in blocks * FLIP_BLOCK..width {
             let j = width - 1 - i;
-            dst[3 * i..3 * i + 3].copy_from_slice(&src[3 * j..3 * j + 3]);
+            dst[3 * i..3 * i + 3].copy_from_slice(&row[3 * j..3 * j + 3]);
         }
     }
 }
@@ -612,16 +680,36 @@ mod tests {
         }
     }
 
+    // The AVX2 kernel, which VBMI's takes over from in `affine_u8`.
+    dispatch!(fn affine_u8_without_vbmi(buf: &mut [u8], f: f32, v: f32) {
+        avx2_fma() => affine_u8_avx2,
+        _ => affine_u8_portable,
+    });
+
     #[test]
     fn dispatched_kernels_equal_the_portable_ones() {
         let mut rng = crate::Rng::from_seed(3);
         let src: Vec<u8> = (0..97 * 31 * 3).map(|_| rng.next_u64() as u8).collect();
-        let lut: [u8; 256] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5a);
-        for len in [0, 1, 63, 64, 65, 1000, src.len()] {
-            let (mut fast, mut portable) = (src[..len].to_vec(), src[..len].to_vec());
-            apply_lut(&mut fast, &lut);
-            apply_lut_portable(&mut portable, &lut);
-            assert_eq!(fast, portable, "lut over {len} values");
+        let params = [
+            (1.0, 0.0),
+            (0.8, 12.5),
+            (1.37, -40.25),
+            (2.9, 0.0),
+            (0.0, 300.0),
+            (-1.5, 255.0),
+            (3e38, -3e38),
+            (f32::INFINITY, 0.0),
+        ];
+        for len in [0, 1, 31, 32, 63, 64, 65, 1000, src.len()] {
+            for &(f, v) in &params {
+                let (mut fast, mut portable) = (src[..len].to_vec(), src[..len].to_vec());
+                affine_u8(&mut fast, f, v);
+                affine_u8_portable(&mut portable, f, v);
+                assert_eq!(fast, portable, "x * {f} + {v} over {len} values");
+                let mut avx2 = src[..len].to_vec();
+                affine_u8_without_vbmi(&mut avx2, f, v);
+                assert_eq!(avx2, portable, "AVX2: x * {f} + {v} over {len} values");
+            }
         }
         for len in [0, 3, 24, 27, 300, src.len()] {
             assert_eq!(gray_sum(&src[..len]), gray_sum_portable(&src[..len]), "grey sum over {len} values");
