@@ -4,12 +4,12 @@
 //!
 //! The workspace is built for baseline x86-64 (SSE2), while OpenCV, scipy and
 //! stringzilla, which the reference implementations call, pick AVX2 or AVX-512 code at
-//! run time. A kernel that needs them
-//! to keep up has a fast version: a safe `#[target_feature(enable = ...)]` function,
-//! either the portable body compiled again for those features (same source, so the same
-//! bytes: Rust never contracts `a * b + c`, and `f32::mul_add` rounds once either way) or
-//! explicit `std::arch` code. [`dispatch!`] picks it when the CPU has the features and
-//! the portable body otherwise; tests compare the two.
+//! run time. A kernel that needs them to keep up has a fast version: a safe
+//! `#[target_feature(enable = ...)]` function, either the portable body compiled again
+//! for those features (same source, so the same bytes: Rust never contracts
+//! `a * b + c`, and `f32::mul_add` rounds once either way) or explicit `std::arch` code.
+//! [`dispatch!`] picks it when the CPU has the features and the portable body otherwise;
+//! tests compare the two.
 //!
 //! Calling a `#[target_feature]` function is `unsafe`: the CPU must have the features.
 //! [`dispatch!`] is the one place that does it, right after checking them, which is
@@ -28,12 +28,15 @@ pub fn avx2_fma() -> bool {
     }
 }
 
-/// Whether this CPU has AVX-512 with byte permutes (VBMI): Ice Lake and later, Zen 4.
+/// Whether this CPU has AVX-512 (F, BW) with byte permutes (VBMI): Ice Lake and later,
+/// Zen 4.
 #[inline]
 pub fn avx512_vbmi() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512vbmi")
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vbmi")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
