@@ -288,7 +288,8 @@ fn ci(root: &Path) -> Result<()> {
     test(root, &[])
 }
 
-/// Only encode links ONNX Runtime; only report links polars; xtask links neither.
+/// Only encode links ONNX Runtime; only report links polars; xtask links neither;
+/// clipshift-simd depends on bytemuck alone.
 fn check_dependency_graph() -> Result<()> {
     for (package, forbidden) in [
         ("clipshift-tables", "ort"),
@@ -309,6 +310,16 @@ fn check_dependency_graph() -> Result<()> {
         if out.status.success() && !out.stdout.is_empty() {
             bail!("{package} must not depend on {forbidden}:\n{}", String::from_utf8_lossy(&out.stdout));
         }
+    }
+    // The crate that holds the workspace's one `unsafe` stays a leaf.
+    let out = cargo()
+        .args(["tree", "--quiet", "-e", "normal", "-p", "clipshift-simd", "--depth", "1", "--prefix", "none"])
+        .output()
+        .context("running cargo tree")?;
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let extra: Vec<&str> = tree.lines().skip(1).filter(|l| !l.starts_with("bytemuck ")).collect();
+    if !out.status.success() || !extra.is_empty() {
+        bail!("clipshift-simd must depend on bytemuck alone, found:\n{}", extra.join("\n"));
     }
     eprintln!("dependency graph: ok");
     Ok(())
