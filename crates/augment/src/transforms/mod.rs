@@ -766,7 +766,7 @@ pub fn elastic_field_from_noise(
 }
 
 /// `cv2.remap` of `image` by the displacement `(dx, dy)`: output pixel `(x, y)` samples
-/// the source at `(x + dx, y + dy)` (bilinear, OpenCV fixed point).
+/// the source at `(x + dx, y + dy)` (bilinear, as OpenCV 5's `remap` computes it).
 pub fn remap_displaced(
     image: &RgbImage,
     dx: &[f32],

@@ -253,31 +253,8 @@ fn floor_i32(x: f32) -> i32 {
     if t as f32 > x { t - 1 } else { t }
 }
 
-dispatch!(
-    /// `cv2.warpAffine(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
-    pub(crate) fn warp_affine(src: &[u8], width: u32, height: u32, m: [f64; 6], border: BorderMode, fill: [u8; 3], out: &mut [u8]) {
-        avx2_fma() => warp_affine_avx2,
-        _ => warp_affine_body,
-    }
-);
-
-/// [`warp_affine`] with the per-row source coordinates computed four doubles wide.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn warp_affine_avx2(
-    src: &[u8],
-    width: u32,
-    height: u32,
-    m: [f64; 6],
-    border: BorderMode,
-    fill: [u8; 3],
-    out: &mut [u8],
-) {
-    warp_affine_body(src, width, height, m, border, fill, out);
-}
-
-#[inline(always)]
-fn warp_affine_body(
+/// `cv2.warpAffine(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
+pub(crate) fn warp_affine(
     src: &[u8],
     width: u32,
     height: u32,
@@ -299,18 +276,7 @@ fn warp_affine_body(
     let b2 = -m[3] * m[2] - m[4] * m[5];
     m[2] = b1;
     m[5] = b2;
-
-    let w = width as usize;
-    let sampler = Sampler::new(src, width, height, border, fill);
-    let (mut xs, mut ys) = (vec![0f32; w], vec![0f32; w]);
-    for y in 0..height as usize {
-        let (bx, by) = (m[1] * y as f64 + m[2], m[4] * y as f64 + m[5]);
-        for (x, (sx, sy)) in xs.iter_mut().zip(&mut ys).enumerate() {
-            *sx = (m[0] * x as f64 + bx) as f32;
-            *sy = (m[3] * x as f64 + by) as f32;
-        }
-        sampler.sample_row(&xs, &ys, &mut out[y * w * 3..(y + 1) * w * 3]);
-    }
+    resample(&Sampler::new(src, width, height, border, fill), &SourceMap::Affine(m), out);
 }
 
 /// Inverse of a 3x3 matrix the way OpenCV's `invert` does it for small doubles.
@@ -334,18 +300,8 @@ pub(crate) fn invert3(m: &[f64; 9]) -> [f64; 9] {
     ]
 }
 
-dispatch!(
-    /// `cv2.warpPerspective(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
-    pub(crate) fn warp_perspective(src: &[u8], width: u32, height: u32, m: &[f64; 9], border: BorderMode, fill: [u8; 3], out: &mut [u8]) {
-        avx2_fma() => warp_perspective_avx2,
-        _ => warp_perspective_body,
-    }
-);
-
-/// [`warp_perspective`] with the per-row source coordinates computed four doubles wide.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn warp_perspective_avx2(
+/// `cv2.warpPerspective(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
+pub(crate) fn warp_perspective(
     src: &[u8],
     width: u32,
     height: u32,
@@ -354,37 +310,7 @@ fn warp_perspective_avx2(
     fill: [u8; 3],
     out: &mut [u8],
 ) {
-    warp_perspective_body(src, width, height, m, border, fill, out);
-}
-
-#[inline(always)]
-fn warp_perspective_body(
-    src: &[u8],
-    width: u32,
-    height: u32,
-    m: &[f64; 9],
-    border: BorderMode,
-    fill: [u8; 3],
-    out: &mut [u8],
-) {
-    let m = invert3(m);
-    let w = width as usize;
-    let sampler = Sampler::new(src, width, height, border, fill);
-    let (mut xs, mut ys) = (vec![0f32; w], vec![0f32; w]);
-    for y in 0..height as usize {
-        let yf = y as f64;
-        let x0 = m[1] * yf + m[2];
-        let y0 = m[4] * yf + m[5];
-        let w0 = m[7] * yf + m[8];
-        for (x, (sx, sy)) in xs.iter_mut().zip(&mut ys).enumerate() {
-            let xf = x as f64;
-            let ww = w0 + m[6] * xf;
-            let ww = if ww != 0.0 { 1.0 / ww } else { 0.0 };
-            *sx = ((x0 + m[0] * xf) * ww) as f32;
-            *sy = ((y0 + m[3] * xf) * ww) as f32;
-        }
-        sampler.sample_row(&xs, &ys, &mut out[y * w * 3..(y + 1) * w * 3]);
-    }
+    resample(&Sampler::new(src, width, height, border, fill), &SourceMap::Perspective(invert3(m)), out);
 }
 
 /// `cv2.remap` with `CV_32FC2` maps and `INTER_LINEAR` where the maps are the pixel grid
@@ -402,18 +328,80 @@ pub(crate) fn remap_displaced(
     fill: [u8; 3],
     out: &mut [u8],
 ) {
-    let w = width as usize;
+    resample(&Sampler::new(src, width, height, border, fill), &SourceMap::Displaced { dx, dy }, out);
+}
+
+/// Where the pixels of an output row sample the source.
+enum SourceMap<'a> {
+    /// The inverse affine matrix (destination to source).
+    Affine([f64; 6]),
+    /// The inverse perspective matrix.
+    Perspective([f64; 9]),
+    /// The pixel grid plus a displacement per output pixel (row-major).
+    Displaced { dx: &'a [f32], dy: &'a [f32] },
+}
+
+impl SourceMap<'_> {
+    /// The source coordinates of output row `y` into `xs` and `ys`.
+    #[inline(always)]
+    fn row(&self, y: usize, xs: &mut [f32], ys: &mut [f32]) {
+        let w = xs.len();
+        match self {
+            SourceMap::Affine(m) => {
+                let (bx, by) = (m[1] * y as f64 + m[2], m[4] * y as f64 + m[5]);
+                for (x, (sx, sy)) in xs.iter_mut().zip(ys).enumerate() {
+                    *sx = (m[0] * x as f64 + bx) as f32;
+                    *sy = (m[3] * x as f64 + by) as f32;
+                }
+            }
+            SourceMap::Perspective(m) => {
+                let yf = y as f64;
+                let x0 = m[1] * yf + m[2];
+                let y0 = m[4] * yf + m[5];
+                let w0 = m[7] * yf + m[8];
+                for (x, (sx, sy)) in xs.iter_mut().zip(ys).enumerate() {
+                    let xf = x as f64;
+                    let ww = w0 + m[6] * xf;
+                    let ww = if ww != 0.0 { 1.0 / ww } else { 0.0 };
+                    *sx = ((x0 + m[0] * xf) * ww) as f32;
+                    *sy = ((y0 + m[3] * xf) * ww) as f32;
+                }
+            }
+            SourceMap::Displaced { dx, dy } => {
+                let (dx, dy) = (&dx[y * w..(y + 1) * w], &dy[y * w..(y + 1) * w]);
+                for (x, ((sx, sy), (&dx, &dy))) in xs.iter_mut().zip(ys).zip(dx.iter().zip(dy)).enumerate() {
+                    *sx = (x as f64 + f64::from(dx)) as f32;
+                    *sy = (y as f64 + f64::from(dy)) as f32;
+                }
+            }
+        }
+    }
+}
+
+dispatch!(
+    /// Every output row: its source coordinates from `map`, then [`Sampler::sample_row`].
+    fn resample(sampler: &Sampler<'_>, map: &SourceMap<'_>, out: &mut [u8]) {
+        avx2_fma() => resample_avx2,
+        _ => resample_body,
+    }
+);
+
+/// [`resample`] with the source coordinates computed four doubles wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn resample_avx2(sampler: &Sampler<'_>, map: &SourceMap<'_>, out: &mut [u8]) {
+    resample_body(sampler, map, out);
+}
+
+#[inline(always)]
+fn resample_body(sampler: &Sampler<'_>, map: &SourceMap<'_>, out: &mut [u8]) {
+    let w = sampler.width as usize;
     if w == 0 {
         return;
     }
-    let sampler = Sampler::new(src, width, height, border, fill);
     let (mut xs, mut ys) = (vec![0f32; w], vec![0f32; w]);
-    for (y, ((row, dx), dy)) in out.chunks_exact_mut(w * 3).zip(dx.chunks_exact(w)).zip(dy.chunks_exact(w)).enumerate()
-    {
-        for (x, ((sx, sy), (&dx, &dy))) in xs.iter_mut().zip(&mut ys).zip(dx.iter().zip(dy)).enumerate() {
-            *sx = (x as f64 + f64::from(dx)) as f32;
-            *sy = (y as f64 + f64::from(dy)) as f32;
-        }
+    for (y, row) in out.chunks_exact_mut(w * 3).take(sampler.height as usize).enumerate() {
+        map.row(y, &mut xs, &mut ys);
         sampler.sample_row(&xs, &ys, row);
     }
 }
