@@ -201,15 +201,9 @@ static LUMA: LazyLock<[[f64; 256]; 3]> = LazyLock::new(|| {
 });
 
 dispatch!(pub(crate) fn luminance(x: &RgbImage) -> Vec<f64> {
-    avx2_fma() => luminance_avx2,
+    avx2_fma() => recompiled(luminance_body),
     _ => luminance_body,
 });
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn luminance_avx2(x: &RgbImage) -> Vec<f64> {
-    luminance_body(x)
-}
 
 #[inline(always)]
 fn luminance_body(x: &RgbImage) -> Vec<f64> {
@@ -316,15 +310,9 @@ dispatch!(
     /// `gy`. The variant's map is normalised by a multiplication with `1 / max`, which
     /// is within an ulp of numpy's division.
     fn edge_score(ex: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
-    avx2_fma() => edge_score_avx2,
+    avx2_fma() => recompiled(edge_score_body),
     _ => edge_score_body,
 });
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn edge_score_avx2(ex: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
-    edge_score_body(ex, gy, w, h)
-}
 
 #[inline(always)]
 fn edge_score_body(ex: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
@@ -350,15 +338,9 @@ dispatch!(
     /// passes as numpy's `std` (mean, then squared deviations), each summed down the
     /// columns of a band of patches first so the inner loops run over whole rows.
     fn patch_stds(gray: &[f64], w: usize, h: usize) -> Vec<f64> {
-    avx2_fma() => patch_stds_avx2,
+    avx2_fma() => recompiled(patch_stds_body),
     _ => patch_stds_body,
 });
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn patch_stds_avx2(gray: &[f64], w: usize, h: usize) -> Vec<f64> {
-    patch_stds_body(gray, w, h)
-}
 
 #[inline(always)]
 fn patch_stds_body(gray: &[f64], w: usize, h: usize) -> Vec<f64> {

@@ -25,15 +25,9 @@ impl SsimSide {
 }
 
 dispatch!(fn side(gray: &[f64], w: usize, h: usize) -> SsimSide {
-    avx2_fma() => side_avx2,
+    avx2_fma() => recompiled(side_body),
     _ => side_body,
 });
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn side_avx2(gray: &[f64], w: usize, h: usize) -> SsimSide {
-    side_body(gray, w, h)
-}
 
 #[inline(always)]
 fn side_body(gray: &[f64], w: usize, h: usize) -> SsimSide {
@@ -79,16 +73,10 @@ dispatch!(
     /// Mean SSIM of `gy` against the original `gx` whose side is `x`. With AVX2 the same
     /// operations run four doubles wide (no FMA contraction: the same result).
     pub(crate) fn score(x: &SsimSide, gx: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
-        avx2_fma() => score_avx2,
+        avx2_fma() => recompiled(score_body),
         _ => score_body,
     }
 );
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn score_avx2(x: &SsimSide, gx: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
-    score_body(x, gx, gy, w, h)
-}
 
 #[inline(always)]
 fn score_body(x: &SsimSide, gx: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {

@@ -46,19 +46,30 @@ pub fn avx512_vbmi() -> bool {
 
 /// ```ignore
 /// dispatch!(fn name(args: Types) -> Ret { avx512_vbmi() => fast_avx512, avx2_fma() => fast_avx2, _ => portable });
+/// dispatch!(fn name(args: Types) -> Ret { avx2_fma() => recompiled(body), _ => body });
 /// ```
 /// defines `name(args)`: the first fast version whose check holds, else `portable`. Each
 /// fast version is an x86-64-only `#[target_feature]` function whose features are
-/// exactly what its check detects.
+/// exactly what its check detects. `avx2_fma() => recompiled(body)` writes that function
+/// itself: `body` (an `#[inline(always)]` function with the same signature) compiled
+/// again for AVX2 and FMA.
 #[macro_export]
 macro_rules! dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? { $($paths:tt)* }) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            $crate::dispatch!(@paths ($($arg),*) $($paths)*)
+            $crate::dispatch!(@paths [$($arg: $ty),*] [$(-> $ret)?] $($paths)*)
         }
     };
-    (@paths ($($arg:ident),*) $check:ident() => $fast:path, $($rest:tt)*) => {{
+    (@paths [$($arg:ident: $ty:ty),*] [$($ret:tt)*] avx2_fma() => recompiled($body:path), $($rest:tt)*) => {{
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn recompiled($($arg: $ty),*) $($ret)* {
+            $body($($arg),*)
+        }
+        $crate::dispatch!(@paths [$($arg: $ty),*] [$($ret)*] avx2_fma() => recompiled, $($rest)*)
+    }};
+    (@paths [$($arg:ident: $ty:ty),*] [$($ret:tt)*] $check:ident() => $fast:path, $($rest:tt)*) => {{
         #[cfg(target_arch = "x86_64")]
         if $crate::$check() {
             // SAFETY: the CPU has the features `$fast` is compiled for (its check on the
@@ -66,9 +77,9 @@ macro_rules! dispatch {
             #[allow(unsafe_code)]
             return unsafe { $fast($($arg),*) };
         }
-        $crate::dispatch!(@paths ($($arg),*) $($rest)*)
+        $crate::dispatch!(@paths [$($arg: $ty),*] [$($ret)*] $($rest)*)
     }};
-    (@paths ($($arg:ident),*) _ => $portable:path $(,)?) => {
+    (@paths [$($arg:ident: $ty:ty),*] [$($ret:tt)*] _ => $portable:path $(,)?) => {
         $portable($($arg),*)
     };
 }

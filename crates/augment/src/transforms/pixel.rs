@@ -394,6 +394,7 @@ mod avx2 {
     };
 
     use super::{HUE_PERM, HueTables};
+    use clipshift_simd::rgb8x8;
 
     /// `HUE_PERM[sector][c]` as byte-shuffle tables, one per output channel c.
     const SECTOR_SOURCE: [[u8; 32]; 3] = {
@@ -411,7 +412,6 @@ mod avx2 {
         }
         tables
     };
-    use clipshift_simd::rgb8x8;
 
     /// [`super::gray`] in every lane.
     #[target_feature(enable = "avx2,fma")]

@@ -380,18 +380,12 @@ impl SourceMap<'_> {
 
 dispatch!(
     /// Every output row: its source coordinates from `map`, then [`Sampler::sample_row`].
+    /// Under AVX2 the coordinates are computed four doubles wide (the same values).
     fn resample(sampler: &Sampler<'_>, map: &SourceMap<'_>, out: &mut [u8]) {
-        avx2_fma() => resample_avx2,
+        avx2_fma() => recompiled(resample_body),
         _ => resample_body,
     }
 );
-
-/// [`resample`] with the source coordinates computed four doubles wide.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn resample_avx2(sampler: &Sampler<'_>, map: &SourceMap<'_>, out: &mut [u8]) {
-    resample_body(sampler, map, out);
-}
 
 #[inline(always)]
 fn resample_body(sampler: &Sampler<'_>, map: &SourceMap<'_>, out: &mut [u8]) {
