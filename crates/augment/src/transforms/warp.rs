@@ -147,6 +147,7 @@ dispatch!(fn sample_row(sampler: &Sampler<'_>, xs: &[f32], ys: &[f32], out: &mut
     _ => sample_row_portable,
 });
 
+#[inline(always)]
 fn sample_row_portable(sampler: &Sampler<'_>, xs: &[f32], ys: &[f32], out: &mut [u8]) {
     for ((px, &sx), &sy) in out.chunks_exact_mut(3).zip(xs).zip(ys) {
         sampler.sample(sx, sy, px);
@@ -165,7 +166,7 @@ mod avx2 {
         _mm256_movemask_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_srlv_epi32, _mm256_sub_ps,
     };
 
-    use super::Sampler;
+    use super::{Sampler, sample_row_portable};
     use clipshift_simd::rgb8x8;
 
     const LANES: usize = 8;
@@ -194,9 +195,7 @@ mod avx2 {
             let interior = _mm256_and_si256(inside(sx, w), inside(sy, h));
             if _mm256_movemask_ps(_mm256_castsi256_ps(interior)) != 0xff {
                 let lanes = b * LANES..(b + 1) * LANES;
-                for ((px, &x), &y) in block.chunks_exact_mut(3).zip(&xs[lanes.clone()]).zip(&ys[lanes]) {
-                    sampler.sample(x, y, px);
-                }
+                sample_row_portable(sampler, &xs[lanes.clone()], &ys[lanes], block);
                 continue;
             }
             let ax = _mm256_sub_ps(x, _mm256_cvtepi32_ps(sx));
@@ -239,9 +238,7 @@ mod avx2 {
             };
             rgb8x8::join([channel(0), channel(1), channel(2)], block);
         }
-        for ((px, &x), &y) in blocks.into_remainder().chunks_exact_mut(3).zip(&xs[done..]).zip(&ys[done..]) {
-            sampler.sample(x, y, px);
-        }
+        sample_row_portable(sampler, &xs[done..], &ys[done..], blocks.into_remainder());
     }
 }
 
