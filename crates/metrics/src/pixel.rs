@@ -201,14 +201,44 @@ static LUMA: LazyLock<[[f64; 256]; 3]> = LazyLock::new(|| {
 });
 
 dispatch!(pub(crate) fn luminance(x: &RgbImage) -> Vec<f64> {
-    avx2_fma() => recompiled(luminance_body),
-    _ => luminance_body,
+    avx2_fma() => luminance_avx2,
+    _ => luminance_portable,
 });
 
-#[inline(always)]
-fn luminance_body(x: &RgbImage) -> Vec<f64> {
+fn luminance_portable(x: &RgbImage) -> Vec<f64> {
     let [r, g, b] = &*LUMA;
     x.as_raw().chunks_exact(3).map(|p| r[usize::from(p[0])] + g[usize::from(p[1])] + b[usize::from(p[2])]).collect()
+}
+
+/// [`luminance_portable`] eight pixels at a time: the bytes converted to doubles and
+/// multiplied, which are the very products the table holds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn luminance_avx2(x: &RgbImage) -> Vec<f64> {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_pd, _mm256_castsi256_si128, _mm256_cvtepi32_pd, _mm256_extracti128_si256, _mm256_mul_pd,
+        _mm256_set1_pd,
+    };
+    let raw = x.as_raw();
+    let mut out = vec![0.0; raw.len() / 3];
+    let k = [_mm256_set1_pd(0.299), _mm256_set1_pd(0.587), _mm256_set1_pd(0.114)];
+    let (blocks, _) = out.as_chunks_mut::<8>();
+    for (o, p) in blocks.iter_mut().zip(raw.chunks_exact(24)) {
+        let [r, g, b]: [__m256i; 3] = clipshift_simd::rgb8x8::split(p);
+        let lo = [_mm256_castsi256_si128(r), _mm256_castsi256_si128(g), _mm256_castsi256_si128(b)];
+        let hi = [_mm256_extracti128_si256::<1>(r), _mm256_extracti128_si256::<1>(g), _mm256_extracti128_si256::<1>(b)];
+        for (half, o) in [lo, hi].into_iter().zip(o.as_chunks_mut::<4>().0) {
+            let [r, g, b] = [_mm256_cvtepi32_pd(half[0]), _mm256_cvtepi32_pd(half[1]), _mm256_cvtepi32_pd(half[2])];
+            let rg = _mm256_add_pd(_mm256_mul_pd(k[0], r), _mm256_mul_pd(k[1], g));
+            *o = bytemuck::cast(_mm256_add_pd(rg, _mm256_mul_pd(k[2], b)));
+        }
+    }
+    let done = out.len() / 8 * 8;
+    let [r, g, b] = &*LUMA;
+    for (o, p) in out[done..].iter_mut().zip(raw[3 * done..].chunks_exact(3)) {
+        *o = r[usize::from(p[0])] + g[usize::from(p[1])] + b[usize::from(p[2])];
+    }
+    out
 }
 
 fn patch_score(x: &RgbImage, y: &RgbImage) -> f64 {
@@ -393,7 +423,10 @@ mod tests {
         let image =
             RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 37 + y) as u8, ((y * 53) ^ x) as u8, (x * y) as u8]));
         let gray = luminance(&image);
-        assert_eq!(gray, luminance_body(&image));
+        assert_eq!(gray, luminance_portable(&image));
+        // Every byte in every channel, and a tail of pixels after the last block of eight.
+        let bytes = RgbImage::from_fn(259, 1, |x, _| image::Rgb([x as u8, (x * 7 + 3) as u8, (255 - x) as u8]));
+        assert_eq!(luminance(&bytes), luminance_portable(&bytes));
         let (w, h) = (w as usize, h as usize);
         let edges = edge_map(&gray, w, h);
         let shifted: Vec<f64> = gray.iter().map(|v| v * 0.9 + 7.0).collect();
