@@ -223,8 +223,8 @@ fn luminance_avx2(x: &RgbImage) -> Vec<f64> {
     let mut out = vec![0.0; raw.len() / 3];
     let k = [_mm256_set1_pd(0.299), _mm256_set1_pd(0.587), _mm256_set1_pd(0.114)];
     let (blocks, _) = out.as_chunks_mut::<8>();
-    for (o, p) in blocks.iter_mut().zip(raw.chunks_exact(24)) {
-        let [r, g, b]: [__m256i; 3] = clipshift_simd::rgb8x8::split(p);
+    for (i, o) in blocks.iter_mut().enumerate() {
+        let [r, g, b]: [__m256i; 3] = clipshift_simd::rgb8x8::split(&raw[24 * i..]);
         let lo = [_mm256_castsi256_si128(r), _mm256_castsi256_si128(g), _mm256_castsi256_si128(b)];
         let hi = [_mm256_extracti128_si256::<1>(r), _mm256_extracti128_si256::<1>(g), _mm256_extracti128_si256::<1>(b)];
         for (half, o) in [lo, hi].into_iter().zip(o.as_chunks_mut::<4>().0) {
