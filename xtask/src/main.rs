@@ -339,7 +339,7 @@ fn bench(root: &Path, what: &str, args: &[String]) -> Result<()> {
     let lib = runtime::ensure(root, false)?;
     // The Python peer each benchmark is compared with, run in its own environment.
     let peer = match what {
-        "encode" => Some(root.join("crates/encode/reference/bench_peers.py")),
+        "encode" | "metrics" => Some(root.join(format!("crates/{what}/reference/bench_peers.py"))),
         _ => None,
     };
     let mut peer_args = args.to_vec();

@@ -3,7 +3,7 @@
 scikit-image straight from DESIGN.md's formulas.
 
     python -m venv .cache/venv-metricsref
-    .cache/venv-metricsref/bin/pip install numpy scipy opencv-python-headless scikit-image
+    .cache/venv-metricsref/bin/pip install -r crates/metrics/reference/requirements.txt
     .cache/venv-metricsref/bin/python crates/metrics/reference/metrics_reference.py
 
 Writes the fixture images (deterministic; only when missing, or all with

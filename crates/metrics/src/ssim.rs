@@ -419,6 +419,8 @@ mod avx2 {
         let mut rings = Rings::new(w);
         let mut side = SsimSide::empty(w, h);
         side.valid = w - 2 * RADIUS;
+        let pitch = side.pitch / 4;
+        let (mu, mu2, var) = (side.mu.as_chunks_mut().0, side.mu2.as_chunks_mut().0, side.var.as_chunks_mut().0);
         for (first, blocks) in Rings::strips(w) {
             (rings.first, rings.blocks) = (first, blocks);
             for (r, n) in super::row_pairs(h - 2 * RADIUS) {
@@ -426,10 +428,10 @@ mod avx2 {
                 for b in 0..blocks {
                     let [ux, uxx] = [rings.filtered(0, b, r, n), rings.filtered(1, b, r, n)];
                     for o in 0..n {
-                        let (ux, uxx) = (put(ux[o]), put(uxx[o]));
-                        for l in 0..4 {
-                            side.set(r + o, 4 * (first + b) + l, ux[l], uxx[l]);
-                        }
+                        // SsimSide::set's operations.
+                        let at = (r + o) * pitch + first + b;
+                        let m2 = _mm256_mul_pd(ux[o], ux[o]);
+                        (mu[at], mu2[at], var[at]) = (put(ux[o]), put(m2), put(_mm256_sub_pd(uxx[o], m2)));
                     }
                 }
             }
