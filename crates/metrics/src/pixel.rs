@@ -206,8 +206,13 @@ dispatch!(pub(crate) fn luminance(x: &RgbImage) -> Vec<f64> {
 });
 
 fn luminance_portable(x: &RgbImage) -> Vec<f64> {
+    x.as_raw().chunks_exact(3).map(luma).collect()
+}
+
+/// One pixel's luminance from the table.
+fn luma(p: &[u8]) -> f64 {
     let [r, g, b] = &*LUMA;
-    x.as_raw().chunks_exact(3).map(|p| r[usize::from(p[0])] + g[usize::from(p[1])] + b[usize::from(p[2])]).collect()
+    r[usize::from(p[0])] + g[usize::from(p[1])] + b[usize::from(p[2])]
 }
 
 /// [`luminance_portable`] eight pixels at a time: the bytes converted to doubles and
@@ -234,9 +239,8 @@ fn luminance_avx2(x: &RgbImage) -> Vec<f64> {
         }
     }
     let done = out.len() / 8 * 8;
-    let [r, g, b] = &*LUMA;
     for (o, p) in out[done..].iter_mut().zip(raw[3 * done..].chunks_exact(3)) {
-        *o = r[usize::from(p[0])] + g[usize::from(p[1])] + b[usize::from(p[2])];
+        *o = luma(p);
     }
     out
 }
