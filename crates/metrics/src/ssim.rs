@@ -36,10 +36,12 @@ impl SsimSide {
         side(gray, w, h)
     }
 
+    /// All zeros, sized for a `w x h` image.
     fn empty(w: usize, h: usize) -> Self {
-        let pitch = (w - 2 * RADIUS).next_multiple_of(4);
+        let valid = w - 2 * RADIUS;
+        let pitch = valid.next_multiple_of(4);
         let n = pitch * (h - 2 * RADIUS);
-        Self { pitch, valid: 0, mu: vec![0.0; n], mu2: vec![0.0; n], var: vec![0.0; n] }
+        Self { pitch, valid, mu: vec![0.0; n], mu2: vec![0.0; n], var: vec![0.0; n] }
     }
 
     /// Stores valid row `r` from its filtered planes `f(x)` and `f(x * x)`.
@@ -50,8 +52,9 @@ impl SsimSide {
     }
 }
 
-// Both compute the third plane `f(x * y)` as well, here `f(x * x)` once more: filtered
-// exactly as `score` filters it, so that `score(x, x)` is exactly 1.
+// Both filter the third plane `f(a * b)` too, as `score` does (one code path for both),
+// and ignore it. `score(x, x)` is exactly 1 because the side's `f(x * x)` and the
+// score's `f(x * y)` at `y = x` are the same operations on the same values.
 dispatch!(fn side(gray: &[f64], w: usize, h: usize) -> SsimSide {
     avx2_fma() => avx2::side,
     _ => portable::side,
@@ -151,7 +154,6 @@ mod portable {
 
     pub(super) fn side(gray: &[f64], w: usize, h: usize) -> SsimSide {
         let mut side = SsimSide::empty(w, h);
-        side.valid = w - 2 * RADIUS;
         stream(gray, gray, w, h, |r, rows| {
             for (o, row) in rows.chunks_exact(3 * side.valid).enumerate() {
                 let (ux, uxx) = row.split_at(side.valid);
@@ -418,7 +420,6 @@ mod avx2 {
     pub(super) fn side(gray: &[f64], w: usize, h: usize) -> SsimSide {
         let mut rings = Rings::new(w);
         let mut side = SsimSide::empty(w, h);
-        side.valid = w - 2 * RADIUS;
         let pitch = side.pitch / 4;
         let (mu, mu2, var) = (side.mu.as_chunks_mut().0, side.mu2.as_chunks_mut().0, side.var.as_chunks_mut().0);
         for (first, blocks) in Rings::strips(w) {
