@@ -20,27 +20,37 @@
 //!
 //! | family, nine comparisons | Python peer | clipshift | speed-up |
 //! |---|---:|---:|---:|
-//! | embedding: cosine + L2 (D = 512) | 44 µs | 7.7 µs | 5.7x |
-//! | pairwise: pdist cosine + euclidean (10 variants) | 53 µs | 43.8 µs | 1.2x |
-//! | attention, [`attention_similarity`] | 1623 µs | 504 µs | 3.2x |
-//! | attention, original's [`AttentionMap`] built once | 1623 µs | 306 µs | 5.3x |
-//! | patch similarity | 2375 µs | 144 µs | 16.5x |
-//! | edge preservation | 5914 µs | 608 µs | 9.7x |
-//! | detail preservation | 14731 µs | 338 µs | 43.6x |
-//! | SSIM, [`ssim`] (the original's side each time) | 49222 µs | 3668 µs | 13.4x |
-//! | SSIM, original's side built once | 49222 µs | 2319 µs | 21.2x |
-//! | all four via `compare`, with `OriginalFeatures::new` | 72242 µs | 3088 µs | 23.4x |
+//! | embedding: cosine + L2 (D = 512) | 70 µs | 8.2 µs | 8.6x |
+//! | pairwise: pdist cosine + euclidean (10 variants) | 80 µs | 44.3 µs | 1.8x |
+//! | attention, [`attention_similarity`] | 2265 µs | 546 µs | 4.1x |
+//! | attention, original's [`AttentionMap`] built once | 2265 µs | 356 µs | 6.4x |
+//! | patch similarity | 3657 µs | 187 µs | 19.6x |
+//! | edge preservation | 7904 µs | 723 µs | 10.9x |
+//! | detail preservation | 24368 µs | 391 µs | 62x |
+//! | SSIM, [`ssim`] (the original's side each time) | 84752 µs | 4001 µs | 21x |
+//! | SSIM, original's side built once | 84752 µs | 1918 µs | 44x |
+//! | all four via `compare`, with `OriginalFeatures::new` | 120681 µs | 3297 µs | 37x |
+//!
+//! The VM's speed drifts between runs (scikit-image's SSIM took 49 ms in an earlier
+//! run, this crate's edge 608 µs), so only ratios from one run are comparable.
 //!
 //! SSIM is the one family not under 1 ms. It keeps scikit-image's float64 arithmetic:
 //! float32 would lose the 1e-9 agreement, because the variance is a difference of
 //! large filtered squares. Per variant it filters three planes (y, y^2, x y) with the
-//! separable 11-tap Gaussian and evaluates the SSIM term, about 93 four-wide vector
-//! operations per four valid pixels even with the symmetric taps folded and fused
-//! (see `ssim.rs`). This machine sustains about 3 such operations per cycle at 3.6 GHz
-//! (a loop of independent FMAs and adds), so nine comparisons cannot take less than
-//! about 0.9 ms in float64 here; the kernel runs at 2.2 to 2.6 times that bound (best
-//! of repeats, criterion mean). The first version took 19.2 ms; the SSE2 build before
-//! the dedicated AVX2 kernel, 3.0 ms. For scale, replaying the paper suite's nine
+//! separable 11-tap Gaussian and evaluates the SSIM term: about 93 four-wide vector
+//! operations per four valid pixels with the symmetric taps folded and fused, 44 of
+//! them multiplies or FMAs (see `ssim.rs`). This machine does at most 2 FMAs and 2
+//! adds per cycle (measured: 3.2 to 3.5 of the two together), so nine comparisons
+//! take at least 0.64 ms in float64 here (the FMA ports alone), about 0.8 ms at the
+//! measured mix. Each of the kernel's three loops, run alone on data in the L1 cache
+//! (a microbenchmark), takes 16.4 (row filter), 13.6 (column pass) and 7.0 (terms)
+//! cycles per four pixels: 1.1 ms for nine. The kernel as a whole takes 1.70 ms (best
+//! of 1500 repeats; the criterion mean above is 1.92 ms): the loops share the core,
+//! and the luminance rows, read 32 columns at a time, wait on memory (7%). An
+//! 8-wide AVX-512 column pass ran 1.2x faster than the AVX2 one in the same
+//! microbenchmark; a full AVX-512 kernel is the next step, worth more on CPUs with two
+//! 512-bit FMA units. The first version took 19.2 ms; the SSE2 build before the
+//! dedicated AVX2 kernel, 3.0 ms. For scale, replaying the paper suite's nine
 //! augmentations from the original costs 3.3 ms per image on the same machine, before
 //! the source is decoded, and encoding the ten images about 450 ms.
 
