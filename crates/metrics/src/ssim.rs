@@ -411,8 +411,7 @@ mod avx2 {
     /// The `R - 10` output rows down a block's `R` filtered rows (each loaded once).
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    fn down<const R: usize>(k: &[__m256d; RADIUS + 1], t: &[Slot; R]) -> [__m256d; 2] {
-        let rows = t;
+    fn down<const R: usize>(k: &[__m256d; RADIUS + 1], rows: &[Slot; R]) -> [__m256d; 2] {
         let mut out = [_mm256_setzero_pd(); 2];
         for (o, r) in out.iter_mut().zip(rows.windows(WIN)) {
             let mut acc = _mm256_mul_pd(r[RADIUS], k[0]);
