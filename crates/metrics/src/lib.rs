@@ -31,8 +31,10 @@
 //! | SSIM, original's side built once | 84752 µs | 1918 µs | 44x |
 //! | all four via `compare`, with `OriginalFeatures::new` | 120681 µs | 3297 µs | 37x |
 //!
-//! The VM's speed drifts between runs (scikit-image's SSIM took 49 ms in an earlier
-//! run, this crate's edge 608 µs), so only ratios from one run are comparable.
+//! The VM's speed drifts by up to 1.6x within minutes (a timing loop over the SSIM
+//! kernel: best 1.70 ms, mean 2.7 ms), so only ratios from one run are comparable,
+//! and even those move: a second run the same hour measured scikit-image's SSIM at
+//! 55.8 ms and this crate's (side built once) at 2.72 ms, 20.5x.
 //!
 //! SSIM is the one family not under 1 ms. It keeps scikit-image's float64 arithmetic:
 //! float32 would lose the 1e-9 agreement, because the variance is a difference of
@@ -45,7 +47,7 @@
 //! measured mix. Each of the kernel's three loops, run alone on data in the L1 cache
 //! (a microbenchmark), takes 16.4 (row filter), 13.6 (column pass) and 7.0 (terms)
 //! cycles per four pixels: 1.1 ms for nine. The kernel as a whole takes 1.70 ms (best
-//! of 1500 repeats; the criterion mean above is 1.92 ms): the loops share the core,
+//! of 1500 repeats; criterion means 1.9 to 2.7 ms): the loops share the core,
 //! and the luminance rows, read 32 columns at a time, wait on memory (7%). An
 //! 8-wide AVX-512 column pass ran 1.2x faster than the AVX2 one in the same
 //! microbenchmark; a full AVX-512 kernel is the next step, worth more on CPUs with two
