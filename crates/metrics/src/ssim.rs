@@ -50,16 +50,22 @@ impl SsimSide {
         Self { valid, rows, blocks, data: vec![[[0.0; 4]; 2]; blocks * rows] }
     }
 
+    /// Every strip as `(first block, blocks)`, left to right.
+    fn strips(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let blocks = self.blocks;
+        (0..blocks).step_by(STRIP).map(move |first| (first, strip_blocks(blocks, first)))
+    }
+
     /// The entry of valid row `r`, block `b`.
     fn at(&self, r: usize, b: usize) -> usize {
         let first = b / STRIP * STRIP;
-        first * self.rows + r * (self.blocks - first).min(STRIP) + b - first
+        first * self.rows + r * strip_blocks(self.blocks, first) + b - first
     }
 
     /// The entries of valid row `r` in the strip from block `first` on.
     fn strip_row(&self, r: usize, first: usize) -> &[[[f64; 4]; 2]] {
         let at = self.at(r, first);
-        &self.data[at..at + (self.blocks - first).min(STRIP)]
+        &self.data[at..at + strip_blocks(self.blocks, first)]
     }
 
     /// `(ux, variance)` at valid pixel `(r, c)`.
@@ -76,6 +82,12 @@ impl SsimSide {
         let e = &mut self.data[at];
         (e[0][c % 4], e[1][c % 4]) = (ux, uxx - ux * ux);
     }
+}
+
+/// The blocks of the strip from block `first` on, of `blocks` in all: [`STRIP`], or
+/// fewer in the last strip.
+fn strip_blocks(blocks: usize, first: usize) -> usize {
+    (blocks - first).min(STRIP)
 }
 
 // Both filter the third plane `f(a * b)` too, as `score` does (one code path for both),
@@ -309,12 +321,6 @@ mod avx2 {
             }
         }
 
-        /// Every strip as `(first block, blocks)`.
-        fn strips(w: usize) -> impl Iterator<Item = (usize, usize)> {
-            let blocks = (w - 2 * RADIUS).div_ceil(4);
-            (0..blocks).step_by(STRIP).map(move |first| (first, (blocks - first).min(STRIP)))
-        }
-
         /// Filters along the strip's part of the input rows that output rows `r..r + n`
         /// need and that are not in the ring yet.
         #[target_feature(enable = "avx2,fma")]
@@ -437,7 +443,7 @@ mod avx2 {
     pub(super) fn side(gray: &[f64], w: usize, h: usize) -> SsimSide {
         let mut rings = Rings::new(w);
         let mut side = SsimSide::empty(w, h);
-        for (first, blocks) in Rings::strips(w) {
+        for (first, blocks) in side.strips() {
             (rings.first, rings.blocks) = (first, blocks);
             for (r, n) in super::row_pairs(h - 2 * RADIUS) {
                 rings.advance(gray, gray, r, n);
@@ -459,7 +465,7 @@ mod avx2 {
     pub(super) fn score(x: &SsimSide, gx: &[f64], gy: &[f64], w: usize, h: usize) -> f64 {
         let mut rings = Rings::new(w);
         let mut sums = vec![[0.0; 4]; x.blocks];
-        for (first, blocks) in Rings::strips(w) {
+        for (first, blocks) in x.strips() {
             (rings.first, rings.blocks) = (first, blocks);
             for (r, n) in super::row_pairs(h - 2 * RADIUS) {
                 rings.advance(gy, gx, r, n);
@@ -522,6 +528,37 @@ mod tests {
             let got = score(&fast, &gx, &gy, w, h);
             assert_eq!(got.to_bits(), portable::score(&slow, &gx, &gy, w, h).to_bits(), "score {w}x{h}");
             assert!(got > -1.0 && got < 1.0, "{got}");
+        }
+    }
+
+    /// Every valid block of every row has its own entry, and a strip's row is one run
+    /// of entries in block order (what the AVX2 score reads), for widths with one
+    /// strip, whole strips, and a last strip cut short.
+    #[test]
+    fn side_layout_gives_each_block_one_entry_strip_by_strip() {
+        for (w, h) in [(11, 11), (42, 13), (74, 12), (224, 224)] {
+            let side = SsimSide::empty(w, h);
+            let mut seen = vec![false; side.data.len()];
+            for r in 0..side.rows {
+                for b in 0..side.blocks {
+                    let at = side.at(r, b);
+                    assert!(!std::mem::replace(&mut seen[at], true), "{w}x{h}: row {r} block {b} shares entry {at}");
+                }
+            }
+            assert!(seen.iter().all(|&s| s), "{w}x{h}: entries left unused");
+            let strips: Vec<_> = side.strips().collect();
+            assert_eq!(strips.iter().map(|&(_, n)| n).sum::<usize>(), side.blocks, "{w}x{h}");
+            for (first, n) in strips {
+                for r in 0..side.rows {
+                    let run = side.strip_row(r, first);
+                    assert_eq!(run.len(), n);
+                    assert_eq!(side.at(r, first) + n - 1, side.at(r, first + n - 1), "{w}x{h}: row {r}");
+                }
+                // Rows of a strip follow each other: the score reads the strip in order.
+                if side.rows > 1 {
+                    assert_eq!(side.at(1, first), side.at(0, first) + n, "{w}x{h}: strip {first}");
+                }
+            }
         }
     }
 
