@@ -117,9 +117,9 @@ fn pipeline_end_to_end_with_the_tiny_model() {
             "attention row {i} sums to {total}"
         );
     }
-    let manifest = clipshift_tables::read_manifest(&run.manifest()).unwrap();
-    assert_eq!(manifest["model"]["random_init"], serde_json::json!(true));
-    assert_eq!(manifest["seed"], serde_json::json!(7));
+    let manifest = clipshift_tables::RunManifest::load(&run).unwrap();
+    assert!(manifest.model.unwrap().random_init);
+    assert_eq!(manifest.augment.unwrap().seed, 7);
 
     // metrics
     let measured = clipshift_metrics::stage::run(&MetricsConfig { run_dir: run.root().to_path_buf() }).unwrap();

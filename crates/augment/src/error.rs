@@ -20,3 +20,16 @@ pub enum AugmentError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
+
+impl AugmentError {
+    /// The `errors.parquet` kind of this failure when it is recorded for one image.
+    pub fn kind(&self) -> clipshift_tables::ErrorKind {
+        use clipshift_tables::ErrorKind;
+        match self {
+            Self::Read { .. } => ErrorKind::Read,
+            Self::Decode { .. } | Self::Empty { .. } => ErrorKind::Decode,
+            Self::InvalidParams { .. } | Self::Suite { .. } => ErrorKind::Params,
+            Self::EncodePng { .. } | Self::Io { .. } | Self::Table(_) => ErrorKind::Write,
+        }
+    }
+}

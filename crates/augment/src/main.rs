@@ -15,6 +15,8 @@ struct Cli {
     command: Option<Command>,
     #[command(flatten)]
     stage: StageArgs,
+    #[command(flatten)]
+    verbosity: clipshift_console::Verbosity,
 }
 
 #[derive(clap::Args)]
@@ -66,16 +68,9 @@ enum Command {
 }
 
 fn main() {
-    init_logging();
-    if let Err(err) = real_main() {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
-    }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    cli.verbosity.init_logging();
+    clipshift_console::exit_on_error(real_main(cli));
 }
 
 fn load_suite(path: Option<&PathBuf>) -> Result<Suite> {
@@ -85,8 +80,7 @@ fn load_suite(path: Option<&PathBuf>) -> Result<Suite> {
     }
 }
 
-fn real_main() -> Result<()> {
-    let cli = Cli::parse();
+fn real_main(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Apply { input, aug, params, seed, suite, image_size, output }) => {
             let suite = load_suite(suite.as_ref())?;

@@ -8,11 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clipshift_console::progress_bar;
 use clipshift_tables::arrow::array::{BinaryArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
-use clipshift_tables::{ErrorLog, RunDir, TableError, TableWriter, schema, update_manifest};
-use indicatif::{ProgressBar, ProgressStyle};
+use clipshift_tables::{
+    AugmentManifest, ErrorKind, ErrorLog, InputsManifest, RunDir, RunManifest, SuiteManifest, TableError, TableWriter,
+    schema,
+};
 use rayon::prelude::*;
-use serde_json::json;
 
 use crate::source::{SourceImage, canonical, decode, scan_images};
 use crate::{AugmentError, Params, Rng, Suite};
@@ -93,7 +95,7 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
                 match result {
                     Ok(rows) => Some(rows),
                     Err(err) => {
-                        errors.record(Some(&relative), None, None, error_kind(&err), err.to_string());
+                        errors.record(Some(&relative), None, None, err.kind(), err.to_string());
                         None
                     }
                 }
@@ -106,7 +108,7 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
                     Some(&image.path),
                     Some(image.source.image_id),
                     None,
-                    "duplicate",
+                    ErrorKind::Duplicate,
                     format!("same content as {first}; only the first is used"),
                 );
                 continue;
@@ -124,19 +126,18 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
     let mut ids: Vec<u64> = seen.keys().copied().collect();
     ids.sort_unstable();
     let fingerprint = ids.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, id| (h ^ id).wrapping_mul(0x100_0000_01b3));
-    let entries = json!({
-        "tool_version": env!("CARGO_PKG_VERSION"),
-        "seed": config.seed,
-        "data_root": data_root,
-        "image_size": config.image_size,
-        "limit": config.limit,
-        "save_images": config.save_images,
-        "suite": config.suite.to_json(),
-        "inputs": { "images": images, "fingerprint": format!("{fingerprint:016x}") },
+    let mut manifest = RunManifest::load(&run)?;
+    manifest.augment = Some(AugmentManifest {
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        seed: config.seed,
+        data_root,
+        image_size: config.image_size,
+        limit: config.limit,
+        save_images: config.save_images,
+        suite: suite_manifest(&config.suite),
+        inputs: InputsManifest { images, fingerprint: format!("{fingerprint:016x}") },
     });
-    if let serde_json::Value::Object(map) = entries {
-        update_manifest(&run.manifest(), map)?;
-    }
+    manifest.save(&run)?;
     Ok(AugmentSummary { images, variants, errors: error_count })
 }
 
@@ -209,24 +210,7 @@ fn relative_path(root: &Path, path: &Path) -> String {
     path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
 }
 
-fn error_kind(err: &AugmentError) -> &'static str {
-    match err {
-        AugmentError::Read { .. } | AugmentError::Io { .. } => "read",
-        AugmentError::Decode { .. } | AugmentError::Empty { .. } => "decode",
-        AugmentError::InvalidParams { .. } => "params",
-        AugmentError::EncodePng { .. } => "encode-png",
-        AugmentError::Suite { .. } | AugmentError::Table(_) => "internal",
-    }
-}
-
-/// A progress bar on stderr that hides itself when stderr is not a terminal.
-pub fn progress_bar(len: u64, stage: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>9} [{bar:40}] {pos}/{len} images {elapsed} (eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(stage.to_string());
-    bar
+/// The suite as `run.json` records it: every member with its hyperparameters resolved.
+fn suite_manifest(suite: &Suite) -> SuiteManifest {
+    serde_json::from_value(suite.to_json()).expect("Suite::to_json has the manifest's shape")
 }

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
 use clap::Parser;
 use clipshift_encode::stage::{EncodeConfig, run};
 use clipshift_encode::{Device, ResizePolicy, SessionConfig};
@@ -36,6 +35,8 @@ struct Cli {
     /// Write every model input tensor as DIR/<image_id>/<augmentation>.npy.
     #[arg(long)]
     dump_pixels: Option<PathBuf>,
+    #[command(flatten)]
+    verbosity: clipshift_console::Verbosity,
 }
 
 fn parse_policy(s: &str) -> Result<ResizePolicy, String> {
@@ -59,9 +60,8 @@ fn resolve_model(name: &str) -> PathBuf {
 }
 
 fn main() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
+    cli.verbosity.init_logging();
     let config = EncodeConfig {
         run_dir: cli.run,
         model_dir: resolve_model(&cli.model),
@@ -70,23 +70,14 @@ fn main() {
         batch: cli.batch,
         dump_pixels: cli.dump_pixels,
     };
-    match run(&config) {
-        Ok(summary) => {
-            if summary.random_init {
-                eprintln!("warning: model `{}` has random weights: its embeddings are meaningless", summary.model);
-            }
-            println!(
-                "encode: {} rows with {} on {}, {} errors -> {}",
-                summary.rows,
-                summary.model,
-                summary.provider,
-                summary.errors,
-                config.run_dir.join("embeddings.parquet").display()
-            );
-        }
-        Err(err) => {
-            eprintln!("error: {:#}", anyhow::Error::from(err));
-            std::process::exit(1);
-        }
-    }
+    clipshift_console::exit_on_error(run(&config).map_err(anyhow::Error::from).map(|summary| {
+        println!(
+            "encode: {} rows with {} on {}, {} errors -> {}",
+            summary.rows,
+            summary.model,
+            summary.provider,
+            summary.errors,
+            config.run_dir.join("embeddings.parquet").display()
+        );
+    }));
 }

@@ -20,6 +20,16 @@ pub enum ResizePolicy {
     Clip,
 }
 
+impl ResizePolicy {
+    /// The name `model.json`, `run.json` and `--policy` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paper => "paper",
+            Self::Clip => "clip",
+        }
+    }
+}
+
 /// Names of the graph outputs the encoder reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputNames {

@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 
-use clipshift_augment::stage::progress_bar;
 use clipshift_augment::{Params, canonical, read_source};
+use clipshift_console::progress_bar;
 use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array};
 use clipshift_tables::{
-    ErrorLog, ImageGroups, RunDir, SourceImages, TableError, TableWriter, column, schema, update_manifest,
+    EncodeManifest, ErrorKind, ErrorLog, ImageGroups, ModelManifest, RunDir, RunManifest, SourceImages, TableError,
+    TableWriter, column, schema,
 };
 use rayon::prelude::*;
-use serde_json::json;
 
 use crate::{BatchOutput, EncodeError, Encoder, ModelSpec, Preprocessor, ResizePolicy, SessionConfig};
 
@@ -124,7 +124,7 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
                             None,
                             Some(item.image_id),
                             Some(&item.augmentation),
-                            "inference",
+                            ErrorKind::Inference,
                             err.to_string(),
                         );
                     }
@@ -148,28 +148,25 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
 
     let rows = writer.finish()?;
     let error_count = errors.save(&run.errors())?;
-    let entries = json!({
-        "model": {
-            "name": spec.name,
-            "source": spec.source,
-            "random_init": spec.random_init,
-            "sha256": spec.sha256,
-            "dir": std::fs::canonicalize(&spec.dir).unwrap_or(spec.dir.clone()),
-            "embedding_dim": spec.embedding_dim,
-            "image_size": spec.image_size,
-            "patch_size": spec.patch_size,
-            "resize_policy": policy,
-        },
-        "encode": {
-            "device": format!("{:?}", config.session.device).to_lowercase(),
-            "provider": encoder.provider(),
-            "batch": batch,
-            "intra_threads": config.session.intra_threads,
-        },
+    let mut manifest = RunManifest::load(&run)?;
+    manifest.model = Some(ModelManifest {
+        name: spec.name.clone(),
+        source: spec.source.clone(),
+        random_init: spec.random_init,
+        sha256: spec.sha256.clone(),
+        dir: std::fs::canonicalize(&spec.dir).unwrap_or(spec.dir.clone()),
+        embedding_dim: spec.embedding_dim,
+        image_size: spec.image_size,
+        patch_size: spec.patch_size,
+        resize_policy: policy.as_str().into(),
     });
-    if let serde_json::Value::Object(map) = entries {
-        update_manifest(&run.manifest(), map)?;
-    }
+    manifest.encode = Some(EncodeManifest {
+        device: format!("{:?}", config.session.device).to_lowercase(),
+        provider: encoder.provider().into(),
+        batch,
+        intra_threads: config.session.intra_threads,
+    });
+    manifest.save(&run)?;
     Ok(EncodeSummary {
         rows,
         errors: error_count,
@@ -205,13 +202,19 @@ fn prepare(
     jobs.par_iter()
         .flat_map_iter(|job| {
             let (Some(relative), Some(path)) = (sources.relative_path(job.image_id), sources.file(job.image_id)) else {
-                errors.record(None, Some(job.image_id), None, "missing-image", "image_id not in images.parquet".into());
+                errors.record(
+                    None,
+                    Some(job.image_id),
+                    None,
+                    ErrorKind::MissingImage,
+                    "image_id not in images.parquet".into(),
+                );
                 return Vec::new();
             };
             let base = match read_source(&path) {
                 Ok(src) => canonical(&src.rgb, sources.image_size()),
                 Err(err) => {
-                    errors.record(Some(relative), Some(job.image_id), None, "decode", err.to_string());
+                    errors.record(Some(relative), Some(job.image_id), None, err.kind(), err.to_string());
                     return Vec::new();
                 }
             };
@@ -222,7 +225,7 @@ fn prepare(
                     let pixels = match replayed {
                         Ok(pixels) => pixels,
                         Err(err) => {
-                            errors.record(Some(relative), Some(job.image_id), Some(aug), "augment", err.to_string());
+                            errors.record(Some(relative), Some(job.image_id), Some(aug), err.kind(), err.to_string());
                             return None;
                         }
                     };
@@ -231,7 +234,7 @@ fn prepare(
                     if let Some(dir) = &config.dump_pixels
                         && let Err(err) = write_npy(dir, job.image_id, aug, &tensor, preprocessor.tensor_len())
                     {
-                        errors.record(Some(relative), Some(job.image_id), Some(aug), "dump-pixels", err.to_string());
+                        errors.record(Some(relative), Some(job.image_id), Some(aug), ErrorKind::Write, err.to_string());
                     }
                     Some(Prepared { image_id: job.image_id, augmentation: aug.clone(), tensor })
                 })
@@ -256,8 +259,7 @@ fn write_npy(dir: &Path, image_id: u64, augmentation: &str, tensor: &[f32], len:
     for v in tensor {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    let path = folder.join(format!("{augmentation}.npy"));
-    std::fs::write(&path, bytes).map_err(|source| EncodeError::Io { path, source })
+    Ok(clipshift_tables::write_atomic(&folder.join(format!("{augmentation}.npy")), &bytes)?)
 }
 
 /// Streams `embeddings.parquet`, creating the file when the first batch fixes the shapes.

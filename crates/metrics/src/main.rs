@@ -12,24 +12,22 @@ struct Cli {
     /// Run directory written by the augment and encode stages.
     #[arg(long)]
     run: PathBuf,
+    #[command(flatten)]
+    verbosity: clipshift_console::Verbosity,
 }
 
 fn main() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
-    match run(&MetricsConfig { run_dir: cli.run.clone() }) {
-        Ok(s) => println!(
+    cli.verbosity.init_logging();
+    let result = run(&MetricsConfig { run_dir: cli.run.clone() }).map_err(anyhow::Error::from);
+    clipshift_console::exit_on_error(result.map(|s| {
+        println!(
             "metrics: {} images, {} metric rows, {} pairwise rows, {} errors -> {}",
             s.images,
             s.metric_rows,
             s.pairwise_rows,
             s.errors,
             cli.run.join("metrics.parquet").display()
-        ),
-        Err(err) => {
-            eprintln!("error: {:#}", anyhow::Error::from(err));
-            std::process::exit(1);
-        }
-    }
+        );
+    }));
 }

@@ -9,12 +9,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clipshift_augment::stage::progress_bar;
 use clipshift_augment::{AugmentError, Params, RgbImage, canonical, read_source};
+use clipshift_console::progress_bar;
 use clipshift_tables::arrow::array::{
     Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
 };
-use clipshift_tables::{ErrorLog, ImageGroups, RunDir, SourceImages, TableError, TableWriter, column, schema};
+use clipshift_tables::{
+    ErrorKind, ErrorLog, ImageGroups, RunDir, SourceImages, TableError, TableWriter, column, schema,
+};
 use rayon::prelude::*;
 
 use crate::{AttentionMap, OriginalFeatures, cosine_similarity, l2_distance, pdist_cosine, pdist_euclidean};
@@ -164,7 +166,7 @@ fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) 
             relative,
             Some(id),
             Some(schema::ORIGINAL),
-            "missing-embedding",
+            ErrorKind::MissingEmbedding,
             "no embedding of the original: image skipped".into(),
         );
         return out;
@@ -176,7 +178,7 @@ fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) 
     let features = match &base {
         Ok(base) => Some(OriginalFeatures::new(base)),
         Err(message) => {
-            errors.record(relative, Some(id), None, "decode", format!("pixel metrics left null: {message}"));
+            errors.record(relative, Some(id), None, ErrorKind::Decode, format!("pixel metrics left null: {message}"));
             None
         }
     };
@@ -186,7 +188,13 @@ fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) 
             continue;
         }
         let Some(variant) = input.embeddings.get(aug) else {
-            errors.record(relative, Some(id), Some(aug), "missing-embedding", "no embedding: no metrics row".into());
+            errors.record(
+                relative,
+                Some(id),
+                Some(aug),
+                ErrorKind::MissingEmbedding,
+                "no embedding: no metrics row".into(),
+            );
             continue;
         };
         let attention = match (&original_attention, &variant.attention) {
@@ -200,7 +208,7 @@ fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) 
             {
                 Ok(scores) => Some(scores),
                 Err(message) => {
-                    errors.record(relative, Some(id), Some(aug), "pixel-metrics", message);
+                    errors.record(relative, Some(id), Some(aug), ErrorKind::Metric, message);
                     None
                 }
             },

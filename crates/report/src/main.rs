@@ -19,29 +19,21 @@ struct Args {
     /// Linkage criterion for the dendrograms.
     #[arg(long, default_value = "ward", value_parser = ["ward", "average", "complete", "single"])]
     linkage: String,
-    /// More logging (-v info, -vv debug).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    #[command(flatten)]
+    verbosity: clipshift_console::Verbosity,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     let args = Args::parse();
-    let level = match args.verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
-        .with_writer(std::io::stderr)
-        .init();
+    args.verbosity.init_logging();
+    clipshift_console::exit_on_error(report(&args));
+}
+
+fn report(args: &Args) -> anyhow::Result<()> {
     let mut config = ReportConfig::new(&args.run);
     config.linkage = args.linkage.parse::<Linkage>()?;
     let summary = clipshift_report::run(&config)
         .with_context(|| format!("report stage failed for run {}", args.run.display()))?;
-    if summary.random_init {
-        eprintln!("warning: random-init model; the report's numbers are meaningless");
-    }
     println!("{}", summary.index_html.display());
     Ok(())
 }

@@ -6,6 +6,72 @@ use arrow::array::{Array, RecordBatch, StringArray, UInt64Array};
 use crate::io::column;
 use crate::{TableError, TableWriter, read_table, schema};
 
+/// What went wrong, the same in every stage: the `kind` column of `errors.parquet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A file could not be read (missing, unreadable, an I/O error).
+    Read,
+    /// A file's bytes are not an image that can be decoded, or decode to no pixels.
+    Decode,
+    /// A file with the same content as an earlier one; only the first is used.
+    Duplicate,
+    /// An augmentation's parameters are invalid, so its variant cannot be made or replayed.
+    Params,
+    /// An `image_id` of one table is not in `images.parquet`.
+    MissingImage,
+    /// A variant has no row in `embeddings.parquet`, so nothing downstream of it exists.
+    MissingEmbedding,
+    /// The model failed on a batch; its variants have no embeddings.
+    Inference,
+    /// A per-image metric could not be computed; its columns are null.
+    Metric,
+    /// An output file (a saved variant, dumped pixels) could not be written.
+    Write,
+    /// A report figure could not be drawn; the rest of the report is written.
+    Figure,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 10] = [
+        Self::Read,
+        Self::Decode,
+        Self::Duplicate,
+        Self::Params,
+        Self::MissingImage,
+        Self::MissingEmbedding,
+        Self::Inference,
+        Self::Metric,
+        Self::Write,
+        Self::Figure,
+    ];
+
+    /// The value stored in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Decode => "decode",
+            Self::Duplicate => "duplicate",
+            Self::Params => "params",
+            Self::MissingImage => "missing-image",
+            Self::MissingEmbedding => "missing-embedding",
+            Self::Inference => "inference",
+            Self::Metric => "metric",
+            Self::Write => "write",
+            Self::Figure => "figure",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One failure: a bad file, an image that could not be augmented, a failed batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorRecord {
@@ -13,8 +79,7 @@ pub struct ErrorRecord {
     pub path: Option<String>,
     pub image_id: Option<u64>,
     pub augmentation: Option<String>,
-    /// A short machine-readable class, e.g. `decode`, `inference`, `missing-embedding`.
-    pub kind: String,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
@@ -38,16 +103,16 @@ impl ErrorLog {
         path: Option<&str>,
         image_id: Option<u64>,
         augmentation: Option<&str>,
-        kind: &str,
+        kind: ErrorKind,
         message: String,
     ) {
-        tracing::warn!(stage = %self.stage, ?path, ?image_id, ?augmentation, kind, "{message}");
+        tracing::warn!(stage = %self.stage, ?path, ?image_id, ?augmentation, %kind, "{message}");
         self.records.lock().expect("error log poisoned").push(ErrorRecord {
             stage: self.stage.clone(),
             path: path.map(str::to_string),
             image_id,
             augmentation: augmentation.map(str::to_string),
-            kind: kind.to_string(),
+            kind,
             message,
         });
     }
@@ -104,16 +169,23 @@ pub fn read_errors(path: &Path) -> Result<Vec<ErrorRecord>, TableError> {
     let aug: &StringArray = column(&batch, path, schema::AUGMENTATION)?;
     let kind: &StringArray = column(&batch, path, "kind")?;
     let message: &StringArray = column(&batch, path, "message")?;
-    Ok((0..batch.num_rows())
-        .map(|i| ErrorRecord {
-            stage: stage.value(i).to_string(),
-            path: file.is_valid(i).then(|| file.value(i).to_string()),
-            image_id: image.is_valid(i).then(|| image.value(i)),
-            augmentation: aug.is_valid(i).then(|| aug.value(i).to_string()),
-            kind: kind.value(i).to_string(),
-            message: message.value(i).to_string(),
+    (0..batch.num_rows())
+        .map(|i| {
+            let kind = ErrorKind::parse(kind.value(i)).ok_or_else(|| TableError::Column {
+                path: path.to_path_buf(),
+                column: "kind".into(),
+                message: format!("unknown error kind `{}`", kind.value(i)),
+            })?;
+            Ok(ErrorRecord {
+                stage: stage.value(i).to_string(),
+                path: file.is_valid(i).then(|| file.value(i).to_string()),
+                image_id: image.is_valid(i).then(|| image.value(i)),
+                augmentation: aug.is_valid(i).then(|| aug.value(i).to_string()),
+                kind,
+                message: message.value(i).to_string(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -126,10 +198,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("errors.parquet");
         let augment = ErrorLog::new("augment");
-        augment.record(Some("bad.jpg"), None, None, "decode", "not a JPEG".into());
+        augment.record(Some("bad.jpg"), None, None, ErrorKind::Decode, "not a JPEG".into());
         assert_eq!(augment.save(&path).unwrap(), 1);
         let encode = ErrorLog::new("encode");
-        encode.record(None, Some(7), Some("blur"), "inference", "boom".into());
+        encode.record(None, Some(7), Some("blur"), ErrorKind::Inference, "boom".into());
         encode.save(&path).unwrap();
         assert_eq!(read_errors(&path).unwrap().len(), 2);
         // encode re-run without failures: only augment's row stays.
@@ -138,8 +210,17 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].path.as_deref(), Some("bad.jpg"));
         assert_eq!(rows[0].image_id, None);
+        assert_eq!(rows[0].kind, ErrorKind::Decode);
         ErrorLog::new("augment").save(&path).unwrap();
         assert!(!path.exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_its_table_value() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ErrorKind::parse("augment"), None);
     }
 }

@@ -8,34 +8,30 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::TableError;
+use crate::{AtomicFile, TableError};
 
 /// Rows per Parquet row group: bounded memory on write, and useful pruning on read.
 const ROW_GROUP_ROWS: usize = 4096;
 
-/// Streams record batches into a Parquet file that appears atomically.
-///
-/// Rows go to `<name>.partial` beside the target and are renamed over it only by
-/// [`TableWriter::finish`], so readers never see a half-written table, and an
-/// interrupted stage leaves the previous table intact.
+/// Streams record batches into a Parquet file that appears atomically ([`AtomicFile`]):
+/// readers never see a half-written table, and an interrupted stage leaves the
+/// previous table intact.
 pub struct TableWriter {
     target: PathBuf,
-    partial: PathBuf,
-    writer: ArrowWriter<File>,
+    writer: ArrowWriter<AtomicFile>,
     rows: usize,
 }
 
 impl TableWriter {
     pub fn create(target: &Path, schema: SchemaRef) -> Result<Self, TableError> {
-        let partial = partial_path(target);
-        let file = File::create(&partial).map_err(|source| TableError::Io { path: partial.clone(), source })?;
+        let file = AtomicFile::create(target)?;
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
         let writer = ArrowWriter::try_new(file, schema, Some(props))
             .map_err(|source| TableError::Parquet { path: target.to_path_buf(), source })?;
-        Ok(Self { target: target.to_path_buf(), partial, writer, rows: 0 })
+        Ok(Self { target: target.to_path_buf(), writer, rows: 0 })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), TableError> {
@@ -48,22 +44,13 @@ impl TableWriter {
         self.rows
     }
 
-    /// Closes the file, syncs it and renames it over the target. Returns the row count.
+    /// Closes the file and commits it over the target. Returns the row count.
     pub fn finish(self) -> Result<usize, TableError> {
         let file =
             self.writer.into_inner().map_err(|source| TableError::Parquet { path: self.target.clone(), source })?;
-        file.sync_all().map_err(|source| TableError::Io { path: self.partial.clone(), source })?;
-        drop(file);
-        std::fs::rename(&self.partial, &self.target)
-            .map_err(|source| TableError::Io { path: self.target.clone(), source })?;
+        file.commit()?;
         Ok(self.rows)
     }
-}
-
-fn partial_path(target: &Path) -> PathBuf {
-    let mut name = target.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    target.with_file_name(name)
 }
 
 /// Reads a Parquet table in batches of at most `batch_rows` rows, so memory stays
@@ -144,7 +131,7 @@ mod tests {
         }
         assert!(!target.exists(), "target must not appear before finish");
         assert_eq!(w.finish().unwrap(), 30);
-        assert!(target.exists() && !partial_path(&target).exists());
+        assert!(target.exists());
 
         let batches: Vec<_> = read_batches(&target, 7).unwrap().collect::<Result<_, _>>().unwrap();
         assert!(batches.iter().all(|b| b.num_rows() <= 7));

@@ -41,8 +41,25 @@ impl RunDir {
     pub fn errors(&self) -> PathBuf {
         self.root.join("errors.parquet")
     }
+    pub fn summary(&self) -> PathBuf {
+        self.root.join("summary.parquet")
+    }
+    pub fn distance_matrix(&self) -> PathBuf {
+        self.root.join("distance_matrix.parquet")
+    }
+    pub fn linkage(&self) -> PathBuf {
+        self.root.join("linkage.parquet")
+    }
+    pub fn clusters(&self) -> PathBuf {
+        self.root.join("clusters.parquet")
+    }
+    /// `index.html`, the figures, and the table behind each figure.
     pub fn report_dir(&self) -> PathBuf {
         self.root.join("report")
+    }
+    /// `report/wilcoxon.parquet`: the paired tests behind the report's significance marks.
+    pub fn wilcoxon(&self) -> PathBuf {
+        self.report_dir().join("wilcoxon.parquet")
     }
     /// Where `--save-images` puts `<image_id>/<augmentation>.png`.
     pub fn saved_images_dir(&self) -> PathBuf {

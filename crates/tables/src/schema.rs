@@ -13,16 +13,39 @@ pub const AUGMENTATION: &str = "augmentation";
 /// The name of the unaugmented variant in every table.
 pub const ORIGINAL: &str = "original";
 
-/// Per-image metric columns of `metrics.parquet`, in table order.
-pub const METRIC_COLUMNS: [&str; 7] = [
-    "cosine_similarity",
-    "l2_distance",
-    "attention_similarity",
-    "patch_similarity",
-    "edge_preservation",
-    "detail_preservation",
-    "ssim",
+/// A per-image metric column of `metrics.parquet` (definitions in `docs/tables.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricColumn {
+    pub name: &'static str,
+    /// How figures and tables label it.
+    pub label: &'static str,
+    /// True when larger values mean the variant stayed closer to the original.
+    pub higher_is_similar: bool,
+}
+
+pub const COSINE_SIMILARITY: &str = "cosine_similarity";
+
+/// The metric columns of `metrics.parquet`, in table order.
+pub const METRICS: [MetricColumn; 7] = [
+    MetricColumn { name: COSINE_SIMILARITY, label: "Cosine similarity", higher_is_similar: true },
+    MetricColumn { name: "l2_distance", label: "L2 distance", higher_is_similar: false },
+    MetricColumn { name: "attention_similarity", label: "Attention similarity", higher_is_similar: true },
+    MetricColumn { name: "patch_similarity", label: "Patch similarity", higher_is_similar: true },
+    MetricColumn { name: "edge_preservation", label: "Edge preservation", higher_is_similar: true },
+    MetricColumn { name: "detail_preservation", label: "Detail preservation", higher_is_similar: true },
+    MetricColumn { name: "ssim", label: "SSIM", higher_is_similar: true },
 ];
+
+/// The names of [`METRICS`], in table order.
+pub const METRIC_COLUMNS: [&str; METRICS.len()] = {
+    let mut names = [""; METRICS.len()];
+    let mut i = 0;
+    while i < METRICS.len() {
+        names[i] = METRICS[i].name;
+        i += 1;
+    }
+    names
+};
 
 /// `images.parquet`: one row per source image.
 pub fn images() -> SchemaRef {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{StringArray, UInt64Array};
 
-use crate::{RunDir, TableError, column, read_manifest, read_table, schema};
+use crate::{RunDir, RunManifest, TableError, column, read_table, schema};
 
 /// The source images of a run, for the stages that replay variants from them.
 ///
@@ -22,23 +22,9 @@ impl SourceImages {
     /// Reads `run.json` and `images.parquet`, both written by the augment stage.
     pub fn load(run: &RunDir) -> Result<Self, TableError> {
         run.require(&run.images(), "augment")?;
-        let manifest = read_manifest(&run.manifest())?;
-        let data_root = manifest.get("data_root").and_then(|v| v.as_str()).map(PathBuf::from).ok_or_else(|| {
-            TableError::Missing {
-                path: run.manifest(),
-                hint: "run.json has no data_root; re-run the augment stage".into(),
-            }
-        })?;
-        let image_size = match manifest.get("image_size") {
-            None => 224,
-            Some(v) => {
-                v.as_u64().and_then(|s| u32::try_from(s).ok()).filter(|&s| s > 0).ok_or_else(|| TableError::Column {
-                    path: run.manifest(),
-                    column: "image_size".into(),
-                    message: format!("expected a positive integer, found {v}"),
-                })?
-            }
-        };
+        let manifest = RunManifest::load(run)?;
+        let augment = manifest.require_augment(run)?;
+        let (data_root, image_size) = (augment.data_root.clone(), augment.image_size);
         let path = run.images();
         let table = read_table(&path)?;
         let ids = column::<UInt64Array>(&table, &path, schema::IMAGE_ID)?;
@@ -85,12 +71,28 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{TableWriter, update_manifest};
+    use crate::{TableWriter, write_atomic};
+
+    /// A complete augment section of run.json, with `changes` applied (null removes a key).
+    fn manifest(changes: serde_json::Value) -> serde_json::Value {
+        let mut m = json!({
+            "tool_version": "0", "seed": 0, "data_root": "/data", "image_size": 224, "limit": null,
+            "save_images": false, "suite": {"name": "s", "members": []},
+            "inputs": {"images": 2, "fingerprint": "0"},
+        });
+        for (key, value) in changes.as_object().unwrap() {
+            match value {
+                serde_json::Value::Null => m.as_object_mut().unwrap().remove(key),
+                v => m.as_object_mut().unwrap().insert(key.clone(), v.clone()),
+            };
+        }
+        m
+    }
 
     fn run_with(name: &str, manifest: serde_json::Value) -> RunDir {
         let run = RunDir::new(std::env::temp_dir().join(format!("clipshift-sources-{}-{name}", std::process::id())));
         run.create().unwrap();
-        update_manifest(&run.manifest(), manifest.as_object().unwrap().clone()).unwrap();
+        write_atomic(&run.manifest(), manifest.to_string().as_bytes()).unwrap();
         let mut w = TableWriter::create(&run.images(), schema::images()).unwrap();
         let batch = RecordBatch::try_new(
             schema::images(),
@@ -110,7 +112,7 @@ mod tests {
 
     #[test]
     fn resolves_paths_against_the_data_root() {
-        let run = run_with("ok", json!({"data_root": "/data", "image_size": 96}));
+        let run = run_with("ok", manifest(json!({"image_size": 96})));
         let sources = SourceImages::load(&run).unwrap();
         assert_eq!((sources.len(), sources.image_size()), (2, 96));
         assert_eq!(sources.relative_path(9), Some("sub/b.jpg"));
@@ -121,14 +123,14 @@ mod tests {
 
     #[test]
     fn names_run_json_when_it_is_incomplete() {
-        let run = run_with("no-root", json!({"image_size": 224}));
+        let run = run_with("no-root", manifest(json!({"data_root": null})));
         let err = SourceImages::load(&run).unwrap_err().to_string();
         assert!(err.contains("run.json") && err.contains("data_root"), "{err}");
         std::fs::remove_dir_all(run.root()).unwrap();
 
-        let run = run_with("bad-size", json!({"data_root": "/data", "image_size": "big"}));
+        let run = run_with("bad-size", manifest(json!({"image_size": "big"})));
         let err = SourceImages::load(&run).unwrap_err().to_string();
-        assert!(err.contains("image_size") && err.contains("positive integer"), "{err}");
+        assert!(err.contains("run.json") && err.contains("image_size") && err.contains("u32"), "{err}");
         std::fs::remove_dir_all(run.root()).unwrap();
     }
 }

@@ -1,0 +1,79 @@
+//! clipshift-console: what a stage binary shows the person running it.
+//!
+//! Owns the logging set-up (`-v`, `RUST_LOG`), the progress bar every stage draws, and
+//! how a failed stage prints its error chain, so that all stages look and behave alike
+//! on a terminal. It holds no stage logic and no table or model code.
+
+use clap::ArgAction;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// The `-v` flag every stage binary takes (`#[command(flatten)]` it into the CLI).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct Verbosity {
+    /// More logging: -v debug, -vv trace (RUST_LOG, when set, wins).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+impl Verbosity {
+    /// The log filter when `RUST_LOG` is unset. ONNX Runtime's own info lines stay hidden
+    /// below -vv: they are about the runtime, not the run.
+    pub fn default_filter(self) -> &'static str {
+        match self.verbose {
+            0 => "info,ort=warn",
+            1 => "debug,ort=warn",
+            _ => "trace",
+        }
+    }
+
+    /// Sends `tracing` output to stderr, filtered by `RUST_LOG` or else by `-v`.
+    pub fn init_logging(self) {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(self.default_filter()));
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
+}
+
+/// A progress bar of `len` images on stderr, prefixed with the stage's name; it draws
+/// nothing when stderr is not a terminal (a log file, a CI job, a Slurm array task).
+pub fn progress_bar(len: u64, stage: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>9} [{bar:40}] {pos}/{len} images {elapsed} (eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(stage.to_string());
+    bar
+}
+
+/// Ends a stage binary: on error, prints `error: ` and the whole cause chain on stderr
+/// and exits with status 1.
+pub fn exit_on_error(result: anyhow::Result<()>) {
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        verbosity: Verbosity,
+    }
+
+    #[test]
+    fn each_v_raises_the_default_level() {
+        let level = |args: &[&str]| Cli::parse_from(args).verbosity.default_filter();
+        assert_eq!(level(&["stage"]), "info,ort=warn");
+        assert_eq!(level(&["stage", "-v"]), "debug,ort=warn");
+        assert_eq!(level(&["stage", "-vv"]), "trace");
+        assert_eq!(level(&["stage", "--verbose", "--verbose", "--verbose"]), "trace");
+    }
+}
