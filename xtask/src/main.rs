@@ -146,8 +146,9 @@ fn cargo() -> Command {
 /// Builds every stage binary and returns their folder. All targets are built, so that
 /// features resolve exactly as for `cargo test --workspace` and the pipeline and the tests
 /// share one build of every dependency (dev profile) instead of compiling polars twice.
+/// Cargo's own progress stays visible: a fresh clone spends minutes here.
 fn build_stages(root: &Path) -> Result<PathBuf> {
-    run(cargo().args(["build", "--quiet", "--workspace", "--all-targets"]))?;
+    run(cargo().args(["build", "--workspace", "--all-targets"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     Ok(target.join("debug"))
 }
@@ -274,11 +275,30 @@ fn export_model(root: &Path, args: &[String]) -> Result<()> {
     run(Command::new(python).arg("models/export_clip.py").args(&args))
 }
 
+/// Where the report's browser test finds Chromium (Debian's package).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Provisions what the tests need (ONNX Runtime, the export environment), runs them, and
+/// names every check that could not run, with the command that makes it run.
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     let lib = runtime::ensure(root, false)?;
     eprintln!("ONNX Runtime: {}", lib.display());
+    let export_python = python_env(root, "venv-export", &root.join("models/requirements.txt"))?;
     build_stages(root)?;
-    run(cargo().env("ORT_DYLIB_PATH", &lib).args(["test", "--workspace"]).args(extra))
+    let mut cmd = cargo();
+    cmd.env("ORT_DYLIB_PATH", &lib).env("CLIPSHIFT_EXPORT_PYTHON", &export_python);
+    let mut skipped = Vec::new();
+    if !Path::new(CHROMIUM).exists() {
+        cmd.env("CLIPSHIFT_SKIP_BROWSER", "1");
+        skipped.push(format!(
+            "the report's headless-browser check ({CHROMIUM} not found; install it with `apt-get install chromium`)"
+        ));
+    }
+    let result = run(cmd.args(["test", "--workspace"]).args(extra));
+    for check in &skipped {
+        eprintln!("SKIPPED: {check}");
+    }
+    result
 }
 
 fn ci(root: &Path) -> Result<()> {
@@ -294,6 +314,8 @@ fn check_dependency_graph() -> Result<()> {
     for (package, forbidden) in [
         ("clipshift-tables", "ort"),
         ("clipshift-tables", "polars"),
+        ("clipshift-console", "ort"),
+        ("clipshift-console", "polars"),
         ("clipshift-augment", "ort"),
         ("clipshift-augment", "polars"),
         ("clipshift-metrics", "ort"),
