@@ -35,7 +35,7 @@ SIZE = 224
 
 
 def suite() -> dict[str, A.BasicTransform]:
-    """The paper's nine transforms (DESIGN.md), each with p=1."""
+    """The paper's nine transforms (the paper suite, as in crates/augment/src/suite.rs), each with p=1."""
     return {
         "noise": A.GaussNoise(std_range=(0.44, 0.88), p=1),
         "blur": A.GaussianBlur(blur_limit=(3, 7), p=1),

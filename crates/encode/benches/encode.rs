@@ -1,4 +1,4 @@
-//! clipshift-encode against its Python peers on a random-init ViT-B/32 (issue 4.5).
+//! clipshift-encode against its Python peers on a random-init ViT-B/32 (method and results: docs/benchmarks.md).
 //!
 //! `cargo xtask bench encode` exports the model with `models/export_clip.py --random-init
 //! vit-b-32 --quantize int8` into `.cache/bench-encode/random-vit-b-32/`, runs
@@ -26,7 +26,7 @@ use clipshift_encode::{Device, Encoder, ModelSpec, Preprocessor, SessionConfig};
 use formula::formula_input;
 use serde_json::{Value, json};
 
-/// Forward-pass cost of ViT-B/32 at 224 x 224 as the issue counts it: 2 x 4.4 G
+/// Forward-pass cost of ViT-B/32 at 224 x 224: 2 x 4.4 G
 /// multiply-accumulates (the patch embedding, 12 layers of attention and MLP over 50
 /// tokens, and the projection), in GFLOP per image.
 const VIT_B32_GFLOP: f64 = 8.8;

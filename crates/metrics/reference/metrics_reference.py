@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference values for clipshift-metrics, computed with numpy, scipy, OpenCV and
-scikit-image straight from DESIGN.md's formulas.
+scikit-image straight from the formulas in docs/tables.md ("Metrics").
 
     python -m venv .cache/venv-metricsref
     .cache/venv-metricsref/bin/pip install -r crates/metrics/reference/requirements.txt

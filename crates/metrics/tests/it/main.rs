@@ -1,5 +1,6 @@
 //! Agreement with `reference/metrics_reference.py` (numpy, scipy, OpenCV,
-//! scikit-image) on the committed fixtures, and the edge cases of DESIGN.md.
+//! scikit-image) on the committed fixtures, and the edge cases of the metric definitions
+//! (docs/tables.md).
 
 use std::path::PathBuf;
 
