@@ -143,6 +143,70 @@ impl Rect {
     }
 }
 
+/// Where text sits relative to its x coordinate (SVG `text-anchor`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Anchor {
+    Start,
+    Middle,
+    End,
+}
+
+impl Anchor {
+    fn as_str(self) -> &'static str {
+        match self {
+            Anchor::Start => "start",
+            Anchor::Middle => "middle",
+            Anchor::End => "end",
+        }
+    }
+}
+
+/// How a piece of text is drawn: `TextStyle::size(11.0).end().bold()`.
+/// Unless changed, text is regular black, anchored at its start and not rotated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TextStyle {
+    size: f64,
+    anchor: Anchor,
+    bold: bool,
+    fill: &'static str,
+    /// Degrees, clockwise, about the text's (x, y).
+    rotate: f64,
+}
+
+impl TextStyle {
+    /// Font size in pixels.
+    pub(crate) fn size(size: f64) -> Self {
+        Self { size, anchor: Anchor::Start, bold: false, fill: "#000000", rotate: 0.0 }
+    }
+
+    pub(crate) fn anchor(self, anchor: Anchor) -> Self {
+        Self { anchor, ..self }
+    }
+
+    /// Centred on x.
+    pub(crate) fn middle(self) -> Self {
+        self.anchor(Anchor::Middle)
+    }
+
+    /// Ending at x (labels left of an axis).
+    pub(crate) fn end(self) -> Self {
+        self.anchor(Anchor::End)
+    }
+
+    pub(crate) fn bold(self) -> Self {
+        Self { bold: true, ..self }
+    }
+
+    pub(crate) fn fill(self, fill: &'static str) -> Self {
+        Self { fill, ..self }
+    }
+
+    /// Rotated by `degrees` (clockwise) about the text's (x, y).
+    pub(crate) fn rotate(self, degrees: f64) -> Self {
+        Self { rotate: degrees, ..self }
+    }
+}
+
 /// An SVG document being written.
 pub(crate) struct Svg {
     pub(crate) width: f64,
@@ -231,19 +295,10 @@ impl Svg {
         let _ = writeln!(self.body, r#"<circle cx="{cx:.2}" cy="{cy:.2}" r="{r}" fill="{fill}"{stroke}/>"#);
     }
 
-    /// Text; `anchor` is start, middle or end; `rotate` in degrees about (x, y).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn text(
-        &mut self,
-        x: f64,
-        y: f64,
-        s: &str,
-        size: f64,
-        anchor: &str,
-        rotate: f64,
-        bold: bool,
-        fill: &str,
-    ) {
+    /// Text at (x, y) in the given style.
+    pub(crate) fn text(&mut self, x: f64, y: f64, s: &str, style: TextStyle) {
+        let TextStyle { size, anchor, bold, fill, rotate } = style;
+        let anchor = anchor.as_str();
         let rot = if rotate != 0.0 { format!(r#" transform="rotate({rotate} {x:.2} {y:.2})""#) } else { String::new() };
         let weight = if bold { r#" font-weight="bold""# } else { "" };
         let _ = writeln!(
@@ -282,9 +337,14 @@ pub(crate) fn header_height(random_init: bool) -> f64 {
 /// Returns the y coordinate below the header.
 pub(crate) fn header(svg: &mut Svg, title: &str, random_init: bool) -> f64 {
     let cx = svg.width / 2.0;
-    svg.text(cx, 26.0, title, 17.0, "middle", 0.0, true, "#000000");
+    svg.text(cx, 26.0, title, TextStyle::size(17.0).middle().bold());
     if random_init {
-        svg.text(cx, 46.0, "RANDOM-INIT MODEL: these results are meaningless", 13.0, "middle", 0.0, true, WARN_COLOUR);
+        svg.text(
+            cx,
+            46.0,
+            "RANDOM-INIT MODEL: these results are meaningless",
+            TextStyle::size(13.0).middle().bold().fill(WARN_COLOUR),
+        );
     }
     header_height(random_init)
 }
@@ -305,17 +365,17 @@ pub(crate) fn draw_axes(svg: &mut Svg, r: Rect, x: &Axis<'_>, y: &Axis<'_>) {
         let py = y.scale.map(t);
         svg.line(r.x, py, r.right(), py, "#E5E5E5", 1.0, None);
         svg.line(r.x - 5.0, py, r.x, py, "#333333", 1.0, None);
-        svg.text(r.x - 8.0, py + 4.0, &fmt_tick(t, sy), 11.0, "end", 0.0, false, "#333333");
+        svg.text(r.x - 8.0, py + 4.0, &fmt_tick(t, sy), TextStyle::size(11.0).end().fill("#333333"));
     }
     for &t in x.ticks {
         let px = x.scale.map(t);
         svg.line(px, r.bottom(), px, r.bottom() + 5.0, "#333333", 1.0, None);
-        svg.text(px, r.bottom() + 18.0, &fmt_tick(t, sx), 11.0, "middle", 0.0, false, "#333333");
+        svg.text(px, r.bottom() + 18.0, &fmt_tick(t, sx), TextStyle::size(11.0).middle().fill("#333333"));
     }
     svg.line(r.x, r.bottom(), r.right(), r.bottom(), "#333333", 1.0, None);
     svg.line(r.x, r.y, r.x, r.bottom(), "#333333", 1.0, None);
-    svg.text(r.x + r.w / 2.0, r.bottom() + 40.0, x.label, 13.0, "middle", 0.0, false, "#000000");
-    svg.text(r.x - 52.0, r.y + r.h / 2.0, y.label, 13.0, "middle", -90.0, false, "#000000");
+    svg.text(r.x + r.w / 2.0, r.bottom() + 40.0, x.label, TextStyle::size(13.0).middle());
+    svg.text(r.x - 52.0, r.y + r.h / 2.0, y.label, TextStyle::size(13.0).middle().rotate(-90.0));
 }
 
 /// A vertical legend whose top-left corner is at (x, y), outside the data area.
@@ -323,7 +383,7 @@ pub(crate) fn legend(svg: &mut Svg, x: f64, y: f64, entries: &[(String, String)]
     for (i, (label, colour)) in entries.iter().enumerate() {
         let yy = y + i as f64 * 20.0;
         svg.rect(x, yy, 14.0, 14.0, colour, None);
-        svg.text(x + 20.0, yy + 11.5, label, 12.0, "start", 0.0, false, "#000000");
+        svg.text(x + 20.0, yy + 11.5, label, TextStyle::size(12.0));
     }
 }
 

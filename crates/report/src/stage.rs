@@ -90,8 +90,8 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
         .then(|| SourceImages::load(&RunDir::new(dir)))
         .and_then(|loaded| loaded.map_err(|e| tracing::warn!("pixel figures cannot replay images: {e}")).ok());
     let built = [
-        crate::replay::gallery(&ctx, &run, dir, sources.as_ref(), config)?,
-        crate::replay::attention_overlays(&ctx, dir, sources.as_ref(), config)?,
+        figures::gallery(&ctx, &run, dir, sources.as_ref(), config)?,
+        figures::attention_overlays(&ctx, dir, sources.as_ref(), config)?,
         figures::cosine_distribution(&ctx)?,
         figures::l2_kde(&ctx)?,
         figures::l2_bars(&ctx)?,

@@ -1,0 +1,170 @@
+//! Last-layer class-token attention of one image's variants, over their pixels.
+
+use std::path::Path;
+
+use clipshift_augment::RgbImage;
+use clipshift_tables::SourceImages;
+use polars::prelude::*;
+
+use super::{Ctx, Figure, Raster};
+use crate::chart::{self, Svg, TextStyle, header};
+use crate::io::{col_str, frame, scan};
+use crate::replay::{THUMB, pick_images, png_bytes, thumb, variant_pixels, variants};
+use crate::{ReportConfig, ReportError};
+
+fn normalise(v: &[f64]) -> Vec<f64> {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if hi > lo { v.iter().map(|x| (x - lo) / (hi - lo)).collect() } else { v.to_vec() }
+}
+
+fn hex_rgb(h: &str) -> [f64; 3] {
+    let v = u32::from_str_radix(h.trim_start_matches('#'), 16).unwrap_or(0);
+    [(v >> 16 & 255) as f64, (v >> 8 & 255) as f64, (v & 255) as f64]
+}
+
+fn overlay(img: &RgbImage, att: &[f64], g: usize) -> RgbImage {
+    let size = img.width();
+    // The same cv2 INTER_LINEAR upsampling as the attention-similarity metric.
+    let grid: Vec<f32> = att.iter().map(|&v| v as f32).collect();
+    let up =
+        clipshift_metrics::upsample_attention(&grid, size, size).unwrap_or_else(|| vec![0.0; (size * size) as usize]);
+    debug_assert_eq!(grid.len(), g * g);
+    let heat = normalise(&up.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+    let mut out = img.clone();
+    for (i, p) in out.pixels_mut().enumerate() {
+        let c = hex_rgb(&chart::viridis(heat[i]));
+        for k in 0..3 {
+            p[k] = (0.5 * p[k] as f64 + 0.5 * c[k]).round() as u8;
+        }
+    }
+    out
+}
+
+/// Class-token attention of each variant of one image.
+fn attention(dir: &Path, image_id: u64) -> Result<Vec<(String, Vec<f64>)>, String> {
+    let table = "embeddings.parquet";
+    let df = scan(dir, table)
+        .map_err(|e| e.to_string())?
+        .filter(col("image_id").eq(lit(image_id)))
+        .select([col("augmentation"), col("cls_attention")])
+        .collect()
+        .map_err(|e| e.to_string())?;
+    let augs = col_str(&df, table, "augmentation").map_err(|e| e.to_string())?;
+    let att = df.column("cls_attention").map_err(|e| e.to_string())?.array().map_err(|e| e.to_string())?.clone();
+    let mut out = Vec::new();
+    for (i, a) in augs.into_iter().enumerate() {
+        let Some(s) = att.get_as_series(i) else {
+            continue;
+        };
+        let s = s.cast(&DataType::Float64).map_err(|e| e.to_string())?;
+        let v: Vec<f64> = s.f64().map_err(|e| e.to_string())?.iter().map(|x| x.unwrap_or(0.0)).collect();
+        if v.is_empty() {
+            continue;
+        }
+        out.push((a, v));
+    }
+    Ok(out)
+}
+
+pub(crate) fn attention_overlays(
+    ctx: &Ctx<'_>,
+    dir: &Path,
+    sources: Option<&SourceImages>,
+    config: &ReportConfig,
+) -> Result<Option<Figure>, ReportError> {
+    if !config.replay_images || !dir.join("embeddings.parquet").is_file() {
+        return Ok(None);
+    }
+    let vars = variants(ctx);
+    let Some(&id) = pick_images(ctx, config.seed, 1).first() else {
+        return Ok(None);
+    };
+    let att = match attention(dir, id) {
+        Ok(a) if !a.is_empty() => a,
+        Ok(_) => return Ok(None),
+        Err(e) => {
+            tracing::warn!("attention overlays: {e}");
+            return Ok(None);
+        }
+    };
+    let px = match variant_pixels(dir, sources, id, &vars) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(image_id = id, "attention overlays: cannot get pixels: {e}");
+            return Ok(None);
+        }
+    };
+    let mi = ctx.data.metric_index("cosine_similarity");
+    let img_ix = ctx.data.image_ids.iter().position(|&x| x == id);
+    let title = "Last-layer class-token attention with cosine similarity";
+    let top = chart::header_height(ctx.random_init) + 44.0;
+    let left = 20.0;
+    let cols = 5usize;
+    let cell_w = THUMB + 30.0;
+    let cell_h = THUMB + 42.0;
+    let n = px.len();
+    let mut svg =
+        Svg::new((left * 2.0 + cell_w * cols as f64).max(700.0), top + cell_h * n.div_ceil(cols) as f64 + 10.0);
+    header(&mut svg, title, ctx.random_init);
+    svg.text(left, top - 20.0, &format!("image {id:016x}"), TextStyle::size(11.0).fill("#333333"));
+    // Colour key of the overlay.
+    let bx = svg.width - left - 190.0;
+    svg.text(bx - 6.0, top - 20.0, "attention: low", TextStyle::size(11.0).end().fill("#333333"));
+    for i in 0..40 {
+        svg.rect(bx + 4.0 * i as f64, top - 30.0, 4.5, 12.0, &chart::viridis(i as f64 / 39.0), None);
+    }
+    svg.text(bx + 166.0, top - 20.0, "high", TextStyle::size(11.0).fill("#333333"));
+    let mut rasters = Vec::new();
+    let (mut ta, mut tcs, mut tr, mut tcol, mut tv) = (vec![], vec![], vec![], vec![], vec![]);
+    for (k, (v, img, _)) in px.iter().enumerate() {
+        let Some((_, a)) = att.iter().find(|(name, _)| name == v) else {
+            continue;
+        };
+        let g = (a.len() as f64).sqrt().round() as usize;
+        if g * g != a.len() || g == 0 {
+            continue;
+        }
+        let ov = overlay(img, a, g);
+        let (x, y) = (left + cell_w * (k % cols) as f64, top + cell_h * (k / cols) as f64);
+        svg.image_png(x, y, THUMB, THUMB, &png_bytes(&thumb(&ov)));
+        rasters.push(Raster { x, y, w: THUMB, h: THUMB, image: ov });
+        let cos = match (mi, ctx.data.augs.iter().position(|x| x == v), img_ix) {
+            (Some(m), Some(ai), Some(ii)) => ctx.data.value(m, ai, ii),
+            _ => None,
+        };
+        let second = match cos {
+            Some(c) => format!("cos {c:.4}"),
+            None if v == "original" => "reference".to_owned(),
+            None => "cos n/a".to_owned(),
+        };
+        svg.rect(x, y + THUMB + 2.0, THUMB, 4.0, &ctx.colour_of(v), None);
+        svg.text(x + THUMB / 2.0, y + THUMB + 17.0, v, TextStyle::size(10.0).middle().bold());
+        svg.text(x + THUMB / 2.0, y + THUMB + 30.0, &second, TextStyle::size(10.0).middle().fill("#333333"));
+        for (p, val) in normalise(a).iter().enumerate() {
+            ta.push(v.clone());
+            tcs.push(cos);
+            tr.push((p / g) as u32);
+            tcol.push((p % g) as u32);
+            tv.push(*val);
+        }
+    }
+    if rasters.is_empty() {
+        return Ok(None);
+    }
+    let table = frame(
+        "attention_overlays",
+        vec![
+            Column::new("image_id".into(), vec![id; ta.len()]),
+            Column::new("augmentation".into(), ta),
+            Column::new("cosine_similarity".into(), tcs),
+            Column::new("patch_row".into(), tr),
+            Column::new("patch_col".into(), tcol),
+            Column::new("attention".into(), tv),
+        ],
+    )?;
+    let cap = ctx.caption("Class-token to patch attention of the last layer, averaged over heads, resized bilinearly to the image and min-max normalised (viridis, 50% over the image), for the original and each augmentation, with the cosine similarity of the augmented embedding to the original's.".into());
+    let mut f = Figure::new("attention_overlays", title, cap, svg.finish(), table);
+    f.rasters = rasters;
+    Ok(Some(f))
+}
