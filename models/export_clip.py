@@ -9,7 +9,7 @@ exactly the semantics of transformers' CLIP vision model (eager attention):
     embeddings -> pre_layrnorm -> L pre-LN encoder layers -> post_layernorm of the
     class token -> visual projection (no bias)
 
-Model contract (see shared DESIGN.md, "The model contract"):
+Model contract:
 
     input   pixel_values      float32 [N, 3, H, W]      (N dynamic)
     outputs image_embeds      float32 [N, D]            projected, not normalised
@@ -21,12 +21,16 @@ Model contract (see shared DESIGN.md, "The model contract"):
 plus a sidecar ``model.json`` that the Rust encoder reads.
 
 Usage:
-    export_clip.py --output DIR [--checkpoint openai/clip-vit-base-patch32] [--revision REV]
+    export_clip.py --output DIR [--checkpoint REPO_ID_OR_LOCAL_DIR] [--revision REV]
     export_clip.py --output DIR --random-init {tiny,vit-b-32} [--seed S]
     common options: [--name NAME] [--verify] [--quantize int8]
 
-Real checkpoints need network access once (model.safetensors, config.json and
-preprocessor_config.json through huggingface_hub); random-init models need none.
+--checkpoint defaults to openai/clip-vit-base-patch32. A Hub checkpoint needs network
+access once (model.safetensors, config.json and preprocessor_config.json through
+huggingface_hub); a local directory in the same layout and random-init models need none.
+--verify compares the export with transformers and needs torch; without it the export
+is still tested against transformers' stored outputs of a tiny checkpoint (see
+models/README.md).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from checkpoint_files import hf_download, read_safetensors, read_torch_bin, safetensors_keys
 
 OPSET = 17
 DEFAULT_CHECKPOINT = "openai/clip-vit-base-patch32"
@@ -176,121 +182,7 @@ def check_shapes(cfg: VisionConfig, w: dict[str, np.ndarray]) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# checkpoint download
-
-
-def hf_download(repo: str, filename: str, revision: str | None, missing_ok: bool = False) -> Path | None:
-    """Download one file of a Hub repo (cached). With missing_ok, a file the repo lacks gives None."""
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError as exc:  # pragma: no cover
-        raise SystemExit(f"huggingface_hub is not installed ({exc}); pip install -r models/requirements.txt")
-    try:
-        return Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision))
-    except Exception as exc:  # network errors, gated or missing repos, missing files ...
-        # the repo answered that it has no such file (not: the file is not in the offline cache)
-        if type(exc).__name__ in ("RemoteEntryNotFoundError", "EntryNotFoundError"):
-            if missing_ok:
-                return None
-            raise SystemExit(f"error: {repo!r} has no file {filename!r}") from None
-        raise SystemExit(
-            f"error: could not download {filename!r} of {repo!r} from the Hugging Face Hub:\n"
-            f"  {type(exc).__name__}: {exc}\n"
-            "Exporting a real checkpoint needs network access to huggingface.co once "
-            "(or a populated HF cache / HF_HUB_OFFLINE=1 with the files already cached).\n"
-            "Offline, use --random-init tiny|vit-b-32 for a model with random weights."
-        ) from None
-
-
-# safetensors dtype -> numpy dtype; BF16 is widened by hand (numpy has no bfloat16)
-_ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16}
-
-
-def read_safetensors(path: Path, names: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Read (some) tensors of a .safetensors file as float32 without any framework.
-
-    The format is an 8-byte little-endian header length, a JSON header
-    {name: {dtype, shape, data_offsets}}, then the raw little-endian data.
-    """
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-    header.pop("__metadata__", None)
-    base = 8 + n
-    mm = np.memmap(path, dtype=np.uint8, mode="r")
-    out = {}
-    for name in (names if names is not None else list(header)):
-        if name not in header:
-            continue
-        info = header[name]
-        if info["dtype"] not in _ST_DTYPES:
-            raise SystemExit(f"{path}: tensor {name!r} has unsupported dtype {info['dtype']}")
-        start, end = info["data_offsets"]
-        raw = np.frombuffer(mm[base + start: base + end], dtype=np.dtype(_ST_DTYPES[info["dtype"]]).newbyteorder("<"))
-        if info["dtype"] == "BF16":
-            arr = (raw.astype(np.uint32) << 16).view(np.float32)
-        else:
-            arr = raw.astype(np.float32)
-        out[name] = arr.reshape(info["shape"])
-    return out
-
-
-def safetensors_keys(path: Path) -> list[str]:
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-    return [k for k in header if k != "__metadata__"]
-
-
-class _TorchStorage:
-    def __init__(self, dtype, key):
-        self.dtype, self.key = dtype, key
-
-
-def read_torch_bin(path: Path) -> dict[str, np.ndarray]:
-    """Read a torch.save()d state dict (zip format, torch >= 1.6) without torch.
-
-    Only what a plain state dict needs is understood: typed storages, _rebuild_tensor_v2,
-    _rebuild_parameter, OrderedDict. Nothing else is unpickled.
-    """
-    import pickle
-    import zipfile
-    storage_dtypes = {"FloatStorage": np.float32, "HalfStorage": np.float16, "DoubleStorage": np.float64,
-                      "BFloat16Storage": "bf16"}
-    zf = zipfile.ZipFile(path)
-    pkl = next(n for n in zf.namelist() if n.endswith("data.pkl"))
-    root = pkl[: -len("data.pkl")]
-
-    def rebuild_tensor(storage, offset, size, stride, *_args):
-        raw = zf.read(f"{root}data/{storage.key}")
-        if storage.dtype == "bf16":
-            flat = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
-        else:
-            flat = np.frombuffer(raw, dtype=np.dtype(storage.dtype).newbyteorder("<")).astype(np.float32)
-        itemsize = flat.itemsize
-        if len(size) == 0:
-            return flat[offset:offset + 1].reshape(())
-        return np.lib.stride_tricks.as_strided(flat[offset:], shape=tuple(size),
-                                               strides=tuple(s * itemsize for s in stride)).copy()
-
-    class Unpickler(pickle.Unpickler):
-        def find_class(self, module, name):
-            if module == "collections" and name == "OrderedDict":
-                import collections
-                return collections.OrderedDict
-            if module == "torch._utils" and name == "_rebuild_tensor_v2":
-                return rebuild_tensor
-            if module == "torch._utils" and name == "_rebuild_parameter":
-                return lambda data, requires_grad=False, hooks=None: data
-            if module == "torch" and name in storage_dtypes:
-                return storage_dtypes[name]
-            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
-
-        def persistent_load(self, pid):
-            # ('storage', storage_type, key, location, numel)
-            return _TorchStorage(pid[1], pid[2])
-
-    return dict(Unpickler(zf.open(pkl)).load())
+# checkpoint
 
 
 def load_checkpoint(repo: str, revision: str | None):
@@ -623,13 +515,27 @@ def smoke_test(path: Path, cfg: VisionConfig, batch_tol: float = 1e-4) -> None:
     print(f"onnxruntime smoke test passed (batch 1 and 3): {path}")
 
 
-def verify_with_transformers(path: Path, cfg: VisionConfig, w: dict[str, np.ndarray], tol: float = 1e-4) -> bool:
+def import_transformers():
+    """torch and the transformers classes --verify needs, or exit saying what to install."""
     try:
         import torch
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
     except Exception as exc:
-        print(f"verification skipped: torch/transformers not importable ({type(exc).__name__}: {exc})")
-        return False
+        raise SystemExit(
+            f"error: --verify needs torch and transformers, which are not importable here "
+            f"({type(exc).__name__}: {exc}).\n"
+            "Install them into this environment with: pip install -r models/fixture-requirements.txt"
+        ) from None
+    return torch, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+
+def verify_with_transformers(path: Path, cfg: VisionConfig, w: dict[str, np.ndarray], tol: float = 1e-4) -> None:
+    """Compare the exported graph with transformers on the same weights (torch needed).
+
+    The test suite checks the graph against stored transformers outputs of a tiny
+    checkpoint without torch; this check covers a real checkpoint's own sizes and activation.
+    """
+    torch, CLIPVisionConfig, CLIPVisionModelWithProjection = import_transformers()
     hf_cfg = CLIPVisionConfig(
         image_size=cfg.image_size, patch_size=cfg.patch_size, num_channels=cfg.num_channels,
         hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
@@ -669,7 +575,6 @@ def verify_with_transformers(path: Path, cfg: VisionConfig, w: dict[str, np.ndar
     if bad:
         raise SystemExit(f"verification FAILED (tolerance {tol}): {bad}")
     print(f"verification passed (tolerance {tol})")
-    return True
 
 
 def quantize_int8(src: Path, meta: dict, out_dir: Path) -> None:
@@ -701,11 +606,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     ap.add_argument("--name", default=None, help="model name in model.json")
     ap.add_argument("--verify", action="store_true",
-                    help="compare against transformers (only if torch and transformers are importable)")
+                    help="compare against transformers on the same weights; needs torch and transformers "
+                         "(models/fixture-requirements.txt) and fails without them")
     ap.add_argument("--quantize", choices=["int8"], default=None,
                     help="also write a dynamically quantised copy (model.int8.onnx + model.int8.json)")
     ap.add_argument("--skip-smoke-test", action="store_true", help="do not run the model in onnxruntime")
     args = ap.parse_args(argv)
+    if args.verify:
+        import_transformers()  # before the export, not after it
 
     if args.random_init:
         cfg = PRESETS[args.random_init]

@@ -4,6 +4,7 @@
 
 mod dump_pixels;
 mod formula;
+mod hf_export;
 mod preprocess;
 
 use std::path::PathBuf;
