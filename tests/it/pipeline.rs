@@ -1,15 +1,17 @@
 //! The whole study on a few images with the tiny model: schemas and invariants of every table.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clipshift_augment::stage::{AugmentConfig, sample_variants};
 use clipshift_augment::{Params, Suite, load_canonical};
 use clipshift_encode::SessionConfig;
 use clipshift_encode::stage::EncodeConfig;
 use clipshift_metrics::stage::MetricsConfig;
-use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, Float64Array, StringArray, UInt64Array};
-use clipshift_tables::{RunDir, column, read_errors, schema};
+use clipshift_tables::arrow::array::{
+    Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
+};
+use clipshift_tables::{ErrorKind, RunDir, column, read_errors, schema};
 
 use crate::support::{copy_samples, run_ok, stage_binary, table, temp_dir, tiny_model};
 
@@ -24,8 +26,18 @@ fn write_symmetric_image(path: &Path) {
     img.save(path).unwrap();
 }
 
-fn strings(batch: &clipshift_tables::arrow::array::RecordBatch, path: &Path, name: &str) -> Vec<String> {
+fn strings(batch: &RecordBatch, path: &Path, name: &str) -> Vec<String> {
     column::<StringArray>(batch, path, name).unwrap().iter().map(|s| s.unwrap().to_string()).collect()
+}
+
+/// The run every step below checks: the data folder and the run directory.
+struct Study {
+    root: PathBuf,
+    data: PathBuf,
+    run: RunDir,
+    suite: Suite,
+    images: usize,
+    variants: usize,
 }
 
 #[test]
@@ -36,17 +48,27 @@ fn pipeline_end_to_end_with_the_tiny_model() {
     copy_samples(&data, SAMPLES);
     write_symmetric_image(&data.join("nested/symmetric.png"));
     std::fs::write(data.join("broken.jpg"), b"this is not a JPEG").unwrap();
-    let run = RunDir::new(root.join("run"));
-    let images = SAMPLES + 1;
     let suite = Suite::paper();
     let variants = suite.members().len() + 1;
     assert_eq!(variants, 10);
+    let study = Study { run: RunDir::new(root.join("run")), root, data, suite, images: SAMPLES + 1, variants };
 
-    // augment
+    let sym_id = augment_records_and_replays(&study);
+    let embeddings = encode_embeds_every_variant(&study);
+    let metrics = metrics_measure_every_variant(&study, sym_id);
+    report_writes_every_output(&study);
+    every_stage_reruns_alone(&study, &metrics, &embeddings);
+    std::fs::remove_dir_all(&study.root).unwrap();
+}
+
+/// Augment writes both tables and one error row; recorded parameters are the sampled
+/// ones and replay exactly. Returns the id of the mirror-symmetric image.
+fn augment_records_and_replays(study: &Study) -> u64 {
+    let (run, images, variants) = (&study.run, study.images, study.variants);
     let summary = clipshift_augment::stage::run(&AugmentConfig {
         run_dir: run.root().to_path_buf(),
-        data_dir: data.clone(),
-        suite: suite.clone(),
+        data_dir: study.data.clone(),
+        suite: study.suite.clone(),
         seed: 7,
         image_size: 224,
         save_images: false,
@@ -63,8 +85,8 @@ fn pipeline_end_to_end_with_the_tiny_model() {
     let errors = read_errors(&run.errors()).unwrap();
     assert_eq!(errors.len(), 1);
     assert_eq!(
-        (errors[0].stage.as_str(), errors[0].path.as_deref(), errors[0].kind.as_str()),
-        ("augment", Some("broken.jpg"), "decode")
+        (errors[0].stage.as_str(), errors[0].path.as_deref(), errors[0].kind),
+        ("augment", Some("broken.jpg"), ErrorKind::Decode)
     );
     assert!(errors[0].message.contains("broken.jpg"), "{}", errors[0].message);
 
@@ -76,21 +98,27 @@ fn pipeline_end_to_end_with_the_tiny_model() {
     let aug_ids = column::<UInt64Array>(&augs, &run.augmentations(), schema::IMAGE_ID).unwrap();
     let aug_names = strings(&augs, &run.augmentations(), schema::AUGMENTATION);
     let aug_params = strings(&augs, &run.augmentations(), "params");
-    for (i, (name, _, params)) in sample_variants(&suite, 7, sym_id, 224).into_iter().enumerate() {
+    for (i, (name, _, params)) in sample_variants(&study.suite, 7, sym_id, 224).into_iter().enumerate() {
         let row = (0..augs.num_rows()).find(|&r| aug_ids.value(r) == sym_id && aug_names[r] == name).unwrap();
         assert_eq!(Params::from_json(&name, &aug_params[row]).unwrap(), params, "variant {i} {name}");
     }
 
     // horizontal flip applied twice gives the original
-    let base = load_canonical(&data.join(&paths[0]), 224).unwrap();
+    let base = load_canonical(&study.data.join(&paths[0]), 224).unwrap();
     let flip_row =
         (0..augs.num_rows()).find(|&r| aug_ids.value(r) == ids.value(0) && aug_names[r] == "horizontal_flip").unwrap();
     let flip = Params::from_json("horizontal_flip", &aug_params[flip_row]).unwrap();
     let once = flip.apply(&base).unwrap();
     assert_ne!(once, base);
     assert_eq!(flip.apply(&once).unwrap(), base);
+    sym_id
+}
 
-    // encode, with a batch size that splits images across batches
+/// Encode, with a batch size that splits images across batches: one row per variant,
+/// attention rows that are distributions, and the model recorded in run.json.
+fn encode_embeds_every_variant(study: &Study) -> RecordBatch {
+    let run = &study.run;
+    let rows = study.images * study.variants;
     let encoded = clipshift_encode::stage::run(&EncodeConfig {
         run_dir: run.root().to_path_buf(),
         model_dir: tiny_model(),
@@ -100,10 +128,10 @@ fn pipeline_end_to_end_with_the_tiny_model() {
         dump_pixels: None,
     })
     .unwrap();
-    assert_eq!(encoded.rows, images * variants);
+    assert_eq!(encoded.rows, rows);
     assert!(encoded.random_init);
     let emb = table(&run.embeddings());
-    assert_eq!(emb.num_rows(), images * variants);
+    assert_eq!(emb.num_rows(), rows);
     let vectors = column::<FixedSizeListArray>(&emb, &run.embeddings(), "embedding").unwrap();
     let attention = column::<FixedSizeListArray>(&emb, &run.embeddings(), "cls_attention").unwrap();
     assert_eq!(vectors.value_length(), 32);
@@ -117,11 +145,16 @@ fn pipeline_end_to_end_with_the_tiny_model() {
             "attention row {i} sums to {total}"
         );
     }
-    let manifest = clipshift_tables::RunManifest::load(&run).unwrap();
+    let manifest = clipshift_tables::RunManifest::load(run).unwrap();
     assert!(manifest.model.unwrap().random_init);
     assert_eq!(manifest.augment.unwrap().seed, 7);
+    emb
+}
 
-    // metrics
+/// Metrics: every value in its range and non-null, an identical variant scores exactly
+/// so, and the pairwise distances cover every variant. Returns metrics.parquet.
+fn metrics_measure_every_variant(study: &Study, sym_id: u64) -> RecordBatch {
+    let (run, images, variants) = (&study.run, study.images, study.variants);
     let measured = clipshift_metrics::stage::run(&MetricsConfig { run_dir: run.root().to_path_buf() }).unwrap();
     assert_eq!(measured.metric_rows, images * (variants - 1));
     assert_eq!(measured.pairwise_rows, images * variants * (variants - 1) / 2);
@@ -171,13 +204,18 @@ fn pipeline_end_to_end_with_the_tiny_model() {
     let names: HashSet<String> =
         strings(&pairs, &run.pairwise(), "a").into_iter().chain(strings(&pairs, &run.pairwise(), "b")).collect();
     assert_eq!(names.len(), variants);
+    metrics
+}
 
-    // report
+/// Report: the aggregate tables, every figure as SVG and PNG, the pixel figures replayed
+/// from the source images (the run saved none), and the random-model banner.
+fn report_writes_every_output(study: &Study) {
+    let run = &study.run;
     clipshift_report::run(&clipshift_report::ReportConfig::new(run.root())).unwrap();
     for file in
-        ["summary.parquet", "distance_matrix.parquet", "linkage.parquet", "clusters.parquet", "report/index.html"]
+        [run.summary(), run.distance_matrix(), run.linkage(), run.clusters(), run.report_dir().join("index.html")]
     {
-        assert!(run.root().join(file).is_file(), "{file} missing");
+        assert!(file.is_file(), "{} missing", file.display());
     }
     let report = run.report_dir();
     let svgs = std::fs::read_dir(&report)
@@ -186,7 +224,6 @@ fn pipeline_end_to_end_with_the_tiny_model() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "svg"))
         .count();
     assert!(svgs >= 4, "only {svgs} SVG figures");
-    // The pixel figures, replayed from the source images (the run saved none).
     for stem in ["gallery", "attention_overlays"] {
         let svg = std::fs::read_to_string(report.join(format!("{stem}.svg"))).unwrap();
         assert!(svg.contains("<image"), "{stem}.svg has no pixels");
@@ -199,16 +236,27 @@ fn pipeline_end_to_end_with_the_tiny_model() {
     }
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.to_lowercase().contains("random"), "the random-model banner is missing");
+}
 
-    // every stage re-runs alone from the run directory, through its binary, with the same result
+/// Every stage re-runs alone from the run directory, through its binary, with the same
+/// result; a random-init model is announced once per stage, not twice.
+fn every_stage_reruns_alone(study: &Study, metrics: &RecordBatch, emb: &RecordBatch) {
+    let run = &study.run;
     let dir = run.root().to_str().unwrap();
     run_ok(stage_binary("metrics").args(["--run", dir]));
-    assert_eq!(table(&run.metrics()), metrics, "re-running metrics alone changed metrics.parquet");
+    assert_eq!(&table(&run.metrics()), metrics, "re-running metrics alone changed metrics.parquet");
     let out = run_ok(stage_binary("report").args(["--run", dir]));
     assert!(out.contains("index.html"), "report does not print where its results are: {out}");
-    run_ok(stage_binary("encode").args(["--run", dir, "--model", tiny_model().to_str().unwrap(), "--batch", "16"]));
+    let model = tiny_model();
+    let encode =
+        stage_binary("encode").args(["--run", dir, "--model", model.to_str().unwrap(), "--batch", "16"]).output();
+    let encode = encode.unwrap();
+    assert!(encode.status.success(), "{}", String::from_utf8_lossy(&encode.stderr));
+    let stderr = String::from_utf8_lossy(&encode.stderr);
+    assert_eq!(stderr.matches("meaningless").count(), 1, "the random-model warning, once:\n{stderr}");
     let emb2 = table(&run.embeddings());
     assert_eq!(emb2.num_rows(), emb.num_rows());
+    let vectors = column::<FixedSizeListArray>(emb, &run.embeddings(), "embedding").unwrap();
     let v2 = column::<FixedSizeListArray>(&emb2, &run.embeddings(), "embedding").unwrap();
     let max_diff = (0..emb.num_rows())
         .flat_map(|i| {
@@ -218,5 +266,4 @@ fn pipeline_end_to_end_with_the_tiny_model() {
         })
         .fold(0.0f32, f32::max);
     assert!(max_diff < 1e-5, "batch 7 and batch 16 differ by {max_diff}");
-    std::fs::remove_dir_all(&root).unwrap();
 }
