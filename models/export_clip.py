@@ -9,7 +9,7 @@ exactly the semantics of transformers' CLIP vision model (eager attention):
     embeddings -> pre_layrnorm -> L pre-LN encoder layers -> post_layernorm of the
     class token -> visual projection (no bias)
 
-Model contract:
+Model contract (docs/tables.md, "The model contract", says the same for readers of the tables):
 
     input   pixel_values      float32 [N, 3, H, W]      (N dynamic)
     outputs image_embeds      float32 [N, D]            projected, not normalised
