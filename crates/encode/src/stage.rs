@@ -70,7 +70,6 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     let mut encoder = Encoder::new(spec.clone(), &config.session)?;
     if let Some(reason) = encoder.fallback_reason() {
         tracing::warn!("CUDA requested but running on CPU: {reason}");
-        eprintln!("warning: CUDA requested but running on CPU: {reason}");
     }
     if spec.random_init {
         tracing::warn!(model = %spec.name, "random-init model: embeddings are meaningless, for testing only");
@@ -148,7 +147,26 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
 
     let rows = writer.finish()?;
     let error_count = errors.save(&run.errors())?;
-    let mut manifest = RunManifest::load(&run)?;
+    record_in_manifest(&run, &spec, policy, config, encoder.provider(), batch)?;
+    Ok(EncodeSummary {
+        rows,
+        errors: error_count,
+        provider: encoder.provider(),
+        model: spec.name,
+        random_init: spec.random_init,
+    })
+}
+
+/// Records the model and how it ran in `run.json`, beside the other stages' sections.
+fn record_in_manifest(
+    run: &RunDir,
+    spec: &ModelSpec,
+    policy: ResizePolicy,
+    config: &EncodeConfig,
+    provider: &str,
+    batch: usize,
+) -> Result<(), EncodeError> {
+    let mut manifest = RunManifest::load(run)?;
     manifest.model = Some(ModelManifest {
         name: spec.name.clone(),
         source: spec.source.clone(),
@@ -162,18 +180,12 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     });
     manifest.encode = Some(EncodeManifest {
         device: format!("{:?}", config.session.device).to_lowercase(),
-        provider: encoder.provider().into(),
+        provider: provider.into(),
         batch,
         intra_threads: config.session.intra_threads,
     });
-    manifest.save(&run)?;
-    Ok(EncodeSummary {
-        rows,
-        errors: error_count,
-        provider: encoder.provider(),
-        model: spec.name,
-        random_init: spec.random_init,
-    })
+    manifest.save(run)?;
+    Ok(())
 }
 
 /// Streams `augmentations.parquet` as one job per image.
