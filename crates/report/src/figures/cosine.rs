@@ -89,62 +89,99 @@ pub(crate) fn cosine_distribution(ctx: &Ctx<'_>) -> Result<Option<Figure>, Repor
     let title = "Distribution of the cosine similarity to the original embedding";
     let cols = panels.len().clamp(1, 3);
     let rows = panels.len().div_ceil(cols);
-    let (pw, ph) = (310.0, 222.0);
     let legend_y = chart::header_height(ctx.random_init) + 14.0;
     let top = legend_y + 22.0;
-    let width = (20.0 + pw * cols as f64).max(700.0);
-    let mut svg = Svg::new(width, top + ph * rows as f64 + 8.0);
+    let width = (20.0 + PANEL_W * cols as f64).max(700.0);
+    let mut svg = Svg::new(width, top + PANEL_H * rows as f64 + 8.0);
     header(&mut svg, title, ctx.random_init);
-
-    // Figure legend: what the marks are (the panel titles carry the numbers).
-    let mut lx = 20.0;
-    svg.rect(lx, legend_y - 9.0, 18.0, 12.0, "#999999", None);
-    svg.text(lx + 24.0, legend_y + 1.0, "histogram (density, numpy 'auto' bins)", TextStyle::size(11.0));
-    lx += 270.0;
-    svg.line(lx, legend_y - 3.0, lx + 22.0, legend_y - 3.0, "#555555", 2.2, None);
-    svg.text(lx + 28.0, legend_y + 1.0, "Gaussian KDE (Scott)", TextStyle::size(11.0));
-    lx += 160.0;
-    svg.line(lx + 11.0, legend_y - 10.0, lx + 11.0, legend_y + 3.0, "#000000", 1.3, Some("4 3"));
-    svg.text(lx + 20.0, legend_y + 1.0, "mean", TextStyle::size(11.0));
-    lx += 64.0;
-    svg.line(lx, legend_y - 3.0, lx + 22.0, legend_y - 3.0, "#000000", 1.3, None);
-    for x in [lx, lx + 22.0] {
-        svg.line(x, legend_y - 7.0, x, legend_y + 1.0, "#000000", 1.3, None);
-    }
-    svg.text(lx + 28.0, legend_y + 1.0, "mean \u{00b1} std", TextStyle::size(11.0));
-
-    let (mut t_panel, mut t_aug, mut t_n, mut t_mean, mut t_std) = (vec![], vec![], vec![], vec![], vec![]);
-    let (mut t_kind, mut t_left, mut t_right, mut t_count, mut t_dens) = (vec![], vec![], vec![], vec![], vec![]);
+    marks_legend(&mut svg, legend_y);
+    let mut table = CosTable::default();
     for (i, p) in panels.iter().enumerate() {
-        let (px0, py0) = (10.0 + pw * (i % cols) as f64, top + ph * (i / cols) as f64);
-        let r = Rect { x: px0 + 62.0, y: py0 + 50.0, w: pw - 80.0, h: 118.0 };
-        let colour = ctx.colour_of(&p.aug);
-        svg.rect(px0 + 8.0, py0 + 5.0, 12.0, 12.0, &colour, None);
-        svg.text(px0 + 26.0, py0 + 15.0, &p.aug, TextStyle::size(13.0).bold());
-        let stat_line = if p.n == 0 {
+        let origin = (10.0 + PANEL_W * (i % cols) as f64, top + PANEL_H * (i / cols) as f64);
+        p.draw(&mut svg, origin, &ctx.colour_of(&p.aug), i % cols == 0);
+        table.push_panel(i, p);
+    }
+    let cap = ctx.caption("Per-image cosine similarity between each augmented embedding and the original's, one panel per augmentation, most disruptive first. Bars: histogram on the density scale (numpy bins=\"auto\"); line: Gaussian kernel density (Scott's bandwidth, scipy.stats.gaussian_kde) between the sample's minimum and maximum; dashed: mean; bar above each panel: mean \u{00b1} one standard deviation (ddof = 1). Each panel has its own axes, zoomed on its sample, so compare locations by the means in the panel titles; an interval running off the axis has no end cap. A sample whose values are all equal is drawn as a single line.".into());
+    Ok(Some(fig("cosine_distribution", title, cap, svg.finish(), table.frame()?)))
+}
+
+/// Size of one panel.
+const PANEL_W: f64 = 310.0;
+const PANEL_H: f64 = 222.0;
+
+/// The figure's legend: what the marks are (the panel titles carry the numbers).
+fn marks_legend(svg: &mut Svg, y: f64) {
+    let mut lx = 20.0;
+    svg.rect(lx, y - 9.0, 18.0, 12.0, "#999999", None);
+    svg.text(lx + 24.0, y + 1.0, "histogram (density, numpy 'auto' bins)", TextStyle::size(11.0));
+    lx += 270.0;
+    svg.line(lx, y - 3.0, lx + 22.0, y - 3.0, "#555555", 2.2, None);
+    svg.text(lx + 28.0, y + 1.0, "Gaussian KDE (Scott)", TextStyle::size(11.0));
+    lx += 160.0;
+    svg.line(lx + 11.0, y - 10.0, lx + 11.0, y + 3.0, "#000000", 1.3, Some("4 3"));
+    svg.text(lx + 20.0, y + 1.0, "mean", TextStyle::size(11.0));
+    lx += 64.0;
+    svg.line(lx, y - 3.0, lx + 22.0, y - 3.0, "#000000", 1.3, None);
+    for x in [lx, lx + 22.0] {
+        svg.line(x, y - 7.0, x, y + 1.0, "#000000", 1.3, None);
+    }
+    svg.text(lx + 28.0, y + 1.0, "mean \u{00b1} std", TextStyle::size(11.0));
+}
+
+/// A panel's axes: x zoomed on its sample, y on its density.
+struct PanelAxes {
+    xs: Scale,
+    ys: Scale,
+    x0: f64,
+    x1: f64,
+}
+
+impl CosPanel {
+    /// Draws the panel whose top-left corner is `origin`; the y-axis title
+    /// only on the first panel of a row.
+    fn draw(&self, svg: &mut Svg, origin: (f64, f64), colour: &str, first_in_row: bool) {
+        let (px0, py0) = origin;
+        let r = Rect { x: px0 + 62.0, y: py0 + 50.0, w: PANEL_W - 80.0, h: 118.0 };
+        svg.rect(px0 + 8.0, py0 + 5.0, 12.0, 12.0, colour, None);
+        svg.text(px0 + 26.0, py0 + 15.0, &self.aug, TextStyle::size(13.0).bold());
+        svg.text(px0 + 26.0, py0 + 31.0, &self.stat_line(), TextStyle::size(11.0).fill("#333333"));
+        let axes = self.axes(svg, r);
+        if first_in_row {
+            svg.text(px0 + 14.0, r.y + r.h / 2.0, "Density", TextStyle::size(11.0).middle().rotate(-90.0));
+        }
+        if self.n > 0 {
+            self.draw_marks(svg, r, &axes, colour);
+        }
+    }
+
+    fn stat_line(&self) -> String {
+        if self.n == 0 {
             "no values".to_owned()
-        } else if p.std.is_finite() {
-            let d = chart::decimals_for(p.std);
-            format!("mean {:.d$}, std {:.d$} (n = {})", p.mean, p.std, p.n)
+        } else if self.std.is_finite() {
+            let d = chart::decimals_for(self.std);
+            format!("mean {:.d$}, std {:.d$} (n = {})", self.mean, self.std, self.n)
         } else {
-            format!("mean {:.4}, std undefined (n = {})", p.mean, p.n)
-        };
-        svg.text(px0 + 26.0, py0 + 31.0, &stat_line, TextStyle::size(11.0).fill("#333333"));
+            format!("mean {:.4}, std undefined (n = {})", self.mean, self.n)
+        }
+    }
+
+    /// Draws the panel's axes in `r` and returns their scales.
+    fn axes(&self, svg: &mut Svg, r: Rect) -> PanelAxes {
         // Each panel zooms on its own sample: on one shared axis the
         // near-invariant augmentations shrink to a single pixel column.
-        let (x0, x1, xt) = match p.n {
+        let (x0, x1, xt) = match self.n {
             0 => nice_domain(0.0, 1.0, 4),
-            _ if p.hi > p.lo => nice_domain(p.lo, p.hi, 3),
-            _ => nice_domain(p.lo - 0.005, p.hi + 0.005, 3),
+            _ if self.hi > self.lo => nice_domain(self.lo, self.hi, 3),
+            _ => nice_domain(self.lo - 0.005, self.hi + 0.005, 3),
         };
         let xstep = if xt.len() > 1 { xt[1] - xt[0] } else { 1.0 };
         let xs = Scale::new(x0, x1, r.x, r.right());
-        let ym = p.y_max();
+        let ym = self.y_max();
         let (y0, y1, yt) = nice_domain(0.0, if ym > 0.0 { ym } else { 1.0 }, 3);
         let ys = Scale::new(y0, y1, r.bottom(), r.y);
         let ystep = if yt.len() > 1 { yt[1] - yt[0] } else { 1.0 };
         // A constant sample has no density scale to show.
-        for &t in yt.iter().filter(|_| p.density.is_some()) {
+        for &t in yt.iter().filter(|_| self.density.is_some()) {
             let py = ys.map(t);
             svg.line(r.x, py, r.right(), py, "#EEEEEE", 1.0, None);
             svg.line(r.x - 4.0, py, r.x, py, "#333333", 1.0, None);
@@ -158,43 +195,43 @@ pub(crate) fn cosine_distribution(ctx: &Ctx<'_>) -> Result<Option<Figure>, Repor
         svg.line(r.x, r.bottom(), r.right(), r.bottom(), "#333333", 1.0, None);
         svg.line(r.x, r.y, r.x, r.bottom(), "#333333", 1.0, None);
         svg.text(r.x + r.w / 2.0, r.bottom() + 31.0, "Cosine similarity", TextStyle::size(11.0).middle());
-        if i % cols == 0 {
-            svg.text(px0 + 14.0, r.y + r.h / 2.0, "Density", TextStyle::size(11.0).middle().rotate(-90.0));
-        }
-        if p.n == 0 {
-            continue;
-        }
-        match &p.density {
+        PanelAxes { xs, ys, x0, x1 }
+    }
+
+    /// Histogram bars (or the single line of a constant sample), KDE, mean and mean +/- std.
+    fn draw_marks(&self, svg: &mut Svg, r: Rect, axes: &PanelAxes, colour: &str) {
+        let PanelAxes { xs, ys, x0, x1 } = *axes;
+        match &self.density {
             Some(dens) => {
                 for (j, d) in dens.iter().enumerate() {
-                    let (a, b) = (xs.map(p.edges[j]), xs.map(p.edges[j + 1]));
-                    let tip = format!("{:.4} to {:.4}: {} images", p.edges[j], p.edges[j + 1], p.counts[j]);
-                    svg.rect_alpha(a, ys.map(*d), b - a, ys.map(0.0) - ys.map(*d), &colour, 0.45, &tip);
+                    let (a, b) = (xs.map(self.edges[j]), xs.map(self.edges[j + 1]));
+                    let tip = format!("{:.4} to {:.4}: {} images", self.edges[j], self.edges[j + 1], self.counts[j]);
+                    svg.rect_alpha(a, ys.map(*d), b - a, ys.map(0.0) - ys.map(*d), colour, 0.45, &tip);
                 }
             }
             None => {
-                let x = xs.map(p.lo);
-                svg.line(x, r.bottom(), x, r.y, &colour, 3.0, None);
-                let text = if p.n == 1 {
-                    format!("one value: {:.4}", p.lo)
+                let x = xs.map(self.lo);
+                svg.line(x, r.bottom(), x, r.y, colour, 3.0, None);
+                let text = if self.n == 1 {
+                    format!("one value: {:.4}", self.lo)
                 } else {
-                    format!("all {} values = {:.4}", p.n, p.lo)
+                    format!("all {} values = {:.4}", self.n, self.lo)
                 };
                 let (tx, anchor) =
                     if x + 110.0 > r.right() { (x - 6.0, Anchor::End) } else { (x + 6.0, Anchor::Start) };
                 svg.text(tx, r.y + 10.0, &text, TextStyle::size(10.0).anchor(anchor).fill("#333333"));
             }
         }
-        if let Some((g, d)) = &p.kde {
+        if let Some((g, d)) = &self.kde {
             let pts: Vec<(f64, f64)> = g.iter().zip(d).map(|(x, y)| (xs.map(*x), ys.map(*y))).collect();
-            svg.polyline(&pts, &colour, 2.2);
+            svg.polyline(&pts, colour, 2.2);
         }
-        let mx = xs.map(p.mean);
+        let mx = xs.map(self.mean);
         svg.line(mx, r.bottom(), mx, r.y, "#000000", 1.3, Some("4 3"));
-        if p.std.is_finite() {
+        if self.std.is_finite() {
             // Above the plot area, so it never covers the bars.
             let sy = r.y - 9.0;
-            let (lo, hi) = (p.mean - p.std, p.mean + p.std);
+            let (lo, hi) = (self.mean - self.std, self.mean + self.std);
             svg.line(xs.map(lo.max(x0)), sy, xs.map(hi.min(x1)), sy, "#000000", 1.3, None);
             // An end cap only where the interval ends inside the axis.
             for v in [lo, hi].into_iter().filter(|v| (x0..=x1).contains(v)) {
@@ -202,43 +239,67 @@ pub(crate) fn cosine_distribution(ctx: &Ctx<'_>) -> Result<Option<Figure>, Repor
             }
             svg.circle(mx, sy, 2.5, "#000000", None);
         }
+    }
+}
 
-        let mut push = |kind: &str, left: f64, right: f64, count: Option<u64>, dens: Option<f64>| {
-            t_panel.push(i as u32);
-            t_aug.push(p.aug.clone());
-            t_n.push(p.n as u64);
-            t_mean.push(p.mean);
-            t_std.push(p.std.is_finite().then_some(p.std));
-            t_kind.push(kind.to_owned());
-            t_left.push(left);
-            t_right.push(right);
-            t_count.push(count);
-            t_dens.push(dens);
-        };
+/// `cosine_distribution.parquet`: one row per histogram bin and per KDE point of each panel.
+#[derive(Default)]
+struct CosTable {
+    panel: Vec<u32>,
+    aug: Vec<String>,
+    n: Vec<u64>,
+    mean: Vec<f64>,
+    std: Vec<Option<f64>>,
+    kind: Vec<String>,
+    left: Vec<f64>,
+    right: Vec<f64>,
+    count: Vec<Option<u64>>,
+    density: Vec<Option<f64>>,
+}
+
+impl CosTable {
+    fn push_panel(&mut self, i: usize, p: &CosPanel) {
+        if p.n == 0 {
+            return;
+        }
         for (j, &c) in p.counts.iter().enumerate() {
-            push("histogram", p.edges[j], p.edges[j + 1], Some(c), p.density.as_ref().map(|d| d[j]));
+            self.push(i, p, "histogram", (p.edges[j], p.edges[j + 1]), Some(c), p.density.as_ref().map(|d| d[j]));
         }
         if let Some((g, d)) = &p.kde {
             for (x, y) in g.iter().zip(d) {
-                push("kde", *x, *x, None, Some(*y));
+                self.push(i, p, "kde", (*x, *x), None, Some(*y));
             }
         }
     }
-    let table = frame(
-        "cosine_distribution",
-        vec![
-            Column::new("panel".into(), t_panel),
-            Column::new("augmentation".into(), t_aug),
-            Column::new("n".into(), t_n),
-            Column::new("mean".into(), t_mean),
-            Column::new("std".into(), t_std),
-            Column::new("kind".into(), t_kind),
-            Column::new("x_left".into(), t_left),
-            Column::new("x_right".into(), t_right),
-            Column::new("count".into(), t_count),
-            Column::new("density".into(), t_dens),
-        ],
-    )?;
-    let cap = ctx.caption("Per-image cosine similarity between each augmented embedding and the original's, one panel per augmentation, most disruptive first. Bars: histogram on the density scale (numpy bins=\"auto\"); line: Gaussian kernel density (Scott's bandwidth, scipy.stats.gaussian_kde) between the sample's minimum and maximum; dashed: mean; bar above each panel: mean \u{00b1} one standard deviation (ddof = 1). Each panel has its own axes, zoomed on its sample, so compare locations by the means in the panel titles; an interval running off the axis has no end cap. A sample whose values are all equal is drawn as a single line.".into());
-    Ok(Some(fig("cosine_distribution", title, cap, svg.finish(), table)))
+
+    fn push(&mut self, i: usize, p: &CosPanel, kind: &str, x: (f64, f64), count: Option<u64>, density: Option<f64>) {
+        self.panel.push(i as u32);
+        self.aug.push(p.aug.clone());
+        self.n.push(p.n as u64);
+        self.mean.push(p.mean);
+        self.std.push(p.std.is_finite().then_some(p.std));
+        self.kind.push(kind.to_owned());
+        self.left.push(x.0);
+        self.right.push(x.1);
+        self.count.push(count);
+        self.density.push(density);
+    }
+
+    fn frame(self) -> Result<DataFrame, ReportError> {
+        frame(
+            "cosine_distribution",
+            vec![
+                Column::new("panel".into(), self.panel),
+                Column::new("augmentation".into(), self.aug),
+                Column::new("n".into(), self.n),
+                Column::new("mean".into(), self.mean),
+                Column::new("std".into(), self.std),
+                Column::new("kind".into(), self.kind),
+                Column::new("x_left".into(), self.left),
+                Column::new("x_right".into(), self.right),
+                Column::new("count".into(), self.count),
+                Column::new("density".into(), self.density),
+            ],
+        )
+    }
 }

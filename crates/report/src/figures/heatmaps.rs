@@ -116,19 +116,8 @@ pub(crate) fn sample_heatmap(ctx: &Ctx<'_>, seed: u64) -> Result<Option<Figure>,
     if n_img == 0 || ctx.data.augs.is_empty() {
         return Ok(None);
     }
-    let mut idx: Vec<usize> = (0..n_img).collect();
-    let mut rng = stats::SplitMix64::new(seed ^ 0x50);
-    let k = n_img.min(50);
-    for i in 0..k {
-        let j = i + rng.below(n_img - i);
-        idx.swap(i, j);
-    }
-    let mut chosen: Vec<usize> = idx[..k].to_vec();
-    let row_mean = |img: usize| {
-        let v: Vec<f64> = (0..ctx.data.augs.len()).filter_map(|a| ctx.data.value(mi, a, img)).collect();
-        stats::mean(&v)
-    };
-    chosen.sort_by(|&a, &b| row_mean(b).total_cmp(&row_mean(a)));
+    let chosen = sample_images(ctx, mi, seed);
+    let k = chosen.len();
     let vals: Vec<f64> = chosen
         .iter()
         .flat_map(|&img| (0..ctx.data.augs.len()).filter_map(move |a| ctx.data.value(mi, a, img)))
@@ -191,16 +180,54 @@ pub(crate) fn sample_heatmap(ctx: &Ctx<'_>, seed: u64) -> Result<Option<Figure>,
         if k >= 16 { "Image (rows by mean, highest first)" } else { "Image" },
         TextStyle::size(11.0).middle().rotate(-90.0),
     );
-    // Colour bar with the end values and round ticks between them.
     let bx = left + cw * ctx.data.augs.len() as f64 + 24.0;
-    let bh = (ch * k as f64).max(120.0);
+    value_colour_bar(&mut svg, (bx, top), (ch * k as f64).max(120.0), (lo, hi));
+    let table = frame(
+        "sample_heatmap",
+        vec![
+            Column::new("image_id".into(), ti),
+            Column::new("augmentation".into(), ta),
+            Column::new("cosine_similarity".into(), tv),
+            Column::new("row".into(), tr),
+        ],
+    )?;
+    let cap = ctx.caption(format!(
+        "Per-image cosine similarity to the original embedding for {which}, one row per image (labelled by image_id), rows sorted by their mean; colour scale from the lowest ({lo:.4}) to the highest ({hi:.4}) value shown."
+    ));
+    Ok(Some(fig("sample_heatmap", &title, cap, svg.finish(), table)))
+}
+
+/// Up to 50 images drawn with the report seed (all of them when there are
+/// fewer), as indices into `image_ids`, highest mean `metric` first.
+fn sample_images(ctx: &Ctx<'_>, metric: usize, seed: u64) -> Vec<usize> {
+    let n_img = ctx.data.image_ids.len();
+    let mut idx: Vec<usize> = (0..n_img).collect();
+    let mut rng = stats::SplitMix64::new(seed ^ 0x50);
+    let k = n_img.min(50);
+    for i in 0..k {
+        let j = i + rng.below(n_img - i);
+        idx.swap(i, j);
+    }
+    let mut chosen: Vec<usize> = idx[..k].to_vec();
+    let row_mean = |img: usize| {
+        let v: Vec<f64> = (0..ctx.data.augs.len()).filter_map(|a| ctx.data.value(metric, a, img)).collect();
+        stats::mean(&v)
+    };
+    chosen.sort_by(|&a, &b| row_mean(b).total_cmp(&row_mean(a)));
+    chosen
+}
+
+/// A vertical viridis bar of height `h` at `at` for values from `lo` (bottom)
+/// to `hi` (top), with the end values and round ticks between them.
+fn value_colour_bar(svg: &mut Svg, at: (f64, f64), h: f64, (lo, hi): (f64, f64)) {
+    let (bx, top) = at;
     for i in 0..50 {
         let t = 1.0 - i as f64 / 50.0;
-        svg.rect(bx, top + bh * i as f64 / 50.0, 16.0, bh / 50.0 + 0.5, &chart::viridis(t), None);
+        svg.rect(bx, top + h * i as f64 / 50.0, 16.0, h / 50.0 + 0.5, &chart::viridis(t), None);
     }
     svg.text(bx, top - 6.0, "Cosine similarity", TextStyle::size(10.0));
     let dec = chart::decimals_for(hi - lo);
-    let bar = Scale::new(hi, lo, top, top + bh);
+    let bar = Scale::new(hi, lo, top, top + h);
     svg.text(bx + 20.0, bar.map(hi) + 8.0, &format!("{hi:.dec$}"), TextStyle::size(10.0));
     if hi > lo {
         svg.text(bx + 20.0, bar.map(lo), &format!("{lo:.dec$}"), TextStyle::size(10.0));
@@ -215,17 +242,4 @@ pub(crate) fn sample_heatmap(ctx: &Ctx<'_>, seed: u64) -> Result<Option<Figure>,
             }
         }
     }
-    let table = frame(
-        "sample_heatmap",
-        vec![
-            Column::new("image_id".into(), ti),
-            Column::new("augmentation".into(), ta),
-            Column::new("cosine_similarity".into(), tv),
-            Column::new("row".into(), tr),
-        ],
-    )?;
-    let cap = ctx.caption(format!(
-        "Per-image cosine similarity to the original embedding for {which}, one row per image (labelled by image_id), rows sorted by their mean; colour scale from the lowest ({lo:.4}) to the highest ({hi:.4}) value shown."
-    ));
-    Ok(Some(fig("sample_heatmap", &title, cap, svg.finish(), table)))
 }

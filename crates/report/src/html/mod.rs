@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+mod findings;
+
 use crate::analysis::{Clustering, MetricData, PairTest, SummaryRow};
 use crate::chart::escape;
 use crate::figures::Figure;
@@ -82,126 +84,6 @@ fn ranked_augs(p: &Page<'_>) -> Vec<String> {
     augs.into_iter().map(|(a, _)| a.clone()).collect()
 }
 
-/// Sentences stating what the data says.
-pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    let cos: Vec<&SummaryRow> = {
-        let mut v: Vec<&SummaryRow> =
-            p.summary.iter().filter(|r| r.metric == "cosine_similarity" && r.mean.is_finite()).collect();
-        v.sort_by_key(|r| r.rank);
-        v
-    };
-    if cos.len() >= 2 {
-        let worst = cos[0];
-        let next = cos[1];
-        let best = cos[cos.len() - 1];
-        let shift = |r: &SummaryRow| 1.0 - r.mean;
-        let ratio = if shift(next) > 0.0 {
-            format!(
-                ", {:.1}\u{00d7} the shift of the next most disruptive, <b>{}</b> (1 \u{2212} cos = {:.4})",
-                shift(worst) / shift(next),
-                escape(&next.augmentation),
-                shift(next)
-            )
-        } else {
-            String::new()
-        };
-        let gap = match test_of(p.tests, "cosine_similarity", &worst.augmentation, &next.augmentation) {
-            Some(t) if t.p_holm.is_finite() => format!(
-                " The gap to {} is {} (p<sub>Holm</sub> = {}).",
-                escape(&next.augmentation),
-                if not_significant(t) { "<b>not significant</b>" } else { "significant" },
-                fmt_p(t.p_holm)
-            ),
-            _ => String::new(),
-        };
-        out.push(format!(
-            "The most disruptive augmentation is <b>{}</b>: mean cosine similarity {:.4} (95% CI {} to {}, n = {}), a shift of 1 \u{2212} cos = {:.4}{}.{gap}",
-            escape(&worst.augmentation), worst.mean, fmt(worst.ci_low), fmt(worst.ci_high), worst.n, shift(worst), ratio
-        ));
-        out.push(format!(
-            "The least disruptive is <b>{}</b>: mean cosine similarity {:.4} (95% CI {} to {}).",
-            escape(&best.augmentation),
-            best.mean,
-            fmt(best.ci_low),
-            fmt(best.ci_high)
-        ));
-    }
-    let cos_tests: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == "cosine_similarity").collect();
-    let total = cos_tests.len();
-    let ns: Vec<&&PairTest> = cos_tests.iter().filter(|t| not_significant(t)).collect();
-    if total > 0 {
-        if ns.is_empty() {
-            out.push(format!("All {total} pairwise differences in cosine similarity are significant (paired Wilcoxon signed-rank, Holm-corrected, \u{03b1} = 0.05)."));
-        } else {
-            // Grouped by the more disruptive member of each pair, in headline order.
-            let order = ranked_augs(p);
-            let pos = |a: &str| order.iter().position(|x| x == a).unwrap_or(usize::MAX);
-            let mut groups = String::new();
-            for a in &order {
-                let partners: Vec<String> = ns
-                    .iter()
-                    .filter_map(|t| {
-                        let (x, y) = if pos(&t.a) <= pos(&t.b) { (&t.a, &t.b) } else { (&t.b, &t.a) };
-                        (x == a).then(|| (pos(y), format!("{} ({})", escape(y), fmt_p(t.p_holm))))
-                    })
-                    .collect::<std::collections::BTreeMap<_, _>>()
-                    .into_values()
-                    .collect();
-                if !partners.is_empty() {
-                    let _ = write!(groups, "<li><b>{}</b> vs {}</li>", escape(a), partners.join(", "));
-                }
-            }
-            out.push(format!(
-                "{} of {total} pairwise differences in cosine similarity are significant and <b>{} are not</b> (paired Wilcoxon signed-rank over images, Holm-corrected, \u{03b1} = 0.05; p<sub>Holm</sub> in brackets):<ul>{groups}</ul>",
-                total - ns.len(),
-                ns.len()
-            ));
-        }
-    }
-    let others: Vec<String> = p
-        .data
-        .metrics
-        .iter()
-        .filter(|m| m.column != "cosine_similarity")
-        .filter_map(|m| {
-            let all = p.tests.iter().filter(|t| t.metric == m.column).count();
-            let ns = p.tests.iter().filter(|t| t.metric == m.column && not_significant(t)).count();
-            (all > 0).then(|| format!("{} {ns} of {all}", m.label))
-        })
-        .collect();
-    if !others.is_empty() {
-        out.push(format!(
-            "Pairs not significantly different in the other metrics: {} (full list: <a href=\"wilcoxon.parquet\">wilcoxon.parquet</a>).",
-            others.join("; ")
-        ));
-    }
-    if p.data.image_ids.len() < 6 {
-        out.push(format!(
-            "With {} images no two-sided Wilcoxon signed-rank test can reach p < 0.05 (the smallest exact p-value is 2 / 2<sup>n</sup>): run more images before reading significance.",
-            p.data.image_ids.len()
-        ));
-    }
-    for c in p.clusterings {
-        let groups: Vec<String> = (1..=c.n_clusters() as u32)
-            .map(|k| {
-                let members: Vec<&str> =
-                    c.labels.iter().zip(&c.clusters).filter(|(_, x)| **x == k).map(|(l, _)| l.as_str()).collect();
-                format!("{{{}}}", escape(&members.join(", ")))
-            })
-            .collect();
-        out.push(format!(
-            "{} linkage of the {} at 0.7 \u{00d7} the largest merge ({:.4}) gives {} clusters: {}.",
-            c.method.title(),
-            c.set,
-            c.threshold,
-            c.n_clusters(),
-            groups.join(" ")
-        ));
-    }
-    out
-}
-
 fn fmt_p(p: f64) -> String {
     if !p.is_finite() {
         "n/a".into()
@@ -212,8 +94,21 @@ fn fmt_p(p: f64) -> String {
     }
 }
 
+/// The whole page, section by section.
 pub(crate) fn render(p: &Page<'_>) -> String {
     let mut h = String::new();
+    intro(&mut h, p);
+    findings_section(&mut h, p);
+    headline_table(&mut h, p);
+    figures(&mut h, p);
+    paired_tests(&mut h, p);
+    tables(&mut h, p);
+    configuration(&mut h, p);
+    h
+}
+
+/// Head, the random-init banner, the title and what the run is.
+fn intro(h: &mut String, p: &Page<'_>) {
     let title = format!("clipshift report: {} on {}", escape(&p.run.model_name), escape(&p.run.suite_name));
     let _ = write!(
         h,
@@ -239,14 +134,18 @@ pub(crate) fn render(p: &Page<'_>) -> String {
             p.n_errors
         );
     }
+}
 
+fn findings_section(h: &mut String, p: &Page<'_>) {
     h.push_str("<h2 id=\"findings\">Findings</h2><ul>\n");
-    for f in findings(p) {
+    for f in findings::findings(p) {
         let _ = writeln!(h, "<li>{f}</li>");
     }
     h.push_str("</ul>\n");
+}
 
-    // Headline table.
+/// Mean and bootstrap half-width of every metric, augmentations in headline order.
+fn headline_table(h: &mut String, p: &Page<'_>) {
     h.push_str("<h2 id=\"headline\">Headline table</h2>\n<p>Mean \u{00b1} half-width of the 95% percentile-bootstrap interval of the mean. Rank 1 = most disruptive by cosine similarity.</p>\n<div class=\"scroll\"><table><tr><th>rank</th><th class=\"l\">augmentation</th>");
     for m in &p.data.metrics {
         let _ = write!(h, "<th>{}</th>", m.label);
@@ -279,7 +178,10 @@ pub(crate) fn render(p: &Page<'_>) -> String {
         h.push_str("</tr>\n");
     }
     h.push_str("</table></div>\n");
+}
 
+/// Each figure inline, with its caption and links to its files.
+fn figures(h: &mut String, p: &Page<'_>) {
     h.push_str("<h2 id=\"figures\">Figures</h2>\n");
     for f in p.figures {
         let _ = writeln!(
@@ -291,7 +193,10 @@ pub(crate) fn render(p: &Page<'_>) -> String {
             cap = escape(&f.caption)
         );
     }
+}
 
+/// The Wilcoxon tests of cosine similarity: a matrix of p-values and the full list.
+fn paired_tests(h: &mut String, p: &Page<'_>) {
     h.push_str("<h2 id=\"tests\">Paired tests</h2>\n<p>Wilcoxon signed-rank tests over images for every pair of augmentations (scipy.stats.wilcoxon defaults: zeros dropped, no continuity correction, exact null distribution for up to 50 untied pairs), Holm-corrected within each metric. Full table: <a href=\"wilcoxon.parquet\">wilcoxon.parquet</a>.</p>\n");
     let cos_tests: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == "cosine_similarity").collect();
     if !cos_tests.is_empty() {
@@ -341,13 +246,18 @@ pub(crate) fn render(p: &Page<'_>) -> String {
         }
         h.push_str("</table></div></details>\n");
     }
+}
 
+fn tables(h: &mut String, p: &Page<'_>) {
     h.push_str("<h2 id=\"tables\">Tables</h2><ul>\n");
     for (file, desc) in p.tables {
         let _ = writeln!(h, "<li><a href=\"{}\">{}</a>: {}</li>", escape(file), escape(file), escape(desc));
     }
     h.push_str("</ul>\n");
+}
 
+/// The run's configuration and model, the report's settings and `run.json` verbatim.
+fn configuration(h: &mut String, p: &Page<'_>) {
     h.push_str("<h2 id=\"configuration\">Run configuration and model</h2>\n<table>");
     for (k, v) in [
         ("model", p.run.model_name.clone()),
@@ -368,7 +278,6 @@ pub(crate) fn render(p: &Page<'_>) -> String {
     h.push_str("</table>\n<details><summary>run.json</summary><pre>");
     h.push_str(&escape(&serde_json::to_string_pretty(&p.run.raw).unwrap_or_default()));
     h.push_str("</pre></details>\n</body></html>\n");
-    h
 }
 
 #[cfg(test)]
