@@ -1,7 +1,8 @@
 //! Renders `index.html` in headless Chromium: no console messages (the page
 //! has no scripts, so any message is a failed load or a parse problem) and a
-//! screenshot that is not blank. Skipped when Chromium is absent unless
-//! `CLIPSHIFT_REQUIRE_CHROMIUM=1` (CI sets it and installs `chromium`).
+//! screenshot that is not blank. Without Chromium the test fails, naming the
+//! package to install; `CLIPSHIFT_SKIP_BROWSER=1` skips it explicitly
+//! (`cargo xtask test` sets it only when Chromium is absent, and says so).
 
 use std::path::Path;
 use std::process::Command;
@@ -12,11 +13,14 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 #[test]
 fn index_html_renders_in_headless_chromium() {
-    if !Path::new(CHROMIUM).exists() {
-        assert!(std::env::var("CLIPSHIFT_REQUIRE_CHROMIUM").is_err(), "{CHROMIUM} is required but missing");
-        eprintln!("skipping: {CHROMIUM} not installed");
+    if std::env::var_os("CLIPSHIFT_SKIP_BROWSER").is_some_and(|v| v == "1") {
+        eprintln!("SKIPPED: the headless-browser check (CLIPSHIFT_SKIP_BROWSER=1)");
         return;
     }
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} not found: install it with `apt-get install chromium`, or set CLIPSHIFT_SKIP_BROWSER=1 to skip this check"
+    );
     let (dir, _) = crate::stage::synthetic_run("browser");
     let summary = run(&ReportConfig::new(&dir)).unwrap();
     let profile = dir.join("chromium-profile");

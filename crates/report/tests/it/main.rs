@@ -3,5 +3,6 @@
 //! headless browser.
 
 mod browser;
+mod page;
 mod reference;
 mod stage;
