@@ -19,7 +19,7 @@ mod transforms;
 pub use error::AugmentError;
 pub use image::RgbImage;
 pub use resize::resize_linear;
-pub use rng::Rng;
+pub use rng::{Fnv1a, Rng};
 pub use source::{
     IMAGE_EXTENSIONS, SourceImage, canonical, decode, image_id, load_canonical, read_source, scan_images,
 };

@@ -1,4 +1,5 @@
-//! Counter-based random numbers keyed by (run seed, image id, augmentation name).
+//! Counter-based random numbers keyed by (run seed, image id, augmentation name), and
+//! the workspace's one SplitMix64 and one FNV-1a.
 //!
 //! Every draw is a pure function of the key and a counter, so sampled parameters
 //! do not depend on thread count or processing order, and any variant can be
@@ -11,9 +12,51 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// FNV-1a (64-bit) over bytes and whole words: a fixed, platform-independent hash for
+/// seeds and fingerprints (std's hashers may change between releases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Fnv1a(u64);
+
+impl Fnv1a {
+    const BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    /// The standard offset basis.
+    pub fn new() -> Self {
+        Self(Self::BASIS)
+    }
+
+    /// The offset basis xor `seed`, so one name gives a different hash per seed.
+    pub fn with_seed(seed: u64) -> Self {
+        Self(Self::BASIS ^ seed)
+    }
+
+    /// Folds in each byte.
+    pub fn bytes(self, bytes: &[u8]) -> Self {
+        Self(bytes.iter().fold(self.0, |h, &b| (h ^ u64::from(b)).wrapping_mul(Self::PRIME)))
+    }
+
+    /// Folds in a whole 64-bit word as one step (xor, then multiply), as for a list of ids.
+    pub fn word(self, word: u64) -> Self {
+        Self((self.0 ^ word).wrapping_mul(Self::PRIME))
+    }
+
+    /// The hash.
+    pub fn finish(self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// FNV-1a over the bytes of a name, so a suite member's name becomes part of the key.
 fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    Fnv1a::new().bytes(name.as_bytes()).finish()
 }
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -35,6 +78,13 @@ impl Rng {
     /// A generator from a single seed, e.g. the `field_seed` recorded with a random field.
     pub fn from_seed(seed: u64) -> Self {
         Self { key: mix64(seed), counter: 0 }
+    }
+
+    /// The SplitMix64 sequence from this state: draw `i` is `mix64(state + (i + 1) *
+    /// GOLDEN)`, Vigna's `splitmix64.c` seeded with `state` (the seed is not mixed first,
+    /// unlike [`Rng::from_seed`]).
+    pub fn from_state(state: u64) -> Self {
+        Self { key: state, counter: 0 }
     }
 
     /// The next 64 random bits.
@@ -65,6 +115,12 @@ impl Rng {
         let u1 = 1.0 - self.uniform(); // (0, 1]
         let u2 = self.uniform();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// Uniform index in `0..n` by Lemire's multiply-shift (no division; the bias, at
+    /// most `n / 2^64`, is negligible for any `n` this workspace uses).
+    pub fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 
     /// True with probability `p`.
@@ -109,5 +165,83 @@ mod tests {
         for k in 3..=7 {
             assert!(ints.contains(&k));
         }
+    }
+
+    /// The SplitMix64 generator as written out in full (Vigna's `splitmix64.c`).
+    struct ReferenceSplitMix64(u64);
+
+    impl ReferenceSplitMix64 {
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            ((self.next_u64() as u128 * n as u128) >> 64) as usize
+        }
+    }
+
+    #[test]
+    fn from_state_is_the_splitmix64_sequence() {
+        for seed in [0, 1, 0x9a11, 42 ^ 0x9a11, u64::MAX] {
+            let (mut ours, mut reference) = (Rng::from_state(seed), ReferenceSplitMix64(seed));
+            for _ in 0..100 {
+                assert_eq!(ours.next_u64(), reference.next_u64(), "seed {seed}");
+            }
+            for n in [1, 2, 3, 10, 1000, usize::MAX] {
+                assert_eq!(ours.below(n), reference.below(n), "seed {seed}, n {n}");
+            }
+        }
+        // splitmix64.c seeded with 0 starts with these (the published test vector).
+        let mut zero = Rng::from_state(0);
+        assert_eq!(
+            [zero.next_u64(), zero.next_u64(), zero.next_u64()],
+            [0xe220_a839_7b1d_cdaf, 0x6e78_9e6a_a1b9_65f4, 0x06c4_5d18_8009_454f]
+        );
+    }
+
+    #[test]
+    fn below_stays_below() {
+        let mut r = Rng::from_state(5);
+        for n in [1usize, 2, 7, 100] {
+            let draws: Vec<usize> = (0..2000).map(|_| r.below(n)).collect();
+            assert!(draws.iter().all(|&k| k < n), "n {n}");
+            assert!((0..n).all(|k| draws.contains(&k)), "n {n}: every index drawn");
+        }
+    }
+
+    /// FNV-1a written out: `h = (h ^ byte) * prime` from the offset basis.
+    fn reference_fnv(basis: u64, bytes: impl IntoIterator<Item = u8>) -> u64 {
+        let mut h = basis;
+        for byte in bytes {
+            h ^= byte as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01B3);
+        }
+        h
+    }
+
+    #[test]
+    fn fnv1a_matches_the_definition() {
+        // The published FNV-1a 64 test vectors.
+        assert_eq!(Fnv1a::new().finish(), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(Fnv1a::new().bytes(b"a").finish(), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(Fnv1a::new().bytes(b"foobar").finish(), 0x8594_4171_f739_67e8);
+        assert_eq!(name_hash("foobar"), 0x8594_4171_f739_67e8);
+        // Bytes in pieces equal bytes at once.
+        assert_eq!(Fnv1a::new().bytes(b"foo").bytes(b"bar"), Fnv1a::new().bytes(b"foobar"));
+        // Seeded, over `a`, a zero byte, then `b`: a pair of names under a seed.
+        for (seed, a, b) in [(0u64, "noise", "cosine"), (42, "blur", "l2"), (u64::MAX, "", "")] {
+            let want = reference_fnv(0xcbf2_9ce4_8422_2325 ^ seed, a.bytes().chain([0u8]).chain(b.bytes()));
+            let got = Fnv1a::with_seed(seed).bytes(a.as_bytes()).bytes(&[0]).bytes(b.as_bytes()).finish();
+            assert_eq!(got, want, "{seed} {a} {b}");
+        }
+        // Whole words, as a fingerprint of sorted ids folds them.
+        let ids = [3u64, 17, 0xdead_beef_0000_0001];
+        let want = ids.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, id| (h ^ id).wrapping_mul(0x100_0000_01b3));
+        assert_eq!(ids.iter().fold(Fnv1a::new(), |h, &id| h.word(id)).finish(), want);
+        assert_ne!(Fnv1a::new().word(1), Fnv1a::new().bytes(&1u64.to_le_bytes()));
     }
 }
