@@ -17,7 +17,7 @@ use clipshift_tables::{
 use rayon::prelude::*;
 
 use crate::source::{SourceImage, canonical, decode, scan_images};
-use crate::{AugmentError, Params, Rng, Suite};
+use crate::{AugmentError, Fnv1a, Params, Rng, Suite};
 
 /// Images decoded and augmented per chunk: bounds memory, keeps every core busy.
 const CHUNK_IMAGES: usize = 64;
@@ -125,7 +125,7 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
 
     let mut ids: Vec<u64> = seen.keys().copied().collect();
     ids.sort_unstable();
-    let fingerprint = ids.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, id| (h ^ id).wrapping_mul(0x100_0000_01b3));
+    let fingerprint = ids.iter().fold(Fnv1a::new(), |h, &id| h.word(id)).finish();
     let mut manifest = RunManifest::load(&run)?;
     manifest.augment = Some(AugmentManifest {
         tool_version: env!("CARGO_PKG_VERSION").into(),
