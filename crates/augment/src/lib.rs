@@ -9,6 +9,7 @@
 //! of models or metrics.
 
 mod error;
+mod replay;
 mod resize;
 mod rng;
 mod source;
@@ -18,6 +19,7 @@ mod transforms;
 
 pub use error::AugmentError;
 pub use image::RgbImage;
+pub use replay::Replay;
 pub use resize::resize_linear;
 pub use rng::{Fnv1a, Rng};
 pub use source::{
