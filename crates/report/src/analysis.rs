@@ -2,57 +2,41 @@
 //! matrices, clustering and paired tests.
 
 use std::collections::HashMap;
-use std::path::Path;
 
+use clipshift_tables::RunDir;
+use clipshift_tables::schema::{self, COSINE_SIMILARITY, METRICS, MetricColumn};
 use polars::prelude::*;
 
 use crate::cluster::{self, Merge};
-use crate::io::{col_f64, col_str, col_u64, frame, scan};
+use crate::io::{col_f64, col_str, col_u64, frame, scan, table_name};
 use crate::stats;
 use crate::{Linkage, ReportError};
 
-/// A metric column of `metrics.parquet` and how to read it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct MetricDef {
-    pub(crate) column: &'static str,
-    pub(crate) label: &'static str,
-    /// True when larger values mean the augmented image stayed closer to the original.
-    pub(crate) higher_is_similar: bool,
-}
-
-pub(crate) const METRICS: [MetricDef; 7] = [
-    MetricDef { column: "cosine_similarity", label: "Cosine similarity", higher_is_similar: true },
-    MetricDef { column: "l2_distance", label: "L2 distance", higher_is_similar: false },
-    MetricDef { column: "attention_similarity", label: "Attention similarity", higher_is_similar: true },
-    MetricDef { column: "patch_similarity", label: "Patch similarity", higher_is_similar: true },
-    MetricDef { column: "edge_preservation", label: "Edge preservation", higher_is_similar: true },
-    MetricDef { column: "detail_preservation", label: "Detail preservation", higher_is_similar: true },
-    MetricDef { column: "ssim", label: "SSIM", higher_is_similar: true },
-];
-
 /// The paper's radar metrics.
 pub(crate) const RADAR: [&str; 5] =
-    ["cosine_similarity", "attention_similarity", "patch_similarity", "edge_preservation", "detail_preservation"];
+    [COSINE_SIMILARITY, "attention_similarity", "patch_similarity", "edge_preservation", "detail_preservation"];
 
 /// `metrics.parquet` in memory: values[metric][augmentation][image].
 pub(crate) struct MetricData {
     pub(crate) augs: Vec<String>,
-    pub(crate) metrics: Vec<MetricDef>,
+    pub(crate) metrics: Vec<MetricColumn>,
     pub(crate) image_ids: Vec<u64>,
     values: Vec<Vec<Vec<Option<f64>>>>,
 }
 
 impl MetricData {
-    pub(crate) fn load(dir: &Path, suite_order: &[String]) -> Result<Self, ReportError> {
-        let table = "metrics.parquet";
-        let df = scan(dir, table)?.collect().map_err(ReportError::polars(table))?;
+    pub(crate) fn load(run: &RunDir, suite_order: &[String]) -> Result<Self, ReportError> {
+        let path = run.metrics();
+        let table = &table_name(&path);
+        let df = scan(&path)?.collect().map_err(ReportError::polars(table))?;
         let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-        let metrics: Vec<MetricDef> = METRICS.iter().copied().filter(|m| names.iter().any(|n| n == m.column)).collect();
-        let ids = col_u64(&df, table, "image_id")?;
-        let augcol = col_str(&df, table, "augmentation")?;
+        let metrics: Vec<MetricColumn> =
+            METRICS.iter().copied().filter(|m| names.iter().any(|n| n == m.name)).collect();
+        let ids = col_u64(&df, table, schema::IMAGE_ID)?;
+        let augcol = col_str(&df, table, schema::AUGMENTATION)?;
         let mut augs: Vec<String> = suite_order.iter().filter(|a| augcol.contains(a)).cloned().collect();
         for a in &augcol {
-            if a != "original" && !augs.contains(a) {
+            if a != schema::ORIGINAL && !augs.contains(a) {
                 augs.push(a.clone());
             }
         }
@@ -63,7 +47,7 @@ impl MetricData {
         let aug_ix: HashMap<&str, usize> = augs.iter().enumerate().map(|(i, a)| (a.as_str(), i)).collect();
         let mut values = vec![vec![vec![None; image_ids.len()]; augs.len()]; metrics.len()];
         for (mi, m) in metrics.iter().enumerate() {
-            let col = col_f64(&df, table, m.column)?;
+            let col = col_f64(&df, table, m.name)?;
             for (r, v) in col.into_iter().enumerate() {
                 if let Some(&ai) = aug_ix.get(augcol[r].as_str()) {
                     values[mi][ai][img_ix[&ids[r]]] = v;
@@ -74,7 +58,7 @@ impl MetricData {
     }
 
     pub(crate) fn metric_index(&self, column: &str) -> Option<usize> {
-        self.metrics.iter().position(|m| m.column == column)
+        self.metrics.iter().position(|m| m.name == column)
     }
 
     /// Non-null values of one metric for one augmentation.
@@ -124,16 +108,17 @@ fn name_seed(seed: u64, a: &str, b: &str) -> u64 {
 /// a polars group-by; quantiles and the bootstrap interval are computed here
 /// with numpy's definitions.
 pub(crate) fn summarize(
-    dir: &Path,
+    run: &RunDir,
     data: &MetricData,
     resamples: usize,
     seed: u64,
 ) -> Result<Vec<SummaryRow>, ReportError> {
-    let table = "metrics.parquet";
-    let lf = scan(dir, table)?;
+    let path = run.metrics();
+    let table = &table_name(&path);
+    let lf = scan(&path)?;
     let mut rows = Vec::new();
     for (mi, m) in data.metrics.iter().enumerate() {
-        let c = m.column;
+        let c = m.name;
         let df = lf
             .clone()
             .select([col("augmentation"), col(c).cast(DataType::Float64)])
@@ -195,6 +180,7 @@ pub(crate) fn summary_frame(rows: &[SummaryRow]) -> Result<DataFrame, ReportErro
     let f = |f: fn(&SummaryRow) -> f64| rows.iter().map(f).collect::<Vec<_>>();
     frame(
         "summary.parquet",
+        &schema::summary(),
         vec![
             Column::new("augmentation".into(), s(|r| r.augmentation.clone())),
             Column::new("metric".into(), s(|r| r.metric.clone())),
@@ -221,9 +207,10 @@ pub(crate) struct DistanceMatrix {
 
 impl DistanceMatrix {
     /// Reads `pairwise.parquet`; `order` fixes the variant order (original first).
-    pub(crate) fn load(dir: &Path, order: &[String]) -> Result<Self, ReportError> {
-        let table = "pairwise.parquet";
-        let df = scan(dir, table)?
+    pub(crate) fn load(run: &RunDir, order: &[String]) -> Result<Self, ReportError> {
+        let path = run.pairwise();
+        let table = &table_name(&path);
+        let df = scan(&path)?
             .group_by([col("a"), col("b")])
             .agg([
                 col("cosine_distance").cast(DataType::Float64).mean().alias("cosine"),
@@ -295,6 +282,7 @@ impl DistanceMatrix {
         }
         frame(
             "distance_matrix.parquet",
+            &schema::distance_matrix(),
             vec![
                 Column::new("a".into(), a),
                 Column::new("b".into(), b),
@@ -359,6 +347,7 @@ pub(crate) fn linkage_frame(cs: &[&Clustering]) -> Result<DataFrame, ReportError
     }
     frame(
         "linkage.parquet",
+        &schema::linkage(),
         vec![
             Column::new("set".into(), set),
             Column::new("method".into(), method),
@@ -387,6 +376,7 @@ pub(crate) fn clusters_frame(cs: &[&Clustering]) -> Result<DataFrame, ReportErro
     }
     frame(
         "clusters.parquet",
+        &schema::clusters(),
         vec![
             Column::new("set".into(), set),
             Column::new("method".into(), method),
@@ -423,7 +413,7 @@ pub(crate) fn pair_tests(data: &MetricData) -> Vec<PairTest> {
                 let test = stats::wilcoxon(&x, &y);
                 let mean_diff = stats::mean(&x) - stats::mean(&y);
                 tests.push(PairTest {
-                    metric: m.column.to_owned(),
+                    metric: m.name.to_owned(),
                     a: data.augs[a].clone(),
                     b: data.augs[b].clone(),
                     n: x.len(),
@@ -445,6 +435,7 @@ pub(crate) fn pair_tests(data: &MetricData) -> Vec<PairTest> {
 pub(crate) fn pair_tests_frame(tests: &[PairTest]) -> Result<DataFrame, ReportError> {
     frame(
         "wilcoxon.parquet",
+        &schema::wilcoxon(),
         vec![
             Column::new("metric".into(), tests.iter().map(|t| t.metric.clone()).collect::<Vec<_>>()),
             Column::new("a".into(), tests.iter().map(|t| t.a.clone()).collect::<Vec<_>>()),

@@ -16,6 +16,8 @@ pub enum ReportError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(transparent)]
+    Tables(#[from] clipshift_tables::TableError),
     #[error("table {table}: {message}")]
     Table { table: String, message: String },
     #[error("polars failed on {table}")]
@@ -26,6 +28,9 @@ pub enum ReportError {
     },
     #[error("missing column `{column}` in {table}")]
     MissingColumn { table: String, column: String },
+    /// A table the report built does not match its schema in `clipshift_tables::schema`.
+    #[error("table {table}, column `{column}`: {message}")]
+    Schema { table: String, column: String, message: String },
     #[error("cannot render figure {figure}: {message}")]
     Render { figure: String, message: String },
     #[error("unknown linkage method `{0}` (expected ward, average, complete or single)")]
@@ -44,5 +49,9 @@ impl ReportError {
 
     pub(crate) fn table(table: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Table { table: table.into(), message: message.into() }
+    }
+
+    pub(crate) fn schema(table: &str, column: &str, message: impl Into<String>) -> Self {
+        Self::Schema { table: table.into(), column: column.into(), message: message.into() }
     }
 }

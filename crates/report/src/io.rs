@@ -1,84 +1,78 @@
-//! Reading the run directory with polars and writing outputs atomically.
+//! Reading the run directory's tables with polars, and writing the report's
+//! files. Every table the report writes is first made to match its schema in
+//! `clipshift_tables::schema` (the one description of every table), and every
+//! file is written atomically.
 
-use std::fs;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use clipshift_tables::arrow::datatypes::{DataType as ArrowType, Field, Schema};
+use clipshift_tables::{AtomicFile, RunDir, write_atomic};
 use polars::prelude::*;
 
 use crate::ReportError;
 
-/// Lazily scan `dir/name` (a Parquet table).
-pub(crate) fn scan(dir: &Path, name: &str) -> Result<LazyFrame, ReportError> {
-    let path = dir.join(name);
+/// The file name of `path`, which names the table in errors.
+pub(crate) fn table_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
+
+/// Where the figure `stem`'s SVG is, relative to the run directory (how a
+/// failed figure is named in `errors.parquet`).
+pub(crate) fn figure_path(run: &RunDir, stem: &str) -> String {
+    let svg = run.report_dir().join(format!("{stem}.svg"));
+    svg.strip_prefix(run.root()).unwrap_or(&svg).display().to_string()
+}
+
+/// Lazily scans the Parquet table at `path`.
+pub(crate) fn scan(path: &Path) -> Result<LazyFrame, ReportError> {
+    let name = table_name(path);
     if !path.is_file() {
-        return Err(ReportError::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "table not found")));
+        return Err(ReportError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "table not found")));
     }
-    let pl = PlRefPath::try_from_path(&path).map_err(ReportError::polars(name))?;
+    let pl = PlRefPath::try_from_path(path).map_err(ReportError::polars(&name))?;
     LazyFrame::scan_parquet(pl, ScanArgsParquet::default()).map_err(ReportError::polars(name))
 }
 
-/// Temporary sibling of `path`, so the final rename stays on one filesystem.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-/// Write bytes atomically: temp file in the same directory, fsync, rename.
+/// Writes `bytes` to `path` atomically.
 pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let tmp = temp_path(path);
-    let res = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res.map_err(|e| ReportError::io(path, e))
+    Ok(write_atomic(path, bytes)?)
 }
 
-/// Write a DataFrame as Parquet atomically.
+/// Writes a DataFrame as Parquet atomically.
 pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), ReportError> {
-    let tmp = temp_path(path);
-    let name = path.display().to_string();
-    let res = (|| -> Result<(), ReportError> {
-        let f = fs::File::create(&tmp).map_err(|e| ReportError::io(&tmp, e))?;
-        ParquetWriter::new(f).finish(df).map_err(ReportError::polars(name.clone()))?;
-        fs::rename(&tmp, path).map_err(|e| ReportError::io(path, e))
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
+    let mut file = AtomicFile::create(path)?;
+    ParquetWriter::new(&mut file).finish(df).map_err(ReportError::polars(table_name(path)))?;
+    Ok(file.commit()?)
+}
+
+fn column<'a>(df: &'a DataFrame, table: &str, name: &str) -> Result<&'a Column, ReportError> {
+    df.column(name).map_err(|_| ReportError::MissingColumn { table: table.into(), column: name.into() })
 }
 
 pub(crate) fn col_f64(df: &DataFrame, table: &str, name: &str) -> Result<Vec<Option<f64>>, ReportError> {
-    let c = df.column(name).map_err(|_| ReportError::MissingColumn { table: table.into(), column: name.into() })?;
-    let c = c.cast(&DataType::Float64).map_err(ReportError::polars(table))?;
+    let c = column(df, table, name)?.cast(&DataType::Float64).map_err(ReportError::polars(table))?;
     Ok(c.f64().map_err(ReportError::polars(table))?.iter().map(|v| v.filter(|x| !x.is_nan())).collect())
 }
 
 pub(crate) fn col_u64(df: &DataFrame, table: &str, name: &str) -> Result<Vec<u64>, ReportError> {
-    let c = df.column(name).map_err(|_| ReportError::MissingColumn { table: table.into(), column: name.into() })?;
-    let c = c.cast(&DataType::UInt64).map_err(ReportError::polars(table))?;
+    let c = column(df, table, name)?.cast(&DataType::UInt64).map_err(ReportError::polars(table))?;
     Ok(c.u64().map_err(ReportError::polars(table))?.iter().map(|v| v.unwrap_or(0)).collect())
 }
 
 pub(crate) fn col_str(df: &DataFrame, table: &str, name: &str) -> Result<Vec<String>, ReportError> {
-    let c = df.column(name).map_err(|_| ReportError::MissingColumn { table: table.into(), column: name.into() })?;
+    let c = column(df, table, name)?;
     Ok(c.str().map_err(ReportError::polars(table))?.iter().map(|v| v.unwrap_or("").to_owned()).collect())
 }
 
 pub(crate) fn col_opt_str(df: &DataFrame, table: &str, name: &str) -> Result<Vec<Option<String>>, ReportError> {
-    let c = df.column(name).map_err(|_| ReportError::MissingColumn { table: table.into(), column: name.into() })?;
+    let c = column(df, table, name)?;
     Ok(c.str().map_err(ReportError::polars(table))?.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
-/// Build a DataFrame from named columns. NaN (an undefined statistic, such as
-/// the std of one value) becomes null: no NaN reaches a table.
-pub(crate) fn frame(table: &str, cols: Vec<Column>) -> Result<DataFrame, ReportError> {
+/// Builds the table `table` from named columns and makes it match `schema`
+/// (see [`conform`]). NaN (an undefined statistic, such as the std of one
+/// value) becomes null first: no NaN reaches a table.
+pub(crate) fn frame(table: &str, schema: &Schema, cols: Vec<Column>) -> Result<DataFrame, ReportError> {
     let cols = cols
         .into_iter()
         .map(|c| match c.f64() {
@@ -89,5 +83,115 @@ pub(crate) fn frame(table: &str, cols: Vec<Column>) -> Result<DataFrame, ReportE
             _ => c,
         })
         .collect();
-    DataFrame::new_infer_height(cols).map_err(ReportError::polars(table))
+    let df = DataFrame::new_infer_height(cols).map_err(ReportError::polars(table))?;
+    conform(table, df, schema)
+}
+
+/// `df` with exactly the columns of `schema`, in its order and cast to its
+/// types. A column of `schema` missing from `df`, a column of `df` the schema
+/// does not have, a value the type cannot hold and a null in a non-nullable
+/// column are errors naming the table and the column.
+pub(crate) fn conform(table: &str, df: DataFrame, schema: &Schema) -> Result<DataFrame, ReportError> {
+    if let Some(extra) = df.get_column_names().into_iter().find(|n| schema.field_with_name(n.as_str()).is_err()) {
+        return Err(ReportError::schema(table, extra.as_str(), "not in the table's schema"));
+    }
+    let cols = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let name = field.name().as_str();
+            let col = df.column(name).map_err(|_| ReportError::schema(table, name, "missing"))?;
+            let dtype = polars_type(field)
+                .ok_or_else(|| ReportError::schema(table, name, format!("no polars type for {}", field.data_type())))?;
+            let col = col
+                .strict_cast(&dtype)
+                .map_err(|e| ReportError::schema(table, name, format!("cannot be {dtype}: {e}")))?;
+            if !field.is_nullable() && col.null_count() > 0 {
+                return Err(ReportError::schema(
+                    table,
+                    name,
+                    format!("{} nulls in a non-nullable column", col.null_count()),
+                ));
+            }
+            Ok(col)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    DataFrame::new(df.height(), cols).map_err(ReportError::polars(table))
+}
+
+/// The polars type that holds an Arrow field of the report's tables.
+fn polars_type(field: &Field) -> Option<DataType> {
+    Some(match field.data_type() {
+        ArrowType::Utf8 | ArrowType::LargeUtf8 | ArrowType::Utf8View => DataType::String,
+        ArrowType::Boolean => DataType::Boolean,
+        ArrowType::UInt32 => DataType::UInt32,
+        ArrowType::UInt64 => DataType::UInt64,
+        ArrowType::Int32 => DataType::Int32,
+        ArrowType::Int64 => DataType::Int64,
+        ArrowType::Float32 => DataType::Float32,
+        ArrowType::Float64 => DataType::Float64,
+        ArrowType::Binary | ArrowType::LargeBinary => DataType::Binary,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("name", ArrowType::Utf8, false),
+            Field::new("count", ArrowType::UInt32, false),
+            Field::new("value", ArrowType::Float64, true),
+        ])
+    }
+
+    fn df(cols: Vec<Column>) -> DataFrame {
+        DataFrame::new_infer_height(cols).unwrap()
+    }
+
+    #[test]
+    fn conform_orders_and_casts_to_the_schema() {
+        let d = df(vec![
+            Column::new("value".into(), [Some(1.5), None]),
+            Column::new("count".into(), [3i64, 4]),
+            Column::new("name".into(), ["a", "b"]),
+        ]);
+        let out = conform("t", d, &schema()).unwrap();
+        let names: Vec<&str> = out.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["name", "count", "value"]);
+        assert_eq!(out.column("count").unwrap().dtype(), &DataType::UInt32);
+        assert_eq!(out.column("count").unwrap().u32().unwrap().get(1), Some(4));
+        assert_eq!(out.column("value").unwrap().f64().unwrap().get(1), None);
+    }
+
+    #[test]
+    fn conform_names_the_table_and_column_that_do_not_fit() {
+        let err = |cols: Vec<Column>| conform("fig.parquet", df(cols), &schema()).unwrap_err().to_string();
+        let name = || Column::new("name".into(), ["a"]);
+        let value = || Column::new("value".into(), [1.0]);
+        let missing = err(vec![name(), value()]);
+        assert!(
+            missing.contains("fig.parquet") && missing.contains("`count`") && missing.contains("missing"),
+            "{missing}"
+        );
+        let extra = err(vec![name(), Column::new("count".into(), [1u32]), value(), Column::new("x".into(), [1])]);
+        assert!(extra.contains("`x`") && extra.contains("not in the table's schema"), "{extra}");
+        let negative = err(vec![name(), Column::new("count".into(), [-1i64]), value()]);
+        assert!(negative.contains("`count`"), "{negative}");
+        let null = err(vec![name(), Column::new("count".into(), [None::<u32>]), value()]);
+        assert!(null.contains("`count`") && null.contains("non-nullable"), "{null}");
+        let strings = err(vec![name(), Column::new("count".into(), ["three"]), value()]);
+        assert!(strings.contains("`count`"), "{strings}");
+    }
+
+    #[test]
+    fn frame_turns_nan_into_null() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", ArrowType::Float64, true)]));
+        let out = frame("t", &schema, vec![Column::new("v".into(), [1.0, f64::NAN])]).unwrap();
+        assert_eq!(out.column("v").unwrap().f64().unwrap().get(1), None);
+    }
 }

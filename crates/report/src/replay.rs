@@ -1,20 +1,51 @@
 //! Pixels for the figures that show images (the gallery and the attention
 //! overlays). Pixels come from the `png` column of `augmentations.parquet` when
 //! the augment stage saved them, otherwise they are replayed from the source
-//! image and the recorded parameters. Missing pixels skip the figure with a
-//! warning rather than failing the report.
+//! image and the recorded parameters. An image whose pixels cannot be had is
+//! left out of its figure and recorded in `errors.parquet`, rather than
+//! failing the report.
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use std::path::Path;
 
 use clipshift_augment::{Params, RgbImage};
-use clipshift_tables::SourceImages;
+use clipshift_tables::{ErrorKind, ErrorLog, RunDir, SourceImages, schema};
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use polars::prelude::*;
 
 use crate::figures::Ctx;
-use crate::io::{col_opt_str, col_str, scan};
+use crate::io::{col_opt_str, col_str, figure_path, scan, table_name};
 use crate::stats::SplitMix64;
+
+/// Where the pixel figures get their images, and where they record the images
+/// they cannot show.
+pub(crate) struct Pixels<'a> {
+    pub(crate) run: &'a RunDir,
+    /// `None` when `images.parquet` could not be read (recorded once).
+    pub(crate) sources: Option<&'a SourceImages>,
+    pub(crate) errors: &'a ErrorLog,
+}
+
+impl Pixels<'_> {
+    /// Pixels of every variant of one image for the figure `stem`; a failure
+    /// is recorded against that figure and the image is left out.
+    pub(crate) fn variants_of(
+        &self,
+        stem: &str,
+        image_id: u64,
+        variants: &[String],
+    ) -> Option<Vec<(String, RgbImage, &'static str)>> {
+        variant_pixels(self.run, self.sources, image_id, variants)
+            .map_err(|e| self.record(stem, Some(image_id), format!("cannot get pixels of image {image_id:016x}: {e}")))
+            .ok()
+    }
+
+    /// Records that part of the figure `stem` could not be drawn.
+    pub(crate) fn record(&self, stem: &str, image_id: Option<u64>, message: String) {
+        let path = figure_path(self.run, stem);
+        self.errors.record(Some(&path), image_id, None, ErrorKind::Figure, format!("{stem}: {message}"));
+    }
+}
 
 pub(crate) const THUMB: f64 = 120.0;
 
@@ -38,21 +69,22 @@ fn canonical(path: &Path, size: u32) -> Result<RgbImage, String> {
 
 /// Pixels of every variant of one image, in the given order ("original" first);
 /// `sources` (when readable) locates the source image for replayed variants.
-pub(crate) fn variant_pixels(
-    dir: &Path,
+fn variant_pixels(
+    run: &RunDir,
     sources: Option<&SourceImages>,
     image_id: u64,
     variants: &[String],
 ) -> Result<Vec<(String, RgbImage, &'static str)>, String> {
-    let table = "augmentations.parquet";
-    let lf = scan(dir, table).map_err(|e| e.to_string())?;
+    let path = run.augmentations();
+    let table = &table_name(&path);
+    let lf = scan(&path).map_err(|e| e.to_string())?;
     let schema_has_png = lf.clone().collect_schema().map(|s| s.contains("png")).unwrap_or(false);
-    let mut sel = vec![col("augmentation"), col("params")];
+    let mut sel = vec![col(schema::AUGMENTATION), col("params")];
     if schema_has_png {
         sel.push(col("png"));
     }
-    let df = lf.filter(col("image_id").eq(lit(image_id))).select(sel).collect().map_err(|e| e.to_string())?;
-    let augs = col_str(&df, table, "augmentation").map_err(|e| e.to_string())?;
+    let df = lf.filter(col(schema::IMAGE_ID).eq(lit(image_id))).select(sel).collect().map_err(|e| e.to_string())?;
+    let augs = col_str(&df, table, schema::AUGMENTATION).map_err(|e| e.to_string())?;
     let params = col_opt_str(&df, table, "params").map_err(|e| e.to_string())?;
     let pngs: Vec<Option<Vec<u8>>> = if schema_has_png {
         df.column("png")
@@ -87,7 +119,7 @@ pub(crate) fn variant_pixels(
             continue;
         }
         let b = load_base()?;
-        let img = if v == "original" {
+        let img = if v == schema::ORIGINAL {
             b
         } else {
             let json = params[r].as_deref().ok_or("null params")?;
@@ -127,5 +159,5 @@ pub(crate) fn display_resize(img: &RgbImage, width: u32, height: u32) -> RgbImag
 }
 
 pub(crate) fn variants(ctx: &Ctx<'_>) -> Vec<String> {
-    std::iter::once("original".to_owned()).chain(ctx.data.augs.iter().cloned()).collect()
+    std::iter::once(schema::ORIGINAL.to_owned()).chain(ctx.data.augs.iter().cloned()).collect()
 }

@@ -1,17 +1,22 @@
 //! The report stage: read the run directory, write the aggregate tables,
-//! the figures and `report/index.html`.
+//! the figures and `report/index.html`. A figure that cannot be drawn is a
+//! row of `errors.parquet` (stage `report`); the rest of the report is written.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use clipshift_tables::{RunDir, SourceImages};
+use clipshift_tables::{ErrorKind, ErrorLog, RunDir, SourceImages, read_errors};
 
-use crate::analysis::{self, Clustering, DistanceMatrix, MetricData};
+use crate::analysis::{self, Clustering, DistanceMatrix, MetricData, PairTest, SummaryRow};
 use crate::figures::{self, Ctx, Figure};
 use crate::html;
-use crate::io::{scan, write_bytes, write_parquet};
+use crate::io::{figure_path, table_name, write_bytes, write_parquet};
 use crate::raster::Rasterizer;
+use crate::replay::Pixels;
 use crate::run_info::RunInfo;
 use crate::{ReportConfig, ReportError};
+
+/// The stage's name in `errors.parquet`.
+const STAGE: &str = "report";
 
 /// What the stage produced.
 #[derive(Clone, Debug)]
@@ -24,146 +29,47 @@ pub struct ReportSummary {
     /// Flat clusters of the augmentations at the threshold.
     pub n_clusters: usize,
     pub random_init: bool,
-}
-
-fn count_errors(dir: &Path) -> usize {
-    if !dir.join("errors.parquet").is_file() {
-        return 0;
-    }
-    scan(dir, "errors.parquet").ok().and_then(|lf| lf.collect().ok()).map(|df| df.height()).unwrap_or(0)
+    /// Parts of the report that could not be drawn (rows of `errors.parquet`).
+    pub n_errors: usize,
 }
 
 pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
-    let dir = config.run_dir.as_path();
-    let run = RunInfo::load(dir)?;
-    if run.random_init {
+    let run = RunDir::new(&config.run_dir);
+    let info = RunInfo::load(&run)?;
+    if info.model.random_init {
         tracing::warn!("model is random-init: the report's numbers are meaningless");
     }
-    let data = MetricData::load(dir, &run.members)?;
+    let input_errors = count_input_errors(&run);
+    let data = MetricData::load(&run, &info.members())?;
     if data.augs.is_empty() {
-        return Err(ReportError::table("metrics.parquet", "no augmentation rows"));
+        return Err(ReportError::table(table_name(&run.metrics()), "no augmentation rows"));
     }
     tracing::info!(images = data.image_ids.len(), augmentations = data.augs.len(), "loaded metrics");
 
-    let mut tables = Vec::new();
-    let summary = analysis::summarize(dir, &data, config.bootstrap_resamples, config.seed)?;
-    let p = dir.join("summary.parquet");
-    write_parquet(&p, &mut analysis::summary_frame(&summary)?)?;
-    tables.push(p);
+    let agg = Aggregates::compute(&run, &data, config)?;
+    let tables = agg.write(&run)?;
 
-    let mut order = vec!["original".to_owned()];
-    order.extend(data.augs.iter().cloned());
-    let dm = DistanceMatrix::load(dir, &order)?;
-    let p = dir.join("distance_matrix.parquet");
-    write_parquet(&p, &mut dm.frame()?)?;
-    tables.push(p);
+    let errors = ErrorLog::new(STAGE);
+    let ctx = Ctx { data: &data, summary: &agg.summary, random_init: info.model.random_init };
+    let drawn = draw_figures(&run, &ctx, &agg, &info, config, &errors);
+    let figs = write_figures(&run, drawn, &errors)?;
+    let n_errors = errors.save(&run.errors())?;
 
-    let augs: Vec<String> = data.augs.iter().filter(|a| dm.variants.contains(a)).cloned().collect();
-    let variants: Vec<String> = order.iter().filter(|a| dm.variants.contains(a)).cloned().collect();
-    let c_augs =
-        Clustering::new("augmentations", augs.clone(), &dm.select(&augs), config.linkage, config.threshold_ratio);
-    let c_vars =
-        Clustering::new("variants", variants.clone(), &dm.select(&variants), config.linkage, config.threshold_ratio);
-    let cs = [&c_augs, &c_vars];
-    let p = dir.join("linkage.parquet");
-    write_parquet(&p, &mut analysis::linkage_frame(&cs)?)?;
-    tables.push(p);
-    let p = dir.join("clusters.parquet");
-    write_parquet(&p, &mut analysis::clusters_frame(&cs)?)?;
-    tables.push(p);
-
-    let tests = analysis::pair_tests(&data);
-    let report_dir = dir.join("report");
-    std::fs::create_dir_all(&report_dir).map_err(|e| ReportError::io(&report_dir, e))?;
-    let p = report_dir.join("wilcoxon.parquet");
-    write_parquet(&p, &mut analysis::pair_tests_frame(&tests)?)?;
-    tables.push(p);
-
-    let ctx = Ctx { data: &data, summary: &summary, random_init: run.random_init };
-    let mut figs: Vec<Figure> = Vec::new();
-    // Most disruptive (lowest overall score) first, as everywhere in the report.
-    let scores: Vec<String> = ctx.overall_scores().into_iter().rev().map(|(a, _)| a).collect();
-    let leaf: Vec<String> = c_augs.leaf_order.iter().map(|&i| c_augs.labels[i].clone()).collect();
-    // Where to find source images for replayed pixels: read once for both pixel figures.
-    let sources = config
-        .replay_images
-        .then(|| SourceImages::load(&RunDir::new(dir)))
-        .and_then(|loaded| loaded.map_err(|e| tracing::warn!("pixel figures cannot replay images: {e}")).ok());
-    let built = [
-        figures::gallery(&ctx, &run, dir, sources.as_ref(), config)?,
-        figures::attention_overlays(&ctx, dir, sources.as_ref(), config)?,
-        figures::cosine_distribution(&ctx)?,
-        figures::l2_kde(&ctx)?,
-        figures::l2_bars(&ctx)?,
-        figures::dendrogram(&ctx, &c_augs, "dendrogram")?,
-        figures::dendrogram(&ctx, &c_vars, "dendrogram_variants")?,
-        figures::radar_grid(&ctx)?,
-        figures::heatmap(
-            &ctx,
-            &scores,
-            "heatmap_sorted",
-            "Metric means by augmentation, sorted by overall score",
-            "Columns sorted by the overall score (the mean over the radar metrics of the normalised means), most shift on the left.",
-            None,
-        )?,
-        figures::heatmap(
-            &ctx,
-            &leaf,
-            "heatmap_clustered",
-            "Metric means by augmentation, in dendrogram order",
-            "Columns in the leaf order of the augmentation dendrogram drawn above them (its data: dendrogram.parquet), with its 0.7 \u{00d7} cut.",
-            Some(&c_augs),
-        )?,
-        figures::ranked_profiles(&ctx)?,
-        figures::sample_heatmap(&ctx, config.seed)?,
-    ];
-    figs.extend(built.into_iter().flatten());
-
-    let raster = Rasterizer::new(1.5);
-    for f in &mut figs {
-        write_bytes(&report_dir.join(format!("{}.svg", f.stem)), f.svg.as_bytes())?;
-        let png = raster.figure(f).map_err(|message| ReportError::Render { figure: f.stem.clone(), message })?;
-        write_bytes(&report_dir.join(format!("{}.png", f.stem)), &png)?;
-        let p = report_dir.join(format!("{}.parquet", f.stem));
-        write_parquet(&p, &mut f.table)?;
-        tracing::debug!(figure = %f.stem, "wrote figure");
-    }
-
-    let mut links: Vec<(String, String)> = vec![
-        ("../summary.parquet".into(), "per augmentation and metric: n, mean, std, median, p05, p95, bootstrap 95% CI of the mean, rank (1 = most disruptive)".into()),
-        ("../distance_matrix.parquet".into(), "cosine and euclidean distances between variants, averaged over images (full square, long format)".into()),
-        ("../linkage.parquet".into(), format!("{} linkage steps in scipy layout, for the augmentations and for all variants", config.linkage)),
-        ("../clusters.parquet".into(), "flat cluster of each augmentation at 0.7 x the largest merge distance".into()),
-        ("wilcoxon.parquet".into(), "paired Wilcoxon signed-rank tests, Holm-corrected per metric".into()),
-    ];
-    for f in &figs {
-        links.push((format!("{}.parquet", f.stem), format!("data behind the figure \"{}\"", f.title)));
-    }
-    for (file, desc) in [
-        ("images.parquet", "input: one row per source image (augment stage)"),
-        ("augmentations.parquet", "input: sampled parameters of every variant (augment stage)"),
-        ("embeddings.parquet", "input: embedding and class-token attention of every variant (encode stage)"),
-        ("metrics.parquet", "input: per-image metrics of every augmentation (metrics stage)"),
-        ("pairwise.parquet", "input: distances between the variants of each image (metrics stage)"),
-        ("errors.parquet", "failures recorded by any stage"),
-    ] {
-        if dir.join(file).is_file() {
-            links.push((format!("../{file}"), desc.to_owned()));
-        }
-    }
-    let n_errors = count_errors(dir);
+    let links = table_links(&run, &figs, config);
+    let cs = [&agg.augmentations, &agg.variants];
     let page = html::Page {
-        run: &run,
+        run: &info,
         data: &data,
-        summary: &summary,
-        tests: &tests,
+        summary: &agg.summary,
+        tests: &agg.tests,
         clusterings: &cs,
         figures: &figs,
         tables: &links,
-        n_errors,
+        input_errors,
+        report_errors: n_errors,
         config,
     };
-    let index = report_dir.join("index.html");
+    let index = run.report_dir().join("index.html");
     write_bytes(&index, html::render(&page).as_bytes())?;
 
     Ok(ReportSummary {
@@ -172,7 +78,203 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
         figures: figs.iter().map(|f| f.stem.clone()).collect(),
         n_images: data.image_ids.len(),
         n_augmentations: data.augs.len(),
-        n_clusters: c_augs.n_clusters(),
-        random_init: run.random_init,
+        n_clusters: agg.augmentations.n_clusters(),
+        random_init: info.model.random_init,
+        n_errors,
     })
+}
+
+/// Rows of `errors.parquet` written by the stages before this one.
+fn count_input_errors(run: &RunDir) -> usize {
+    let path = run.errors();
+    if !path.is_file() {
+        return 0;
+    }
+    match read_errors(&path) {
+        Ok(rows) => rows.iter().filter(|r| r.stage != STAGE).count(),
+        Err(e) => {
+            tracing::warn!("cannot count the recorded failures: {e}");
+            0
+        }
+    }
+}
+
+/// The tables the report computes from the run's.
+struct Aggregates {
+    summary: Vec<SummaryRow>,
+    distances: DistanceMatrix,
+    /// Clustering of the suite's augmentations.
+    augmentations: Clustering,
+    /// Clustering of the augmentations and the original.
+    variants: Clustering,
+    tests: Vec<PairTest>,
+}
+
+impl Aggregates {
+    fn compute(run: &RunDir, data: &MetricData, config: &ReportConfig) -> Result<Self, ReportError> {
+        let summary = analysis::summarize(run, data, config.bootstrap_resamples, config.seed)?;
+        let mut order = vec![clipshift_tables::schema::ORIGINAL.to_owned()];
+        order.extend(data.augs.iter().cloned());
+        let distances = DistanceMatrix::load(run, &order)?;
+        let present = |names: &[String]| -> Vec<String> {
+            names.iter().filter(|a| distances.variants.contains(a)).cloned().collect()
+        };
+        let cluster = |set, labels: Vec<String>| {
+            let square = distances.select(&labels);
+            Clustering::new(set, labels, &square, config.linkage, config.threshold_ratio)
+        };
+        let augmentations = cluster("augmentations", present(&data.augs));
+        let variants = cluster("variants", present(&order));
+        let tests = analysis::pair_tests(data);
+        Ok(Self { summary, distances, augmentations, variants, tests })
+    }
+
+    /// Writes `summary`, `distance_matrix`, `linkage`, `clusters` and
+    /// `report/wilcoxon`, returning their paths.
+    fn write(&self, run: &RunDir) -> Result<Vec<PathBuf>, ReportError> {
+        let report_dir = run.report_dir();
+        std::fs::create_dir_all(&report_dir).map_err(|e| ReportError::io(&report_dir, e))?;
+        let cs = [&self.augmentations, &self.variants];
+        let tables = [
+            (run.summary(), analysis::summary_frame(&self.summary)?),
+            (run.distance_matrix(), self.distances.frame()?),
+            (run.linkage(), analysis::linkage_frame(&cs)?),
+            (run.clusters(), analysis::clusters_frame(&cs)?),
+            (run.wilcoxon(), analysis::pair_tests_frame(&self.tests)?),
+        ];
+        let mut paths = Vec::new();
+        for (path, mut df) in tables {
+            write_parquet(&path, &mut df)?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+/// Every figure, in page order. A figure that fails is recorded in `errors`
+/// and left out; one with nothing to show (`None`) is left out silently.
+fn draw_figures(
+    run: &RunDir,
+    ctx: &Ctx<'_>,
+    agg: &Aggregates,
+    info: &RunInfo,
+    config: &ReportConfig,
+    errors: &ErrorLog,
+) -> Vec<Figure> {
+    let c_augs = &agg.augmentations;
+    // Most disruptive (lowest overall score) first, as everywhere in the report.
+    let scores: Vec<String> = ctx.overall_scores().into_iter().rev().map(|(a, _)| a).collect();
+    let leaf: Vec<String> = c_augs.leaf_order.iter().map(|&i| c_augs.labels[i].clone()).collect();
+    // Where to find source images for replayed pixels: read once for both pixel figures.
+    let sources = config.replay_images.then(|| SourceImages::load(run)).and_then(|loaded| {
+        loaded
+            .map_err(|e| {
+                let path = table_name(&run.images());
+                errors.record(
+                    Some(&path),
+                    None,
+                    None,
+                    ErrorKind::Read,
+                    format!("pixel figures cannot replay images: {e}"),
+                );
+            })
+            .ok()
+    });
+    let pixels = Pixels { run, sources: sources.as_ref(), errors };
+    let attempts = [
+        ("gallery", figures::gallery(ctx, &pixels, info.augment.image_size, config)),
+        ("attention_overlays", figures::attention_overlays(ctx, &pixels, config)),
+        ("cosine_distribution", figures::cosine_distribution(ctx)),
+        ("l2_kde", figures::l2_kde(ctx)),
+        ("l2_bars", figures::l2_bars(ctx)),
+        ("dendrogram", figures::dendrogram(ctx, c_augs, "dendrogram")),
+        ("dendrogram_variants", figures::dendrogram(ctx, &agg.variants, "dendrogram_variants")),
+        ("radar", figures::radar_grid(ctx)),
+        (
+            "heatmap_sorted",
+            figures::heatmap(
+                ctx,
+                &scores,
+                "heatmap_sorted",
+                "Metric means by augmentation, sorted by overall score",
+                "Columns sorted by the overall score (the mean over the radar metrics of the normalised means), most shift on the left.",
+                None,
+            ),
+        ),
+        (
+            "heatmap_clustered",
+            figures::heatmap(
+                ctx,
+                &leaf,
+                "heatmap_clustered",
+                "Metric means by augmentation, in dendrogram order",
+                "Columns in the leaf order of the augmentation dendrogram drawn above them (its data: dendrogram.parquet), with its 0.7 \u{00d7} cut.",
+                Some(c_augs),
+            ),
+        ),
+        ("ranked_profiles", figures::ranked_profiles(ctx)),
+        ("sample_heatmap", figures::sample_heatmap(ctx, config.seed)),
+    ];
+    attempts
+        .into_iter()
+        .filter_map(|(stem, drawn)| drawn.unwrap_or_else(|e| record_figure(run, errors, stem, &e)))
+        .collect()
+}
+
+fn record_figure(run: &RunDir, errors: &ErrorLog, stem: &str, e: &dyn std::error::Error) -> Option<Figure> {
+    let path = figure_path(run, stem);
+    errors.record(Some(&path), None, None, ErrorKind::Figure, format!("figure {stem} cannot be drawn: {e}"));
+    None
+}
+
+/// Writes each figure as SVG, PNG and Parquet; one that cannot be rasterised
+/// is recorded in `errors` and left out. Returns the figures written.
+fn write_figures(run: &RunDir, figs: Vec<Figure>, errors: &ErrorLog) -> Result<Vec<Figure>, ReportError> {
+    let raster = Rasterizer::new(1.5);
+    let report_dir = run.report_dir();
+    let mut written = Vec::new();
+    for mut f in figs {
+        let png = match raster.figure(&f) {
+            Ok(png) => png,
+            Err(message) => {
+                let e = ReportError::Render { figure: f.stem.clone(), message };
+                record_figure(run, errors, &f.stem, &e);
+                continue;
+            }
+        };
+        write_bytes(&report_dir.join(format!("{}.svg", f.stem)), f.svg.as_bytes())?;
+        write_bytes(&report_dir.join(format!("{}.png", f.stem)), &png)?;
+        write_parquet(&report_dir.join(format!("{}.parquet", f.stem)), &mut f.table)?;
+        tracing::debug!(figure = %f.stem, "wrote figure");
+        written.push(f);
+    }
+    Ok(written)
+}
+
+/// The page's list of tables: (link relative to `report/`, description).
+fn table_links(run: &RunDir, figs: &[Figure], config: &ReportConfig) -> Vec<(String, String)> {
+    let up = |path: PathBuf| format!("../{}", table_name(&path));
+    let mut links: Vec<(String, String)> = vec![
+        (up(run.summary()), "per augmentation and metric: n, mean, std, median, p05, p95, bootstrap 95% CI of the mean, rank (1 = most disruptive)".into()),
+        (up(run.distance_matrix()), "cosine and euclidean distances between variants, averaged over images (full square, long format)".into()),
+        (up(run.linkage()), format!("{} linkage steps in scipy layout, for the augmentations and for all variants", config.linkage)),
+        (up(run.clusters()), "flat cluster of each augmentation at 0.7 x the largest merge distance".into()),
+        (table_name(&run.wilcoxon()), "paired Wilcoxon signed-rank tests, Holm-corrected per metric".into()),
+    ];
+    for f in figs {
+        links.push((format!("{}.parquet", f.stem), format!("data behind the figure \"{}\"", f.title)));
+    }
+    for (path, desc) in [
+        (run.images(), "input: one row per source image (augment stage)"),
+        (run.augmentations(), "input: sampled parameters of every variant (augment stage)"),
+        (run.embeddings(), "input: embedding and class-token attention of every variant (encode stage)"),
+        (run.metrics(), "input: per-image metrics of every augmentation (metrics stage)"),
+        (run.pairwise(), "input: distances between the variants of each image (metrics stage)"),
+        (run.errors(), "failures recorded by any stage"),
+    ] {
+        if path.is_file() {
+            links.push((up(path), desc.to_owned()));
+        }
+    }
+    links
 }

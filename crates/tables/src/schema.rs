@@ -120,3 +120,217 @@ pub fn errors() -> SchemaRef {
         Field::new("message", DataType::Utf8, false),
     ]))
 }
+
+// The report stage's tables. Statistics are nullable: null where undefined
+// (the std of one value, a test with no non-zero difference), never NaN.
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, false)
+}
+
+fn u32_field(name: &str) -> Field {
+    Field::new(name, DataType::UInt32, false)
+}
+
+fn u64_field(name: &str) -> Field {
+    Field::new(name, DataType::UInt64, false)
+}
+
+/// A float column; `nullable` where the value can be undefined.
+fn f64_field(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Float64, nullable)
+}
+
+/// `summary.parquet`: one row per augmentation x metric.
+pub fn summary() -> SchemaRef {
+    let mut fields = vec![text(AUGMENTATION), text("metric"), u64_field("n")];
+    fields.extend(["mean", "std", "median", "p05", "p95", "ci_low", "ci_high"].map(|c| f64_field(c, true)));
+    fields.push(u32_field("rank"));
+    Arc::new(Schema::new(fields))
+}
+
+/// `distance_matrix.parquet`: one row per ordered pair of variants (the full square).
+pub fn distance_matrix() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text("a"),
+        text("b"),
+        f64_field("cosine_distance", false),
+        f64_field("euclidean_distance", false),
+        u64_field("n_images"),
+    ]))
+}
+
+/// `linkage.parquet`: one row per merge step of each clustered set (scipy's layout).
+pub fn linkage() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text("set"),
+        text("method"),
+        u32_field("step"),
+        u32_field("left"),
+        u32_field("right"),
+        f64_field("distance", false),
+        u32_field("size"),
+    ]))
+}
+
+/// `clusters.parquet`: one row per clustered set x observation.
+pub fn clusters() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text("set"),
+        text("method"),
+        u32_field("observation"),
+        text(AUGMENTATION),
+        u32_field("cluster"),
+        u32_field("leaf_position"),
+        f64_field("threshold", false),
+    ]))
+}
+
+/// `report/wilcoxon.parquet`: one row per metric x pair of augmentations.
+pub fn wilcoxon() -> SchemaRef {
+    let mut fields = vec![text("metric"), text("a"), text("b"), u64_field("n_pairs"), u64_field("n_nonzero")];
+    fields.extend(["mean_difference", "statistic", "p_value", "p_holm"].map(|c| f64_field(c, true)));
+    fields.extend([text("method"), Field::new("significant", DataType::Boolean, false)]);
+    Arc::new(Schema::new(fields))
+}
+
+/// `report/cosine_distribution.parquet`: one row per histogram bin (`kind` =
+/// `histogram`, from `x_left` to `x_right`) and per KDE point (`kind` = `kde`,
+/// at `x_left` = `x_right`) of each augmentation's panel.
+pub fn cosine_distribution() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        u32_field("panel"),
+        text(AUGMENTATION),
+        u64_field("n"),
+        f64_field("mean", false),
+        f64_field("std", true),
+        text("kind"),
+        f64_field("x_left", false),
+        f64_field("x_right", false),
+        Field::new("count", DataType::UInt64, true),
+        f64_field("density", true),
+    ]))
+}
+
+/// `report/l2_kde.parquet`: one row per augmentation x point of its density curve.
+pub fn l2_kde() -> SchemaRef {
+    Arc::new(Schema::new(vec![text(AUGMENTATION), f64_field("l2_distance", false), f64_field("density", false)]))
+}
+
+/// `report/l2_bars.parquet`: one row per augmentation.
+pub fn l2_bars() -> SchemaRef {
+    Arc::new(Schema::new(vec![text(AUGMENTATION), f64_field("mean", false), f64_field("std", true), u64_field("n")]))
+}
+
+/// `report/dendrogram.parquet` and `report/dendrogram_variants.parquet`: one
+/// row per drawn element: `link` (a U of four points, scipy's icoord and
+/// dcoord), `leaf` (a labelled leaf) and `threshold` (the cut).
+pub fn dendrogram() -> SchemaRef {
+    let mut fields =
+        vec![text("kind"), Field::new("label", DataType::Utf8, true), Field::new("cluster", DataType::UInt32, true)];
+    fields.extend(["x0", "x1", "x2", "x3", "y0", "y1", "y2", "y3"].map(|c| f64_field(c, false)));
+    Arc::new(Schema::new(fields))
+}
+
+/// `report/radar.parquet`: one row per augmentation x radar metric.
+pub fn radar() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text(AUGMENTATION),
+        text("metric"),
+        f64_field("mean", true),
+        f64_field("best", true),
+        f64_field("worst", true),
+    ]))
+}
+
+/// `report/heatmap_sorted.parquet` and `report/heatmap_clustered.parquet`:
+/// one row per cell (metric x augmentation) at (`row`, `column`).
+pub fn metric_heatmap() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text(AUGMENTATION),
+        text("metric"),
+        f64_field("mean", true),
+        f64_field("normalised", true),
+        u32_field("row"),
+        u32_field("column"),
+    ]))
+}
+
+/// `report/ranked_profiles.parquet`: one row per augmentation x radar metric.
+pub fn ranked_profiles() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        u32_field("rank"),
+        text(AUGMENTATION),
+        f64_field("overall_score", true),
+        text("metric"),
+        f64_field("mean", true),
+    ]))
+}
+
+/// `report/sample_heatmap.parquet`: one row per sampled image x augmentation.
+pub fn sample_heatmap() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        u64_field(IMAGE_ID),
+        text(AUGMENTATION),
+        f64_field(COSINE_SIMILARITY, true),
+        u32_field("row"),
+    ]))
+}
+
+/// `report/gallery.parquet`: one row per thumbnail; `pixels` says where they
+/// came from (`png column` or `replayed`).
+pub fn gallery() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        u64_field(IMAGE_ID),
+        text(AUGMENTATION),
+        u32_field("row"),
+        u32_field("column"),
+        text("pixels"),
+    ]))
+}
+
+/// `report/attention_overlays.parquet`: one row per variant x attention patch
+/// (min-max normalised within the variant).
+pub fn attention_overlays() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        u64_field(IMAGE_ID),
+        text(AUGMENTATION),
+        f64_field(COSINE_SIMILARITY, true),
+        u32_field("patch_row"),
+        u32_field("patch_col"),
+        f64_field("attention", false),
+    ]))
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[test]
+    fn report_tables_have_distinct_column_names() {
+        let all = [
+            summary(),
+            distance_matrix(),
+            linkage(),
+            clusters(),
+            wilcoxon(),
+            cosine_distribution(),
+            l2_kde(),
+            l2_bars(),
+            dendrogram(),
+            radar(),
+            metric_heatmap(),
+            ranked_profiles(),
+            sample_heatmap(),
+            gallery(),
+            attention_overlays(),
+        ];
+        for schema in all {
+            let mut names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            let n = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), n, "{schema:?}");
+        }
+    }
+}

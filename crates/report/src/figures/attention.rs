@@ -1,16 +1,15 @@
 //! Last-layer class-token attention of one image's variants, over their pixels.
 
-use std::path::Path;
-
 use clipshift_augment::RgbImage;
-use clipshift_tables::SourceImages;
+use clipshift_tables::RunDir;
 use polars::prelude::*;
 
 use super::{Ctx, Figure, Raster};
 use crate::chart::{self, Svg, TextStyle, header};
-use crate::io::{col_str, frame, scan};
-use crate::replay::{THUMB, pick_images, png_bytes, thumb, variant_pixels, variants};
+use crate::io::{col_str, frame, scan, table_name};
+use crate::replay::{Pixels, THUMB, pick_images, png_bytes, thumb, variants};
 use crate::{ReportConfig, ReportError};
+use clipshift_tables::schema::{self, COSINE_SIMILARITY};
 
 fn normalise(v: &[f64]) -> Vec<f64> {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
@@ -42,15 +41,16 @@ fn overlay(img: &RgbImage, att: &[f64], g: usize) -> RgbImage {
 }
 
 /// Class-token attention of each variant of one image.
-fn attention(dir: &Path, image_id: u64) -> Result<Vec<(String, Vec<f64>)>, String> {
-    let table = "embeddings.parquet";
-    let df = scan(dir, table)
+fn attention(run: &RunDir, image_id: u64) -> Result<Vec<(String, Vec<f64>)>, String> {
+    let path = run.embeddings();
+    let table = &table_name(&path);
+    let df = scan(&path)
         .map_err(|e| e.to_string())?
-        .filter(col("image_id").eq(lit(image_id)))
-        .select([col("augmentation"), col("cls_attention")])
+        .filter(col(schema::IMAGE_ID).eq(lit(image_id)))
+        .select([col(schema::AUGMENTATION), col("cls_attention")])
         .collect()
         .map_err(|e| e.to_string())?;
-    let augs = col_str(&df, table, "augmentation").map_err(|e| e.to_string())?;
+    let augs = col_str(&df, table, schema::AUGMENTATION).map_err(|e| e.to_string())?;
     let att = df.column("cls_attention").map_err(|e| e.to_string())?.array().map_err(|e| e.to_string())?.clone();
     let mut out = Vec::new();
     for (i, a) in augs.into_iter().enumerate() {
@@ -67,35 +67,34 @@ fn attention(dir: &Path, image_id: u64) -> Result<Vec<(String, Vec<f64>)>, Strin
     Ok(out)
 }
 
+/// The first image of the seeded sample in every variant, its class-token
+/// attention over the pixels.
 pub(crate) fn attention_overlays(
     ctx: &Ctx<'_>,
-    dir: &Path,
-    sources: Option<&SourceImages>,
+    pixels: &Pixels<'_>,
     config: &ReportConfig,
 ) -> Result<Option<Figure>, ReportError> {
-    if !config.replay_images || !dir.join("embeddings.parquet").is_file() {
+    const STEM: &str = "attention_overlays";
+    if !config.replay_images || !pixels.run.embeddings().is_file() {
         return Ok(None);
     }
     let vars = variants(ctx);
     let Some(&id) = pick_images(ctx, config.seed, 1).first() else {
         return Ok(None);
     };
-    let att = match attention(dir, id) {
+    let att = match attention(pixels.run, id) {
         Ok(a) if !a.is_empty() => a,
         Ok(_) => return Ok(None),
         Err(e) => {
-            tracing::warn!("attention overlays: {e}");
+            let table = table_name(&pixels.run.embeddings());
+            pixels.record(STEM, Some(id), format!("cannot read the attention of image {id:016x} in {table}: {e}"));
             return Ok(None);
         }
     };
-    let px = match variant_pixels(dir, sources, id, &vars) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(image_id = id, "attention overlays: cannot get pixels: {e}");
-            return Ok(None);
-        }
+    let Some(px) = pixels.variants_of(STEM, id, &vars) else {
+        return Ok(None);
     };
-    let mi = ctx.data.metric_index("cosine_similarity");
+    let mi = ctx.data.metric_index(COSINE_SIMILARITY);
     let img_ix = ctx.data.image_ids.iter().position(|&x| x == id);
     let title = "Last-layer class-token attention with cosine similarity";
     let top = chart::header_height(ctx.random_init) + 44.0;
@@ -153,18 +152,19 @@ pub(crate) fn attention_overlays(
         return Ok(None);
     }
     let table = frame(
-        "attention_overlays",
+        STEM,
+        &schema::attention_overlays(),
         vec![
             Column::new("image_id".into(), vec![id; ta.len()]),
             Column::new("augmentation".into(), ta),
-            Column::new("cosine_similarity".into(), tcs),
+            Column::new(COSINE_SIMILARITY.into(), tcs),
             Column::new("patch_row".into(), tr),
             Column::new("patch_col".into(), tcol),
             Column::new("attention".into(), tv),
         ],
     )?;
     let cap = ctx.caption("Class-token to patch attention of the last layer, averaged over heads, resized bilinearly to the image and min-max normalised (viridis, 50% over the image), for the original and each augmentation, with the cosine similarity of the augmented embedding to the original's.".into());
-    let mut f = Figure::new("attention_overlays", title, cap, svg.finish(), table);
+    let mut f = Figure::new(STEM, title, cap, svg.finish(), table);
     f.rasters = rasters;
     Ok(Some(f))
 }

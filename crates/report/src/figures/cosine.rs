@@ -8,6 +8,7 @@ use crate::ReportError;
 use crate::chart::{self, Anchor, Rect, Scale, Svg, TextStyle, header, nice_domain};
 use crate::io::frame;
 use crate::stats;
+use clipshift_tables::schema::{self, COSINE_SIMILARITY};
 
 /// One augmentation's panel of the cosine-distribution figure.
 struct CosPanel {
@@ -69,12 +70,12 @@ impl CosPanel {
 /// `histplot(kde=True)`), the mean, and mean +/- std. Each panel has its own
 /// axes.
 pub(crate) fn cosine_distribution(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
-    let Some(mi) = ctx.data.metric_index("cosine_similarity") else {
+    let Some(mi) = ctx.data.metric_index(COSINE_SIMILARITY) else {
         return Ok(None);
     };
     // Most disruptive first, as in the headline table; augmentations without
     // values come last with an empty panel.
-    let mut augs = ctx.sorted_by("cosine_similarity", false);
+    let mut augs = ctx.sorted_by(COSINE_SIMILARITY, false);
     augs.extend(ctx.data.augs.iter().filter(|a| !augs.contains(a)).cloned().collect::<Vec<_>>());
     let panels: Vec<CosPanel> = augs
         .iter()
@@ -288,6 +289,7 @@ impl CosTable {
     fn frame(self) -> Result<DataFrame, ReportError> {
         frame(
             "cosine_distribution",
+            &schema::cosine_distribution(),
             vec![
                 Column::new("panel".into(), self.panel),
                 Column::new("augmentation".into(), self.aug),

@@ -7,6 +7,7 @@ use crate::ReportError;
 use crate::analysis::Clustering;
 use crate::chart::{self, Rect, Scale, Svg, TextStyle, header, nice_domain};
 use crate::io::frame;
+use clipshift_tables::schema;
 
 const CLUSTER_COLOURS: [&str; 7] = ["#E69F00", "#0072B2", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000"];
 
@@ -115,7 +116,7 @@ pub(crate) fn dendrogram(ctx: &Ctx<'_>, c: &Clustering, stem: &str) -> Result<Op
     for (j, name) in ["x0", "x1", "x2", "x3", "y0", "y1", "y2", "y3"].iter().enumerate() {
         cols.push(Column::new((*name).into(), coords[j].clone()));
     }
-    let table = frame(stem, cols)?;
+    let table = frame(stem, &schema::dendrogram(), cols)?;
     let cap = ctx.caption(format!(
         "{} linkage of the cosine distance between variant embeddings, averaged over images. Flat clusters (fcluster, criterion 'distance') at 0.7 \u{00d7} the largest merge distance = {:.4}: {k} clusters.",
         c.method.title(), c.threshold

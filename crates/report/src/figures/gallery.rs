@@ -1,36 +1,31 @@
 //! The augmentation gallery: a few images and every variant of them, as the
 //! encoder saw them.
 
-use std::path::Path;
-
-use clipshift_tables::SourceImages;
+use clipshift_tables::schema;
 use polars::prelude::*;
 
 use super::{Ctx, Figure, Raster};
 use crate::chart::{self, Svg, TextStyle, header};
 use crate::io::frame;
-use crate::replay::{THUMB, pick_images, png_bytes, thumb, variant_pixels, variants};
-use crate::run_info::RunInfo;
+use crate::replay::{Pixels, THUMB, pick_images, png_bytes, thumb, variants};
 use crate::{ReportConfig, ReportError};
 
+/// Three images of the seeded sample in every variant; `image_size` is the
+/// side of the canonical image the variants are made from.
 pub(crate) fn gallery(
     ctx: &Ctx<'_>,
-    run: &RunInfo,
-    dir: &Path,
-    sources: Option<&SourceImages>,
+    pixels: &Pixels<'_>,
+    image_size: u32,
     config: &ReportConfig,
 ) -> Result<Option<Figure>, ReportError> {
     if !config.replay_images {
         return Ok(None);
     }
     let vars = variants(ctx);
-    let mut rows = Vec::new();
-    for id in pick_images(ctx, config.seed, 3) {
-        match variant_pixels(dir, sources, id, &vars) {
-            Ok(px) => rows.push((id, px)),
-            Err(e) => tracing::warn!(image_id = id, "gallery: cannot get pixels: {e}"),
-        }
-    }
+    let rows: Vec<_> = pick_images(ctx, config.seed, 3)
+        .into_iter()
+        .filter_map(|id| pixels.variants_of("gallery", id, &vars).map(|px| (id, px)))
+        .collect();
     if rows.is_empty() {
         return Ok(None);
     }
@@ -64,6 +59,7 @@ pub(crate) fn gallery(
     }
     let table = frame(
         "gallery",
+        &schema::gallery(),
         vec![
             Column::new("image_id".into(), ti),
             Column::new("augmentation".into(), ta),
@@ -75,8 +71,8 @@ pub(crate) fn gallery(
     let cap = ctx.caption(format!(
         "{} images (seeded sample) and their augmented variants, as the encoder saw them ({}x{}).",
         rows.len(),
-        run.image_size,
-        run.image_size
+        image_size,
+        image_size
     ));
     let mut f = Figure::new("gallery", title, cap, svg.finish(), table);
     f.rasters = rasters;

@@ -9,6 +9,7 @@ use crate::analysis::Clustering;
 use crate::chart::{self, Scale, Svg, TextStyle, header, nice_domain};
 use crate::io::frame;
 use crate::stats;
+use clipshift_tables::schema::{self, COSINE_SIMILARITY};
 
 /// Metric x augmentation heatmap; columns in the given order.
 pub(crate) fn heatmap(
@@ -19,7 +20,7 @@ pub(crate) fn heatmap(
     how: &str,
     tree: Option<&Clustering>,
 ) -> Result<Option<Figure>, ReportError> {
-    let metrics: Vec<&str> = ctx.data.metrics.iter().map(|m| m.column).collect();
+    let metrics: Vec<&str> = ctx.data.metrics.iter().map(|m| m.name).collect();
     if order.is_empty() || metrics.is_empty() {
         return Ok(None);
     }
@@ -92,6 +93,7 @@ pub(crate) fn heatmap(
     svg.text(bx + 20.0, top + bh / 2.0 + 9.0, "within metric", TextStyle::size(10.0).fill("#555555"));
     let table = frame(
         stem,
+        &schema::metric_heatmap(),
         vec![
             Column::new("augmentation".into(), ta),
             Column::new("metric".into(), tm),
@@ -109,7 +111,7 @@ pub(crate) fn heatmap(
 
 /// Cosine similarity of 50 randomly chosen images (rows) under each augmentation.
 pub(crate) fn sample_heatmap(ctx: &Ctx<'_>, seed: u64) -> Result<Option<Figure>, ReportError> {
-    let Some(mi) = ctx.data.metric_index("cosine_similarity") else {
+    let Some(mi) = ctx.data.metric_index(COSINE_SIMILARITY) else {
         return Ok(None);
     };
     let n_img = ctx.data.image_ids.len();
@@ -184,10 +186,11 @@ pub(crate) fn sample_heatmap(ctx: &Ctx<'_>, seed: u64) -> Result<Option<Figure>,
     value_colour_bar(&mut svg, (bx, top), (ch * k as f64).max(120.0), (lo, hi));
     let table = frame(
         "sample_heatmap",
+        &schema::sample_heatmap(),
         vec![
             Column::new("image_id".into(), ti),
             Column::new("augmentation".into(), ta),
-            Column::new("cosine_similarity".into(), tv),
+            Column::new(COSINE_SIMILARITY.into(), tv),
             Column::new("row".into(), tr),
         ],
     )?;

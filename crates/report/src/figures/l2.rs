@@ -9,6 +9,7 @@ use crate::analysis::SummaryRow;
 use crate::chart::{self, Axis, Rect, Scale, Svg, TextStyle, header, legend, nice_domain};
 use crate::io::frame;
 use crate::stats;
+use clipshift_tables::schema;
 
 /// Gaussian KDE (Scott's bandwidth) of the L2 distance per augmentation.
 pub(crate) fn l2_kde(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
@@ -39,6 +40,7 @@ pub(crate) fn l2_kde(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
     let table = |a: Vec<String>, x: Vec<f64>, y: Vec<f64>| {
         frame(
             "l2_kde",
+            &schema::l2_kde(),
             vec![
                 Column::new("augmentation".into(), a),
                 Column::new("l2_distance".into(), x),
@@ -162,6 +164,7 @@ pub(crate) fn l2_bars(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
     }
     let table = frame(
         "l2_bars",
+        &schema::l2_bars(),
         vec![
             Column::new("augmentation".into(), rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>()),
             Column::new("mean".into(), rows.iter().map(|r| r.1.mean).collect::<Vec<_>>()),

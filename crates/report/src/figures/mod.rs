@@ -98,7 +98,7 @@ impl Ctx<'_> {
     /// Mean of `metric` for `aug`, min-max normalised across augmentations and
     /// oriented so that 1 = closest to the original.
     pub(crate) fn normalised(&self, aug: &str, metric: &str) -> Option<f64> {
-        let def = self.data.metrics.iter().find(|m| m.column == metric)?;
+        let def = self.data.metrics.iter().find(|m| m.name == metric)?;
         let means: Vec<f64> =
             self.summary.iter().filter(|r| r.metric == metric && r.mean.is_finite()).map(|r| r.mean).collect();
         let v = self.row(aug, metric)?.mean;
@@ -113,7 +113,7 @@ impl Ctx<'_> {
 }
 
 fn label_of(metric: &str) -> &'static str {
-    crate::analysis::METRICS.iter().find(|m| m.column == metric).map(|m| m.label).unwrap_or("metric")
+    clipshift_tables::schema::METRICS.iter().find(|m| m.name == metric).map(|m| m.label).unwrap_or("metric")
 }
 
 fn fig(stem: &str, title: &str, caption: String, svg: String, table: DataFrame) -> Figure {

@@ -8,6 +8,7 @@ use crate::ReportError;
 use crate::analysis::RADAR;
 use crate::chart::{self, Anchor, Scale, Svg, TextStyle, header, nice_domain};
 use crate::io::frame;
+use clipshift_tables::schema;
 
 /// Radar of the five paper metrics for each augmentation, against the
 /// per-metric best and worst augmentation means.
@@ -113,6 +114,7 @@ pub(crate) fn radar_grid(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
     }
     let table = frame(
         "radar",
+        &schema::radar(),
         vec![
             Column::new("augmentation".into(), t_aug),
             Column::new("metric".into(), t_metric),
@@ -192,6 +194,7 @@ pub(crate) fn ranked_profiles(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportErr
     }
     let table = frame(
         "ranked_profiles",
+        &schema::ranked_profiles(),
         vec![
             Column::new("rank".into(), tr),
             Column::new("augmentation".into(), ta),

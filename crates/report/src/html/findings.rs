@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use super::{Page, fmt, fmt_p, not_significant, ranked_augs, test_of};
 use crate::analysis::{PairTest, SummaryRow};
 use crate::chart::escape;
+use clipshift_tables::schema::COSINE_SIMILARITY;
 
 /// Sentences stating what the data says.
 pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
@@ -41,7 +42,7 @@ pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
 /// how the most disruptive compares with the next one.
 fn most_and_least_disruptive(p: &Page<'_>) -> Vec<String> {
     let mut cos: Vec<&SummaryRow> =
-        p.summary.iter().filter(|r| r.metric == "cosine_similarity" && r.mean.is_finite()).collect();
+        p.summary.iter().filter(|r| r.metric == COSINE_SIMILARITY && r.mean.is_finite()).collect();
     cos.sort_by_key(|r| r.rank);
     if cos.len() < 2 {
         return Vec::new();
@@ -60,7 +61,7 @@ fn most_and_least_disruptive(p: &Page<'_>) -> Vec<String> {
     } else {
         String::new()
     };
-    let gap = match test_of(p.tests, "cosine_similarity", &worst.augmentation, &next.augmentation) {
+    let gap = match test_of(p.tests, COSINE_SIMILARITY, &worst.augmentation, &next.augmentation) {
         Some(t) if t.p_holm.is_finite() => format!(
             " The gap to {} is {} (p<sub>Holm</sub> = {}).",
             escape(&next.augmentation),
@@ -93,7 +94,7 @@ fn most_and_least_disruptive(p: &Page<'_>) -> Vec<String> {
 /// How many pairwise differences in cosine similarity are significant, and
 /// which pairs are not.
 fn cosine_significance(p: &Page<'_>) -> Option<String> {
-    let cos_tests: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == "cosine_similarity").collect();
+    let cos_tests: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == COSINE_SIMILARITY).collect();
     let total = cos_tests.len();
     let ns: Vec<&&PairTest> = cos_tests.iter().filter(|t| not_significant(t)).collect();
     if total == 0 {
@@ -135,10 +136,10 @@ fn other_metrics_significance(p: &Page<'_>) -> Option<String> {
         .data
         .metrics
         .iter()
-        .filter(|m| m.column != "cosine_similarity")
+        .filter(|m| m.name != COSINE_SIMILARITY)
         .filter_map(|m| {
-            let all = p.tests.iter().filter(|t| t.metric == m.column).count();
-            let ns = p.tests.iter().filter(|t| t.metric == m.column && not_significant(t)).count();
+            let all = p.tests.iter().filter(|t| t.metric == m.name).count();
+            let ns = p.tests.iter().filter(|t| t.metric == m.name && not_significant(t)).count();
             (all > 0).then(|| format!("{} {ns} of {all}", m.label))
         })
         .collect();

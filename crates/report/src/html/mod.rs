@@ -8,6 +8,7 @@ use crate::analysis::{Clustering, MetricData, PairTest, SummaryRow};
 use crate::chart::escape;
 use crate::figures::Figure;
 use crate::run_info::RunInfo;
+use clipshift_tables::schema::COSINE_SIMILARITY;
 
 /// Standard base64 (RFC 4648) with padding.
 pub(crate) fn base64(data: &[u8]) -> String {
@@ -36,7 +37,10 @@ pub(crate) struct Page<'a> {
     pub(crate) figures: &'a [Figure],
     /// (file name relative to the run directory, description)
     pub(crate) tables: &'a [(String, String)],
-    pub(crate) n_errors: usize,
+    /// Rows of `errors.parquet` from the stages before the report.
+    pub(crate) input_errors: usize,
+    /// Parts of this report that could not be drawn (rows of `errors.parquet`, stage `report`).
+    pub(crate) report_errors: usize,
     pub(crate) config: &'a crate::ReportConfig,
 }
 
@@ -78,7 +82,7 @@ fn ranked_augs(p: &Page<'_>) -> Vec<String> {
         .data
         .augs
         .iter()
-        .map(|a| (a, row(p.summary, a, "cosine_similarity").map(|r| r.rank).unwrap_or(u32::MAX)))
+        .map(|a| (a, row(p.summary, a, COSINE_SIMILARITY).map(|r| r.rank).unwrap_or(u32::MAX)))
         .collect();
     augs.sort_by_key(|x| x.1);
     augs.into_iter().map(|(a, _)| a.clone()).collect()
@@ -109,12 +113,12 @@ pub(crate) fn render(p: &Page<'_>) -> String {
 
 /// Head, the random-init banner, the title and what the run is.
 fn intro(h: &mut String, p: &Page<'_>) {
-    let title = format!("clipshift report: {} on {}", escape(&p.run.model_name), escape(&p.run.suite_name));
+    let title = format!("clipshift report: {} on {}", escape(&p.run.model.name), escape(&p.run.augment.suite.name));
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title><style>{CSS}</style></head><body>\n"
     );
-    if p.run.random_init {
+    if p.run.model.random_init {
         h.push_str("<div class=\"banner\" id=\"random-init-banner\">RANDOM-INIT MODEL: this run used a model with random weights. Every number and figure below is meaningless and exists only to test the pipeline.</div>\n");
     }
     let _ = writeln!(h, "<h1>{title}</h1>");
@@ -123,15 +127,22 @@ fn intro(h: &mut String, p: &Page<'_>) {
         "<p>{} images, {} augmentations, model <b>{}</b> ({}), clipshift {}.</p>",
         p.data.image_ids.len(),
         p.data.augs.len(),
-        escape(&p.run.model_name),
-        escape(&p.run.model_source),
-        escape(&p.run.tool_version)
+        escape(&p.run.model.name),
+        escape(&p.run.model.source),
+        escape(&p.run.augment.tool_version)
     );
-    if p.n_errors > 0 {
+    if p.input_errors > 0 {
         let _ = writeln!(
             h,
             "<p class=\"warn\">{} failures were recorded in <a href=\"../errors.parquet\">errors.parquet</a>; the affected images are left out of the statistics.</p>",
-            p.n_errors
+            p.input_errors
+        );
+    }
+    if p.report_errors > 0 {
+        let _ = writeln!(
+            h,
+            "<p class=\"warn\">{} parts of this report could not be drawn; each is a row of <a href=\"../errors.parquet\">errors.parquet</a> (stage report).</p>",
+            p.report_errors
         );
     }
 }
@@ -153,14 +164,14 @@ fn headline_table(h: &mut String, p: &Page<'_>) {
     h.push_str("</tr>\n");
     for a in &ranked_augs(p) {
         let colour = crate::chart::colour(p.data.augs.iter().position(|x| x == a).unwrap_or(0));
-        let rank = row(p.summary, a, "cosine_similarity").map_or_else(|| "–".into(), |r| r.rank.to_string());
+        let rank = row(p.summary, a, COSINE_SIMILARITY).map_or_else(|| "–".into(), |r| r.rank.to_string());
         let _ = write!(
             h,
             "<tr><td>{rank}</td><td class=\"l\"><span class=\"sw\" style=\"background:{colour}\"></span>{}</td>",
             escape(a)
         );
         for m in &p.data.metrics {
-            match row(p.summary, a, m.column) {
+            match row(p.summary, a, m.name) {
                 Some(r) => {
                     let half = ((r.ci_high - r.mean).max(r.mean - r.ci_low)).abs();
                     let _ = write!(
@@ -198,7 +209,7 @@ fn figures(h: &mut String, p: &Page<'_>) {
 /// The Wilcoxon tests of cosine similarity: a matrix of p-values and the full list.
 fn paired_tests(h: &mut String, p: &Page<'_>) {
     h.push_str("<h2 id=\"tests\">Paired tests</h2>\n<p>Wilcoxon signed-rank tests over images for every pair of augmentations (scipy.stats.wilcoxon defaults: zeros dropped, no continuity correction, exact null distribution for up to 50 untied pairs), Holm-corrected within each metric. Full table: <a href=\"wilcoxon.parquet\">wilcoxon.parquet</a>.</p>\n");
-    let cos_tests: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == "cosine_similarity").collect();
+    let cos_tests: Vec<&PairTest> = p.tests.iter().filter(|t| t.metric == COSINE_SIMILARITY).collect();
     if !cos_tests.is_empty() {
         // Matrix of Holm-corrected p-values, augmentations in headline order.
         let order = ranked_augs(p);
@@ -210,7 +221,7 @@ fn paired_tests(h: &mut String, p: &Page<'_>) {
         for (i, a) in order.iter().enumerate() {
             let _ = write!(h, "<tr><th class=\"l\">{}</th>", escape(a));
             for (j, b) in order.iter().enumerate() {
-                match test_of(p.tests, "cosine_similarity", a, b).filter(|_| i != j) {
+                match test_of(p.tests, COSINE_SIMILARITY, a, b).filter(|_| i != j) {
                     Some(t) if t.p_holm.is_finite() => {
                         let class = if not_significant(t) { "ns" } else { "sig" };
                         let _ = write!(
@@ -260,14 +271,14 @@ fn tables(h: &mut String, p: &Page<'_>) {
 fn configuration(h: &mut String, p: &Page<'_>) {
     h.push_str("<h2 id=\"configuration\">Run configuration and model</h2>\n<table>");
     for (k, v) in [
-        ("model", p.run.model_name.clone()),
-        ("source", p.run.model_source.clone()),
-        ("random init", p.run.random_init.to_string()),
-        ("sha256", p.run.model_sha256.clone()),
-        ("suite", p.run.suite_name.clone()),
-        ("seed", p.run.seed.map(|s| s.to_string()).unwrap_or_default()),
-        ("image size", p.run.image_size.to_string()),
-        ("tool version", p.run.tool_version.clone()),
+        ("model", p.run.model.name.clone()),
+        ("source", p.run.model.source.clone()),
+        ("random init", p.run.model.random_init.to_string()),
+        ("sha256", p.run.model.sha256.clone()),
+        ("suite", p.run.augment.suite.name.clone()),
+        ("seed", p.run.augment.seed.to_string()),
+        ("image size", p.run.augment.image_size.to_string()),
+        ("tool version", p.run.augment.tool_version.clone()),
         ("report: linkage", p.config.linkage.as_str().to_owned()),
         ("report: cluster threshold", format!("{} \u{00d7} the largest merge distance", p.config.threshold_ratio)),
         ("report: bootstrap resamples", p.config.bootstrap_resamples.to_string()),

@@ -2,8 +2,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clipshift_report::{ReportConfig, run};
+use clipshift_tables::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use clipshift_tables::{
+    AugmentManifest, ErrorKind, ErrorLog, InputsManifest, MemberManifest, ModelManifest, RunDir, RunManifest,
+    SuiteManifest, TableWriter, read_errors, schema,
+};
 use polars::prelude::*;
 
 const AUGS: [&str; 9] = [
@@ -47,6 +53,52 @@ fn l2(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
 }
 
+/// `images.parquet` as the augment stage writes it (arrow-rs, the tables
+/// crate's schema), naming files that do not exist: no pixels can be replayed.
+fn write_images(dir: &Path, ids: &[u64]) {
+    let n = ids.len();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from(ids.to_vec())),
+        Arc::new(StringArray::from_iter_values(ids.iter().map(|i| format!("img{i}.png")))),
+        Arc::new(UInt32Array::from(vec![224; n])),
+        Arc::new(UInt32Array::from(vec![224; n])),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n("png", n))),
+    ];
+    let batch = RecordBatch::try_new(schema::images(), columns).unwrap();
+    let mut writer = TableWriter::create(&RunDir::new(dir).images(), schema::images()).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+}
+
+/// `run.json` of a suite of `AUGS` and a random-init model.
+fn write_manifest(dir: &Path) {
+    let members =
+        AUGS.iter().map(|a| MemberManifest { name: (*a).to_owned(), transform: Default::default() }).collect();
+    let augment = AugmentManifest {
+        tool_version: "0.1.0".into(),
+        seed: 7,
+        data_root: dir.to_path_buf(),
+        image_size: 224,
+        limit: None,
+        save_images: false,
+        suite: SuiteManifest { name: "paper".into(), members },
+        inputs: InputsManifest { images: 0, fingerprint: "0000000000000000".into() },
+    };
+    let model = ModelManifest {
+        name: "tiny-clip".into(),
+        source: "random-init".into(),
+        random_init: true,
+        sha256: "00".into(),
+        dir: "models/tiny-clip".into(),
+        embedding_dim: DIM,
+        image_size: 224,
+        patch_size: 32,
+        resize_policy: "paper".into(),
+    };
+    let manifest = RunManifest { augment: Some(augment), model: Some(model), encode: None };
+    manifest.save(&RunDir::new(dir)).unwrap();
+}
+
 /// Returns the run dir and the expected mean cosine similarity per augmentation.
 pub(crate) fn synthetic_run(name: &str) -> (PathBuf, Vec<f64>) {
     synthetic_run_sized(name, N_IMAGES)
@@ -57,28 +109,10 @@ pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<
     let dir = std::env::temp_dir().join(format!("clipshift-report-it-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    let members: Vec<serde_json::Value> =
-        AUGS.iter().map(|a| serde_json::json!({"name": a, "transform": {}})).collect();
-    let run = serde_json::json!({
-        "tool_version": "0.1.0", "seed": 7, "data_root": dir.display().to_string(), "image_size": 224,
-        "suite": {"name": "paper", "members": members},
-        "model": {"name": "tiny-clip", "source": "random-init", "random_init": true, "sha256": "00", "dir": "models/tiny-clip"}
-    });
-    fs::write(dir.join("run.json"), serde_json::to_string_pretty(&run).unwrap()).unwrap();
-
+    write_manifest(&dir);
     let mut rng = Lcg(42);
     let ids: Vec<u64> = (0..n_images as u64).map(|i| 1000 + i * 7).collect();
-    write(
-        &dir,
-        "images.parquet",
-        vec![
-            Column::new("image_id".into(), ids.clone()),
-            Column::new("path".into(), ids.iter().map(|i| format!("img{i}.png")).collect::<Vec<_>>()),
-            Column::new("width".into(), vec![224u32; n_images]),
-            Column::new("height".into(), vec![224u32; n_images]),
-            Column::new("format".into(), vec!["png"; n_images]),
-        ],
-    );
+    write_images(&dir, &ids);
     let variants: Vec<&str> = std::iter::once("original").chain(AUGS).collect();
     let (mut m_id, mut m_aug) = (vec![], vec![]);
     let mut m_cols: Vec<Vec<Option<f64>>> = vec![vec![]; 7];
@@ -308,7 +342,7 @@ fn stage_writes_every_output() {
     // No temporary files left behind.
     for entry in fs::read_dir(&dir).unwrap().chain(fs::read_dir(&report).unwrap()) {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(!name.contains(".tmp-"), "left-over temp file {name}");
+        assert!(!name.ends_with(".partial"), "left-over temporary file {name}");
     }
     // Set CLIPSHIFT_KEEP_TEST_RUN=1 to inspect the report afterwards.
     if std::env::var_os("CLIPSHIFT_KEEP_TEST_RUN").is_none() {
@@ -501,4 +535,50 @@ fn figures_survive_few_and_many_images() {
             eprintln!("kept {}", dir.display());
         }
     }
+}
+
+/// The figures that cannot be drawn are rows of `errors.parquet` (stage
+/// `report`), the rest of the report is written, a re-run replaces those rows
+/// and the other stages' rows stay.
+#[test]
+fn figures_that_cannot_be_drawn_are_rows_of_errors_parquet() {
+    let (dir, _) = synthetic_run("errors");
+    let run_dir = RunDir::new(&dir);
+    // Attention that cannot be read, and (as in every synthetic run) source
+    // images that do not exist, so nothing can be replayed.
+    fs::write(run_dir.embeddings(), b"not a parquet file").unwrap();
+    let metrics_log = ErrorLog::new("metrics");
+    metrics_log.record(Some("img1000.png"), Some(1000), Some("blur"), ErrorKind::Metric, "ssim failed".into());
+    metrics_log.save(&run_dir.errors()).unwrap();
+
+    let summary = run(&ReportConfig::new(&dir)).unwrap();
+    let rows = read_errors(&run_dir.errors()).unwrap();
+    let report: Vec<_> = rows.iter().filter(|r| r.stage == "report").collect();
+    assert_eq!(report.len(), summary.n_errors);
+    assert!(report.iter().all(|r| r.kind == ErrorKind::Figure), "{report:#?}");
+    let attention: Vec<_> =
+        report.iter().filter(|r| r.path.as_deref() == Some("report/attention_overlays.svg")).collect();
+    assert_eq!(attention.len(), 1, "{report:#?}");
+    assert!(attention[0].message.contains("attention"), "{}", attention[0].message);
+    let gallery: Vec<_> = report.iter().filter(|r| r.path.as_deref() == Some("report/gallery.svg")).collect();
+    assert_eq!(gallery.len(), 3, "one row per sampled image: {report:#?}");
+    assert!(gallery.iter().all(|r| r.image_id.is_some()));
+    assert_eq!(rows.iter().filter(|r| r.stage == "metrics").count(), 1, "the metrics stage's row is kept");
+
+    // The rest of the report is there, and the page says what is missing.
+    for stem in DATA_FIGURES {
+        assert!(summary.figures.iter().any(|f| f == stem), "figure {stem} not produced");
+        assert!(run_dir.report_dir().join(format!("{stem}.svg")).is_file(), "{stem}.svg");
+    }
+    assert!(!summary.figures.iter().any(|f| f == "gallery" || f == "attention_overlays"));
+    let html = fs::read_to_string(&summary.index_html).unwrap();
+    assert!(html.contains(&format!("{} parts of this report could not be drawn", report.len())), "page");
+    assert!(html.contains("1 failures were recorded"), "the metrics stage's failure is counted");
+
+    // A re-run replaces the report's rows rather than adding to them.
+    let again = run(&ReportConfig::new(&dir)).unwrap();
+    let rows_again = read_errors(&run_dir.errors()).unwrap();
+    assert_eq!(again.n_errors, summary.n_errors);
+    assert_eq!(rows_again.len(), rows.len());
+    let _ = fs::remove_dir_all(&dir);
 }
