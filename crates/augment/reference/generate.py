@@ -76,6 +76,14 @@ def main() -> None:
 
     cases = []
 
+    # `check` is what tests/it/reference.rs requires of clipshift's output against `out`:
+    # "exact" (the same bytes), "within_one_level" (every value within one grey level: the
+    # warps do not reproduce OpenCV's float arithmetic operation for operation, so a value
+    # on a rounding boundary can land one level apart) or "dropout_geometry" (random
+    # fills: the same holes, fills with the statistics of uniform bytes). Colour jitter is
+    # exact against the HSV->RGB of opencv-python's x86-64 wheels on an AVX2 CPU, which
+    # clipshift reproduces on every CPU; OpenCV's other code paths quantise differently,
+    # so generate the fixtures on such a machine.
     def case(name: str, src: str, params: dict, out: np.ndarray, check: str, **extra) -> None:
         file = write_png(f"out_{name}.png", out)
         cases.append({"name": name, "source": f"src_{src}.png", "params": params, "output": file, "check": check, **extra})
@@ -119,7 +127,7 @@ def main() -> None:
         for src in ["a", "b"]:
             out = t.apply(sources[src], brightness=b, contrast=c, saturation=s, hue=h, order=order)
             params = {"transform": "color_jitter", "brightness": b, "contrast": c, "saturation": s, "hue": h, "order": order}
-            case(f"jitter{i}_{src}", src, params, out, "close")
+            case(f"jitter{i}_{src}", src, params, out, "exact")
     # Each operation alone, extremes included. Source b is 57 pixels wide, so OpenCV's
     # HSV->RGB runs 32 pixels of each row through its vector loop and 25 through the
     # scalar tail, which quantise differently; a (64 wide) takes the vector loop only.
@@ -130,7 +138,7 @@ def main() -> None:
             for src in ["a", "b"]:
                 f = {**identity, op: value}
                 out = t.apply(sources[src], **f, order=[0, 1, 2, 3])
-                case(f"jitter_{op}{k}_{src}", src, {"transform": "color_jitter", **f, "order": [0, 1, 2, 3]}, out, "close")
+                case(f"jitter_{op}{k}_{src}", src, {"transform": "color_jitter", **f, "order": [0, 1, 2, 3]}, out, "exact")
     # All 24 orders, factors drawn from the paper's ranges.
     gen = np.random.default_rng(2025)
     for k, order in enumerate(itertools.permutations(range(4))):
@@ -139,7 +147,7 @@ def main() -> None:
         src = "b" if k % 4 else "c"
         out = t.apply(sources[src], brightness=b, contrast=c, saturation=s, hue=h, order=list(order))
         params = {"transform": "color_jitter", "brightness": b, "contrast": c, "saturation": s, "hue": h, "order": list(order)}
-        case(f"jitter_order{k}_{src}", src, params, out, "close")
+        case(f"jitter_order{k}_{src}", src, params, out, "exact")
 
     # --- shift scale rotate (Affine) ---
     for i, (tx, ty, sx, sy, angle) in enumerate([(3, -2, 1.05, 0.93, 12.5), (-4, 0, 0.9, 1.1, -15.0), (0, 5, 1.0, 1.0, 7.0), (2, 2, 1.07, 1.07, 0.0)]):
@@ -154,7 +162,7 @@ def main() -> None:
                 "transform": "shift_scale_rotate", "shift_x": tx, "shift_y": ty, "scale_x": sx, "scale_y": sy,
                 "angle": angle, "border_mode": "constant", "fill": 0,
             }
-            case(f"ssr{i}_{src}", src, params, out, "close")
+            case(f"ssr{i}_{src}", src, params, out, "within_one_level")
 
     # --- perspective ---
     t = A.Perspective(scale=(0.05, 0.1), p=1)
@@ -168,7 +176,7 @@ def main() -> None:
             matrix, mw, mh = fgeometric.compute_perspective_params(pts.copy(), (h, w))
             out = t.apply(img, matrix=matrix, max_height=mh, max_width=mw)
             params = {"transform": "perspective", "points": pts.tolist(), "border_mode": "constant", "fill": 0}
-            case(f"persp{i}_{src}", src, params, out, "close")
+            case(f"persp{i}_{src}", src, params, out, "within_one_level")
 
     # --- elastic, with the displacement field given ---
     for i, (alpha, sigma) in enumerate([(30.0, 60.0), (300.0, 6.0), (60.0, 3.0)]):
@@ -193,7 +201,7 @@ def main() -> None:
                 # The raw standard normals, to check the smoothing and scaling separately.
                 noise.astype("<f4").tofile(OUT / f"{name}_noise.f32")
                 extra["noise"] = f"{name}_noise.f32"
-            case(name, src, params, out, "close", **extra)
+            case(name, src, params, out, "within_one_level", **extra)
 
     # --- coarse dropout: geometry with fixed fills, random fill statistics ---
     t = A.CoarseDropout(num_holes_range=(6, 8), hole_height_range=(16, 16), hole_width_range=(16, 16), fill=0, p=1)
