@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use clipshift_augment::Fnv1a;
 use clipshift_tables::RunDir;
 use clipshift_tables::schema::{self, COSINE_SIMILARITY, METRICS, MetricColumn};
 use polars::prelude::*;
@@ -94,14 +95,10 @@ pub struct SummaryRow {
     pub rank: u32,
 }
 
+/// The bootstrap seed of one (augmentation, metric): FNV-1a of both names, so
+/// each has its own stream, independent of the order they are computed in.
 fn name_seed(seed: u64, a: &str, b: &str) -> u64 {
-    // FNV-1a, so each (augmentation, metric) has its own stream independent of order.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for byte in a.bytes().chain([0u8]).chain(b.bytes()) {
-        h ^= byte as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    h
+    Fnv1a::with_seed(seed).bytes(a.as_bytes()).bytes(&[0]).bytes(b.as_bytes()).finish()
 }
 
 /// Per augmentation and metric statistics. Mean, std, median and n come from

@@ -5,9 +5,7 @@
 //! left out of its figure and recorded in `errors.parquet`, rather than
 //! failing the report.
 
-use std::path::Path;
-
-use clipshift_augment::{Params, RgbImage};
+use clipshift_augment::{Replay, RgbImage, Rng};
 use clipshift_tables::{ErrorKind, ErrorLog, RunDir, SourceImages, schema};
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -15,7 +13,6 @@ use polars::prelude::*;
 
 use crate::figures::Ctx;
 use crate::io::{col_opt_str, col_str, figure_path, scan, table_name};
-use crate::stats::SplitMix64;
 
 /// Where the pixel figures get their images, and where they record the images
 /// they cannot show.
@@ -52,7 +49,7 @@ pub(crate) const THUMB: f64 = 120.0;
 /// Images shown in pixel figures: a seeded sample, so reports are reproducible.
 pub(crate) fn pick_images(ctx: &Ctx<'_>, seed: u64, k: usize) -> Vec<u64> {
     let mut ids = ctx.data.image_ids.clone();
-    let mut rng = SplitMix64::new(seed ^ 0x9a11);
+    let mut rng = Rng::from_state(seed ^ 0x9a11);
     let k = k.min(ids.len());
     for i in 0..k {
         let j = i + rng.below(ids.len() - i);
@@ -62,69 +59,72 @@ pub(crate) fn pick_images(ctx: &Ctx<'_>, seed: u64, k: usize) -> Vec<u64> {
     ids
 }
 
-/// Canonical image: decode and squash-resize exactly as the augment stage does.
-fn canonical(path: &Path, size: u32) -> Result<RgbImage, String> {
-    clipshift_augment::load_canonical(path, size).map_err(|e| e.to_string())
+/// One image's rows of `augmentations.parquet`: variant, recorded parameters
+/// and saved PNG (when the augment stage saved pixels).
+struct VariantRows {
+    augmentations: Vec<String>,
+    params: Vec<Option<String>>,
+    pngs: Vec<Option<Vec<u8>>>,
 }
 
-/// Pixels of every variant of one image, in the given order ("original" first);
-/// `sources` (when readable) locates the source image for replayed variants.
+impl VariantRows {
+    fn read(run: &RunDir, image_id: u64) -> Result<Self, String> {
+        let path = run.augmentations();
+        let table = &table_name(&path);
+        let named = |e: &dyn std::fmt::Display| format!("{table}: {e}");
+        let lf = scan(&path).map_err(|e| named(&e))?;
+        let has_png = lf.clone().collect_schema().map(|s| s.contains("png")).unwrap_or(false);
+        let mut sel = vec![col(schema::AUGMENTATION), col("params")];
+        if has_png {
+            sel.push(col("png"));
+        }
+        let df = lf.filter(col(schema::IMAGE_ID).eq(lit(image_id))).select(sel).collect().map_err(|e| named(&e))?;
+        let augmentations = col_str(&df, table, schema::AUGMENTATION).map_err(|e| e.to_string())?;
+        let params = col_opt_str(&df, table, "params").map_err(|e| e.to_string())?;
+        let pngs = if has_png {
+            let png = df.column("png").and_then(|c| c.binary().cloned()).map_err(|e| named(&e))?;
+            png.iter().map(|b| b.map(<[u8]>::to_vec)).collect()
+        } else {
+            vec![None; augmentations.len()]
+        };
+        Ok(Self { augmentations, params, pngs })
+    }
+}
+
+/// Pixels of every variant of one image, in the given order ("original" first):
+/// the saved PNG where there is one, otherwise replayed from the source image,
+/// which `sources` (when readable) locates.
 fn variant_pixels(
     run: &RunDir,
     sources: Option<&SourceImages>,
     image_id: u64,
     variants: &[String],
 ) -> Result<Vec<(String, RgbImage, &'static str)>, String> {
-    let path = run.augmentations();
-    let table = &table_name(&path);
-    let lf = scan(&path).map_err(|e| e.to_string())?;
-    let schema_has_png = lf.clone().collect_schema().map(|s| s.contains("png")).unwrap_or(false);
-    let mut sel = vec![col(schema::AUGMENTATION), col("params")];
-    if schema_has_png {
-        sel.push(col("png"));
-    }
-    let df = lf.filter(col(schema::IMAGE_ID).eq(lit(image_id))).select(sel).collect().map_err(|e| e.to_string())?;
-    let augs = col_str(&df, table, schema::AUGMENTATION).map_err(|e| e.to_string())?;
-    let params = col_opt_str(&df, table, "params").map_err(|e| e.to_string())?;
-    let pngs: Vec<Option<Vec<u8>>> = if schema_has_png {
-        df.column("png")
-            .map_err(|e| e.to_string())?
-            .binary()
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|b| b.map(<[u8]>::to_vec))
-            .collect()
-    } else {
-        vec![None; augs.len()]
-    };
-    let mut base: Option<RgbImage> = None;
-    let mut load_base = || -> Result<RgbImage, String> {
-        if let Some(b) = &base {
-            return Ok(b.clone());
-        }
-        let sources = sources.ok_or("images.parquet could not be read")?;
-        let file = sources.file(image_id).ok_or("image not in images.parquet")?;
-        let b = canonical(&file, sources.image_size())?;
-        base = Some(b.clone());
-        Ok(b)
-    };
+    let rows = VariantRows::read(run, image_id)?;
+    let mut replay: Option<Replay> = None;
     let mut out = Vec::new();
     for v in variants {
-        let Some(r) = augs.iter().position(|a| a == v) else {
-            return Err(format!("no row for {v}"));
-        };
-        if let Some(bytes) = &pngs[r] {
-            let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?.to_rgb8();
+        let r = rows.augmentations.iter().position(|a| a == v).ok_or_else(|| format!("no row for {v}"))?;
+        if let Some(bytes) = &rows.pngs[r] {
+            let img = image::load_from_memory(bytes).map_err(|e| format!("{v}: saved PNG: {e}"))?.to_rgb8();
             out.push((v.clone(), img, "png column"));
             continue;
         }
-        let b = load_base()?;
-        let img = if v == schema::ORIGINAL {
-            b
-        } else {
-            let json = params[r].as_deref().ok_or("null params")?;
-            Params::from_json(v, json).and_then(|p| p.apply(&b)).map_err(|e| e.to_string())?
+        let replay = match &mut replay {
+            Some(replay) => replay,
+            none => {
+                let sources = sources.ok_or("images.parquet could not be read")?;
+                let file = sources.file(image_id).ok_or("image not in images.parquet")?;
+                none.insert(Replay::load(&file, sources.image_size()).map_err(|e| e.to_string())?)
+            }
         };
+        // The original is the canonical image itself; its recorded parameters are not read.
+        let json = match rows.params[r].as_deref() {
+            Some(json) => json,
+            None if v == schema::ORIGINAL => "",
+            None => return Err(format!("{v}: null params")),
+        };
+        let img = replay.variant(v, json).map_err(|e| e.to_string())?.into_owned();
         out.push((v.clone(), img, "replayed"));
     }
     Ok(out)

@@ -1,6 +1,8 @@
 //! Small numeric routines whose semantics are pinned to numpy / scipy
 //! (checked against fixtures in `reference/`).
 
+use clipshift_augment::Rng;
+
 /// Sample mean; NaN for an empty slice.
 pub(crate) fn mean(xs: &[f64]) -> f64 {
     if xs.is_empty() {
@@ -44,35 +46,15 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
     quantile_sorted(&v, q)
 }
 
-/// SplitMix64: a tiny, fully specified generator so bootstrap intervals are
-/// identical on every platform and release.
-#[derive(Clone, Debug)]
-pub(crate) struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform index in `0..n` (Lemire's multiply-shift; bias is negligible for our n).
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() as u128 * n as u128) >> 64) as usize
-    }
-}
-
-/// Percentile bootstrap 95% interval of the mean (`resamples` resamples).
+/// Percentile bootstrap 95% interval of the mean (`resamples` resamples). The
+/// resamples come from the SplitMix64 sequence of `seed`, fully specified, so
+/// intervals are identical on every platform and release.
 pub fn bootstrap_mean_ci(xs: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
     let n = xs.len();
     if n == 0 || resamples == 0 {
         return (f64::NAN, f64::NAN);
     }
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = Rng::from_state(seed);
     let mut means: Vec<f64> =
         (0..resamples).map(|_| (0..n).map(|_| xs[rng.below(n)]).sum::<f64>() / n as f64).collect();
     means.sort_by(f64::total_cmp);

@@ -1,6 +1,7 @@
 //! Heatmaps: metric means by augmentation, and the per-image cosine
 //! similarity of a seeded sample of images.
 
+use clipshift_augment::Rng;
 use polars::prelude::*;
 
 use super::{Ctx, Figure, fig, label_of};
@@ -205,7 +206,7 @@ pub(crate) fn sample_heatmap(ctx: &Ctx<'_>, seed: u64) -> Result<Option<Figure>,
 fn sample_images(ctx: &Ctx<'_>, metric: usize, seed: u64) -> Vec<usize> {
     let n_img = ctx.data.image_ids.len();
     let mut idx: Vec<usize> = (0..n_img).collect();
-    let mut rng = stats::SplitMix64::new(seed ^ 0x50);
+    let mut rng = Rng::from_state(seed ^ 0x50);
     let k = n_img.min(50);
     for i in 0..k {
         let j = i + rng.below(n_img - i);
