@@ -3,7 +3,9 @@
 //! `augmentations.parquet`, `run.json`) with polars and writes the aggregate
 //! tables (`summary`, `distance_matrix`, `linkage`, `clusters`), the paired
 //! tests, one SVG + PNG + Parquet per figure and a self-contained
-//! `report/index.html`.
+//! `report/index.html`. Every table it writes has its schema in
+//! `clipshift_tables::schema`; a figure it cannot draw is a row of
+//! `errors.parquet`.
 //!
 //! It owns aggregation, clustering (kodama, laid out like scipy), statistics
 //! pinned to numpy/scipy semantics, a small hand-written SVG chart module and

@@ -84,26 +84,7 @@ pub(crate) fn dendrogram(ctx: &Ctx<'_>, c: &Clustering, stem: &str) -> Result<Op
             coords[4 + j].push(0.0);
         }
     }
-    // Members of each flat cluster, in the colour of its links.
-    let mut ly = r.bottom() + 118.0;
-    let mut lx = r.x;
-    svg.text(lx, ly, "Clusters:", TextStyle::size(12.0).bold());
-    lx += 70.0;
-    for cl in 1..=k as u32 {
-        let members: Vec<&str> =
-            c.leaf_order.iter().filter(|&&i| c.clusters[i] == cl).map(|&i| c.labels[i].as_str()).collect();
-        let text = format!("{cl}: {}", members.join(", "));
-        let w = 6.6 * text.chars().count() as f64 + 18.0;
-        if lx + w > svg.width - 10.0 && lx > r.x + 70.0 {
-            ly += 16.0;
-            lx = r.x + 70.0;
-        }
-        let singleton = members.len() == 1;
-        let col = if singleton { "#777777" } else { CLUSTER_COLOURS[(cl as usize - 1) % CLUSTER_COLOURS.len()] };
-        svg.rect(lx, ly - 9.0, 10.0, 10.0, col, None);
-        svg.text(lx + 14.0, ly, &text, TextStyle::size(12.0));
-        lx += w + 10.0;
-    }
+    cluster_legend(&mut svg, c, (r.x, r.bottom() + 118.0));
     kind.push("threshold".to_owned());
     label.push(None);
     clus.push(None);
@@ -122,4 +103,27 @@ pub(crate) fn dendrogram(ctx: &Ctx<'_>, c: &Clustering, stem: &str) -> Result<Op
         c.method.title(), c.threshold
     ));
     Ok(Some(fig(stem, &title, cap, svg.finish(), table)))
+}
+
+/// Members of each flat cluster, in the colour of its links, in rows from `at`.
+fn cluster_legend(svg: &mut Svg, c: &Clustering, at: (f64, f64)) {
+    let (x0, mut ly) = at;
+    let mut lx = x0;
+    svg.text(lx, ly, "Clusters:", TextStyle::size(12.0).bold());
+    lx += 70.0;
+    for cl in 1..=c.n_clusters() as u32 {
+        let members: Vec<&str> =
+            c.leaf_order.iter().filter(|&&i| c.clusters[i] == cl).map(|&i| c.labels[i].as_str()).collect();
+        let text = format!("{cl}: {}", members.join(", "));
+        let w = 6.6 * text.chars().count() as f64 + 18.0;
+        if lx + w > svg.width - 10.0 && lx > x0 + 70.0 {
+            ly += 16.0;
+            lx = x0 + 70.0;
+        }
+        let singleton = members.len() == 1;
+        let col = if singleton { "#777777" } else { CLUSTER_COLOURS[(cl as usize - 1) % CLUSTER_COLOURS.len()] };
+        svg.rect(lx, ly - 9.0, 10.0, 10.0, col, None);
+        svg.text(lx + 14.0, ly, &text, TextStyle::size(12.0));
+        lx += w + 10.0;
+    }
 }

@@ -41,13 +41,7 @@ pub(crate) fn radar_grid(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
         .map(|m| augs.iter().map(|a| mean(a, m)).filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min))
         .map(finite_or_nan)
         .collect();
-    // Radial axis from a round value below the worst mean to 1 (or the best):
-    // the centre is not zero, so the rings are labelled.
-    let w_min = worst.iter().copied().filter(|v| v.is_finite()).fold(1.0, f64::min);
-    let b_max = best.iter().copied().filter(|v| v.is_finite()).fold(1.0, f64::max);
-    let (lo, hi, rings) = nice_domain(w_min.min(b_max - 0.05), b_max, 3);
-    let (lo, hi) = (lo.max(w_min.min(0.0)), hi.max(lo + 1e-9));
-    let ring_step = if rings.len() > 1 { rings[1] - rings[0] } else { 1.0 };
+    let scale = RadarScale::new(&best, &worst, metrics.len());
     legend_inline(
         &mut svg,
         20.0,
@@ -58,52 +52,28 @@ pub(crate) fn radar_grid(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
         ],
     );
     let (mut t_aug, mut t_metric, mut t_val, mut t_best, mut t_worst) = (vec![], vec![], vec![], vec![], vec![]);
-    let k = metrics.len();
-    let radius = 95.0;
     for (i, a) in augs.iter().enumerate() {
         let cx = 10.0 + cell * (i % cols) as f64 + cell / 2.0;
         let cy = top + cell_h * (i / cols) as f64 + cell_h / 2.0 + 10.0;
-        let pt = |j: usize, v: f64| {
-            let ang = -std::f64::consts::FRAC_PI_2 + 2.0 * std::f64::consts::PI * j as f64 / k as f64;
-            let rr = if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) * radius } else { 0.0 };
-            (cx + rr * ang.cos(), cy + rr * ang.sin())
-        };
-        for &ring in rings.iter().filter(|&&r| r > lo + 1e-12) {
-            let pts: Vec<(f64, f64)> = (0..k).map(|j| pt(j, ring)).collect();
-            svg.polygon(&pts, "none", 0.0, "#DDDDDD", 1.0, None);
-        }
-        for (j, m) in metrics.iter().enumerate() {
-            let (x, y) = pt(j, hi);
-            svg.line(cx, cy, x, y, "#DDDDDD", 1.0, None);
-            let ang = -std::f64::consts::FRAC_PI_2 + 2.0 * std::f64::consts::PI * j as f64 / k as f64;
-            let (lx, ly) = (cx + (radius + 10.0) * ang.cos(), cy + (radius + 10.0) * ang.sin());
-            let anchor = if (lx - cx).abs() < 5.0 {
-                Anchor::Middle
-            } else if lx > cx {
-                Anchor::Start
-            } else {
-                Anchor::End
-            };
-            let ly = if ang.sin() < -0.9 { ly - 2.0 } else { ly + 4.0 + 6.0 * ang.sin().max(0.0) };
-            let short = label_of(m).split(' ').next().unwrap_or(m);
-            // A missing mean is drawn at the centre, so say it is missing.
-            let short = if mean(a, m).is_finite() { short.to_owned() } else { format!("{short} (n/a)") };
-            svg.text(lx, ly, &short, TextStyle::size(10.0).anchor(anchor).fill("#333333"));
-        }
-        // Ring values along the upper-left gap between the first and last spokes.
-        for &ring in rings.iter().filter(|&&r| r >= lo - 1e-12) {
-            let rr = ((ring - lo) / (hi - lo)).clamp(0.0, 1.0) * radius;
-            let ang = -std::f64::consts::FRAC_PI_2 - std::f64::consts::PI / k as f64;
-            let (x, y) = (cx + rr * ang.cos(), cy + rr * ang.sin());
-            svg.text(x, y + 3.0, &chart::fmt_tick(ring, ring_step), TextStyle::size(8.5).middle().fill("#888888"));
-        }
-        let poly = |vals: &[f64]| -> Vec<(f64, f64)> { vals.iter().enumerate().map(|(j, v)| pt(j, *v)).collect() };
         let vals: Vec<f64> = metrics.iter().map(|m| mean(a, m)).collect();
+        let labels: Vec<String> = metrics
+            .iter()
+            .zip(&vals)
+            .map(|(m, v)| {
+                let short = label_of(m).split(' ').next().unwrap_or(m);
+                // A missing mean is drawn at the centre, so say it is missing.
+                if v.is_finite() { short.to_owned() } else { format!("{short} (n/a)") }
+            })
+            .collect();
+        scale.draw_frame(&mut svg, (cx, cy), &labels);
+        let poly = |vals: &[f64]| -> Vec<(f64, f64)> {
+            vals.iter().enumerate().map(|(j, v)| scale.point((cx, cy), j, *v)).collect()
+        };
         svg.polygon(&poly(&best), "none", 0.0, "#000000", 1.2, Some("5 3"));
         svg.polygon(&poly(&worst), "none", 0.0, "#888888", 1.2, Some("2 2"));
         let c = ctx.colour_of(a);
         svg.polygon(&poly(&vals), &c, 0.35, &c, 2.0, None);
-        svg.text(cx, cy - radius - 32.0, a, TextStyle::size(14.0).middle().bold());
+        svg.text(cx, cy - RADIUS - 32.0, a, TextStyle::size(14.0).middle().bold());
         for (j, m) in metrics.iter().enumerate() {
             t_aug.push(a.clone());
             t_metric.push((*m).to_owned());
@@ -124,9 +94,80 @@ pub(crate) fn radar_grid(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
         ],
     )?;
     let cap = ctx.caption(format!(
-        "Mean of each radar metric (cosine, attention, patch, edge, detail) per augmentation, most disruptive (lowest overall score) first; radial axis from {lo:.2} (centre) to {hi:.2}, rings labelled. Dashed: the best augmentation's mean per metric; dotted: the worst."
+        "Mean of each radar metric (cosine, attention, patch, edge, detail) per augmentation, most disruptive (lowest overall score) first; radial axis from {:.2} (centre) to {:.2}, rings labelled. Dashed: the best augmentation's mean per metric; dotted: the worst.",
+        scale.lo, scale.hi
     ));
     Ok(Some(fig("radar", title, cap, svg.finish(), table)))
+}
+
+/// Radius of each radar, in pixels.
+const RADIUS: f64 = 95.0;
+
+/// The radial axis every radar of the grid shares, and the spokes of `k` metrics.
+struct RadarScale {
+    /// Value at the centre.
+    lo: f64,
+    /// Value at the rim.
+    hi: f64,
+    rings: Vec<f64>,
+    k: usize,
+}
+
+impl RadarScale {
+    /// From a round value below the worst mean to 1 (or the best): the centre
+    /// is not zero, so the rings are labelled.
+    fn new(best: &[f64], worst: &[f64], k: usize) -> Self {
+        let w_min = worst.iter().copied().filter(|v| v.is_finite()).fold(1.0, f64::min);
+        let b_max = best.iter().copied().filter(|v| v.is_finite()).fold(1.0, f64::max);
+        let (lo, hi, rings) = nice_domain(w_min.min(b_max - 0.05), b_max, 3);
+        let (lo, hi) = (lo.max(w_min.min(0.0)), hi.max(lo + 1e-9));
+        Self { lo, hi, rings, k }
+    }
+
+    /// Direction of spoke `j`, the first pointing up.
+    fn angle(&self, j: usize) -> f64 {
+        -std::f64::consts::FRAC_PI_2 + 2.0 * std::f64::consts::PI * j as f64 / self.k as f64
+    }
+
+    /// Where `v` lies on spoke `j` of the radar centred at `c` (the centre when undefined).
+    fn point(&self, (cx, cy): (f64, f64), j: usize, v: f64) -> (f64, f64) {
+        let ang = self.angle(j);
+        let rr = if v.is_finite() { ((v - self.lo) / (self.hi - self.lo)).clamp(0.0, 1.0) * RADIUS } else { 0.0 };
+        (cx + rr * ang.cos(), cy + rr * ang.sin())
+    }
+
+    /// Rings, spokes with their `labels`, and the ring values of the radar centred at `c`.
+    fn draw_frame(&self, svg: &mut Svg, c: (f64, f64), labels: &[String]) {
+        let (cx, cy) = c;
+        let (lo, hi, k) = (self.lo, self.hi, self.k);
+        for &ring in self.rings.iter().filter(|&&r| r > lo + 1e-12) {
+            let pts: Vec<(f64, f64)> = (0..k).map(|j| self.point(c, j, ring)).collect();
+            svg.polygon(&pts, "none", 0.0, "#DDDDDD", 1.0, None);
+        }
+        for (j, label) in labels.iter().enumerate() {
+            let (x, y) = self.point(c, j, hi);
+            svg.line(cx, cy, x, y, "#DDDDDD", 1.0, None);
+            let ang = self.angle(j);
+            let (lx, ly) = (cx + (RADIUS + 10.0) * ang.cos(), cy + (RADIUS + 10.0) * ang.sin());
+            let anchor = if (lx - cx).abs() < 5.0 {
+                Anchor::Middle
+            } else if lx > cx {
+                Anchor::Start
+            } else {
+                Anchor::End
+            };
+            let ly = if ang.sin() < -0.9 { ly - 2.0 } else { ly + 4.0 + 6.0 * ang.sin().max(0.0) };
+            svg.text(lx, ly, label, TextStyle::size(10.0).anchor(anchor).fill("#333333"));
+        }
+        // Ring values along the upper-left gap between the first and last spokes.
+        let ring_step = if self.rings.len() > 1 { self.rings[1] - self.rings[0] } else { 1.0 };
+        for &ring in self.rings.iter().filter(|&&r| r >= lo - 1e-12) {
+            let rr = ((ring - lo) / (hi - lo)).clamp(0.0, 1.0) * RADIUS;
+            let ang = -std::f64::consts::FRAC_PI_2 - std::f64::consts::PI / k as f64;
+            let (x, y) = (cx + rr * ang.cos(), cy + rr * ang.sin());
+            svg.text(x, y + 3.0, &chart::fmt_tick(ring, ring_step), TextStyle::size(8.5).middle().fill("#888888"));
+        }
+    }
 }
 
 fn legend_inline(svg: &mut Svg, x: f64, y: f64, entries: &[(&str, &str, Option<&str>)]) {
