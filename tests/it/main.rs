@@ -4,5 +4,6 @@
 //! Needs ONNX Runtime: run through `cargo xtask test`, which provisions it and builds
 //! the stage binaries first.
 
+mod bad_input;
 mod pipeline;
 mod support;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 
-use clipshift_augment::{Params, canonical, read_source};
+use clipshift_augment::Replay;
 use clipshift_console::progress_bar;
 use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array};
 use clipshift_tables::{
@@ -223,8 +223,8 @@ fn prepare(
                 );
                 return Vec::new();
             };
-            let base = match read_source(&path) {
-                Ok(src) => canonical(&src.rgb, sources.image_size()),
+            let replay = match Replay::load(&path, sources.image_size()) {
+                Ok(replay) => replay,
                 Err(err) => {
                     errors.record(Some(relative), Some(job.image_id), None, err.kind(), err.to_string());
                     return Vec::new();
@@ -233,8 +233,7 @@ fn prepare(
             job.variants
                 .iter()
                 .filter_map(|(aug, params)| {
-                    let replayed = Params::from_json(aug, params).and_then(|p| p.apply(&base));
-                    let pixels = match replayed {
+                    let pixels = match replay.variant(aug, params) {
                         Ok(pixels) => pixels,
                         Err(err) => {
                             errors.record(Some(relative), Some(job.image_id), Some(aug), err.kind(), err.to_string());

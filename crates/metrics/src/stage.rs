@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clipshift_augment::{AugmentError, Params, RgbImage, canonical, read_source};
+use clipshift_augment::Replay;
 use clipshift_console::progress_bar;
 use clipshift_tables::arrow::array::{
     Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
@@ -19,7 +19,9 @@ use clipshift_tables::{
 };
 use rayon::prelude::*;
 
-use crate::{AttentionMap, OriginalFeatures, cosine_similarity, l2_distance, pdist_cosine, pdist_euclidean};
+use crate::{
+    AttentionMap, OriginalFeatures, PixelScores, cosine_similarity, l2_distance, pdist_cosine, pdist_euclidean,
+};
 
 /// Images processed together: bounds memory, keeps every core busy.
 const CHUNK_IMAGES: usize = 32;
@@ -152,8 +154,35 @@ fn read_embeddings(rows: &RecordBatch, path: &Path) -> Result<HashMap<String, Em
     Ok(out)
 }
 
-fn replay(base: &RgbImage, augmentation: &str, params: &str) -> Result<RgbImage, AugmentError> {
-    Params::from_json(augmentation, params)?.apply(base)
+/// The original's pixels and their features, or `None` (recorded) when the source
+/// cannot be replayed: the image's pixel metrics are then null.
+fn original_pixels(id: u64, sources: &SourceImages, errors: &ErrorLog) -> Option<(Replay, OriginalFeatures)> {
+    let relative = sources.relative_path(id);
+    let Some(file) = sources.file(id) else {
+        let message = "image_id not in images.parquet: pixel metrics left null".to_string();
+        errors.record(None, Some(id), None, ErrorKind::MissingImage, message);
+        return None;
+    };
+    match Replay::load(&file, sources.image_size()) {
+        Ok(replay) => {
+            let features = OriginalFeatures::new(replay.original());
+            Some((replay, features))
+        }
+        Err(err) => {
+            errors.record(relative, Some(id), None, err.kind(), format!("pixel metrics left null: {err}"));
+            None
+        }
+    }
+}
+
+/// The pixel metrics of one variant, replayed from its recorded parameters.
+fn pixel_scores(
+    (replay, features): &(Replay, OriginalFeatures),
+    augmentation: &str,
+    params: &str,
+) -> Result<PixelScores, (ErrorKind, String)> {
+    let pixels = replay.variant(augmentation, params).map_err(|e| (e.kind(), e.to_string()))?;
+    features.compare(&pixels).map_err(|e| (ErrorKind::Metric, e.to_string()))
 }
 
 fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) -> ImageOutput {
@@ -171,17 +200,7 @@ fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) 
         );
         return out;
     };
-    let base = sources
-        .file(id)
-        .ok_or_else(|| "image_id not in images.parquet".to_string())
-        .and_then(|file| read_source(&file).map(|s| canonical(&s.rgb, size)).map_err(|e| e.to_string()));
-    let features = match &base {
-        Ok(base) => Some(OriginalFeatures::new(base)),
-        Err(message) => {
-            errors.record(relative, Some(id), None, ErrorKind::Decode, format!("pixel metrics left null: {message}"));
-            None
-        }
-    };
+    let pixels = original_pixels(id, sources, errors);
     let original_attention = original.attention.as_deref().and_then(|a| AttentionMap::new(a, size, size));
     for (aug, params) in &input.variants {
         if aug == schema::ORIGINAL {
@@ -201,19 +220,13 @@ fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) 
             (Some(map), Some(b)) => map.similarity(b),
             _ => None,
         };
-        let pixel = match (&base, &features) {
-            (Ok(base), Some(features)) => match replay(base, aug, params)
-                .map_err(|e| e.to_string())
-                .and_then(|img| features.compare(&img).map_err(|e| e.to_string()))
-            {
-                Ok(scores) => Some(scores),
-                Err(message) => {
-                    errors.record(relative, Some(id), Some(aug), ErrorKind::Metric, message);
-                    None
-                }
-            },
-            _ => None,
-        };
+        let pixel = pixels.as_ref().and_then(|pixels| match pixel_scores(pixels, aug, params) {
+            Ok(scores) => Some(scores),
+            Err((kind, message)) => {
+                errors.record(relative, Some(id), Some(aug), kind, message);
+                None
+            }
+        });
         out.metrics.push((
             id,
             aug.clone(),
