@@ -1,6 +1,6 @@
 //! clipshift-augment: source image -> canonical RGB8 image, the augmentation suite
-//! (the paper's nine and more), counter-based parameter sampling, deterministic replay,
-//! and the augment stage.
+//! (the paper's nine and more), counter-based parameter sampling, deterministic replay
+//! ([`Replay`]), and the augment stage.
 //!
 //! Augmentations are pure functions of (canonical image, recorded parameters): the
 //! parameters (including the seeds of random fields) are sampled once from an RNG keyed

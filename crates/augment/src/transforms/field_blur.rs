@@ -2,7 +2,8 @@
 //!
 //! albumentations blurs the stacked `(2h, w)` noise with `cv2.GaussianBlur((0, 0), sigma)`
 //! and `BORDER_REPLICATE`. For the paper's sigma = 60 the kernel has 481 taps, wider than
-//! the image, and the direct sums took 6 ms of the 7 ms an elastic call cost.
+//! the image, and the direct sums would cost several times the rest of an elastic call
+//! (figures: docs/benchmarks-augment.md).
 //!
 //! The row pass maps every row by the same matrix `H` (w x w: kernel taps, the clamped
 //! ones folded onto the edge columns). A wide Gaussian is smooth, so `H` has a small
@@ -85,7 +86,8 @@ impl RowFactors {
 
 type CacheEntry = (usize, u64, Arc<Option<RowFactors>>);
 
-/// The factors for `width` and `sigma`, computed once per process (a few ms).
+/// The factors for `width` and `sigma`, computed once per process: they cost more than
+/// a blur (docs/benchmarks-augment.md), and every image of a run has the same size.
 fn row_factors(width: usize, sigma: f64, k: &[f32]) -> Arc<Option<RowFactors>> {
     static CACHE: Mutex<Vec<CacheEntry>> = Mutex::new(Vec::new());
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
@@ -198,12 +200,21 @@ mod tests {
         let cases = [(224, 448, 60.0, true), (224, 448, 50.0, true), (37, 20, 30.0, true), (100, 60, 20.0, false)];
         for (w, h, sigma, low_rank) in cases.into_iter().chain([(224, 50, 6.0, false)]) {
             let k = opencv_kernel_f32(opencv_kernel_size(sigma), sigma);
+            let clock = std::time::Instant::now();
             assert_eq!(row_factors(w, sigma, &k).is_some(), low_rank, "{w} sigma {sigma}: path");
+            let factor_ms = clock.elapsed().as_secs_f64() * 1e3;
             let mut fast = noise(w * h, 3);
             let reference = exact(&fast, w, h, &k);
             let mut direct = fast.clone();
+            let clock = std::time::Instant::now();
             blur_field(&mut fast, w, h, sigma);
+            let fast_ms = clock.elapsed().as_secs_f64() * 1e3;
             gaussian_blur_f32_replicate(&mut direct, w, h, sigma);
+            let direct_ms = clock.elapsed().as_secs_f64() * 1e3 - fast_ms;
+            // Timings for docs/benchmarks-augment.md (run alone: `--test-threads=1`).
+            eprintln!(
+                "{w}x{h} sigma {sigma}: factors {factor_ms:.2} ms, blur {fast_ms:.2} ms, direct {direct_ms:.2} ms"
+            );
             if !low_rank {
                 assert_eq!(fast, direct, "{w} sigma {sigma}: direct pass");
                 continue;

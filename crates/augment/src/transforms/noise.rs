@@ -3,11 +3,10 @@
 //! Normals come from Marsaglia and Tsang's ziggurat (J. Stat. Softw. 5(8), 2000; 128
 //! layers, the variant numpy's `Generator.standard_normal` also uses) on 32-bit halves of
 //! the counter-based [`Rng`]: 99% of draws cost a table lookup, a multiply and a compare.
-//! It replaced Box-Muller with libm's `ln`, `sqrt` and `sin_cos`, which dominated the
-//! noise and elastic transforms even with table-driven approximations. The tails beyond
-//! the base layer use Marsaglia's exact exponential method, so the distribution is the
-//! standard normal, not an approximation of it (the tests check moments and tail masses
-//! on millions of draws).
+//! Box-Muller would need libm's `ln`, `sqrt` and `sin_cos` for every pair of draws, which
+//! would dominate the noise and elastic transforms. The tails beyond the base layer use
+//! Marsaglia's exact exponential method, so the distribution is the standard normal, not
+//! an approximation of it (the tests check moments and tail masses on millions of draws).
 
 use clipshift_simd::dispatch;
 use std::sync::OnceLock;
@@ -56,8 +55,8 @@ pub(crate) fn fill_normals(rng: Rng, out: &mut [f32]) {
 /// `(v + noise.trunc()).clamp(0, 255)`; `trunc` by an integer cast where it is exact
 /// (x86-64's baseline has no rounding instruction, so `f32::trunc` is a libm call), and
 /// the clamped sum, a whole number, read from the low mantissa bits after adding 2^23
-/// rather than cast (the saturating `as u8` kept the loop scalar; integer clamps of i16
-/// or i32 sums were slower still).
+/// rather than cast (the saturating `as u8` keeps the loop scalar, and integer clamps of
+/// i16 or i32 sums are slower).
 #[inline]
 fn add_trunc(v: u8, noise: f32) -> u8 {
     let t = if noise.abs() < 8_388_608.0 { (noise as i32) as f32 } else { noise };
