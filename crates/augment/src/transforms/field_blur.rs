@@ -3,7 +3,7 @@
 //! albumentations blurs the stacked `(2h, w)` noise with `cv2.GaussianBlur((0, 0), sigma)`
 //! and `BORDER_REPLICATE`. For the paper's sigma = 60 the kernel has 481 taps, wider than
 //! the image, and the direct sums would cost several times the rest of an elastic call
-//! (figures: docs/benchmarks-augment.md).
+//! (figures: docs/benchmarks.md, "Augment kernels").
 //!
 //! The row pass maps every row by the same matrix `H` (w x w: kernel taps, the clamped
 //! ones folded onto the edge columns). A wide Gaussian is smooth, so `H` has a small
@@ -87,7 +87,7 @@ impl RowFactors {
 type CacheEntry = (usize, u64, Arc<Option<RowFactors>>);
 
 /// The factors for `width` and `sigma`, computed once per process: they cost more than
-/// a blur (docs/benchmarks-augment.md), and every image of a run has the same size.
+/// a blur (docs/benchmarks.md, "Augment kernels"), and every image of a run has the same size.
 fn row_factors(width: usize, sigma: f64, k: &[f32]) -> Arc<Option<RowFactors>> {
     static CACHE: Mutex<Vec<CacheEntry>> = Mutex::new(Vec::new());
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
@@ -211,7 +211,7 @@ mod tests {
             let fast_ms = clock.elapsed().as_secs_f64() * 1e3;
             gaussian_blur_f32_replicate(&mut direct, w, h, sigma);
             let direct_ms = clock.elapsed().as_secs_f64() * 1e3 - fast_ms;
-            // Timings for docs/benchmarks-augment.md (run alone: `--test-threads=1`).
+            // Timings for docs/benchmarks.md, "Augment kernels" (run alone: `--test-threads=1`).
             eprintln!(
                 "{w}x{h} sigma {sigma}: factors {factor_ms:.2} ms, blur {fast_ms:.2} ms, direct {direct_ms:.2} ms"
             );

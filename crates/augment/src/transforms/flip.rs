@@ -47,7 +47,7 @@ fn hflip_avx2(src: &[u8], width: usize, out: &mut [u8]) {
 
 fn hflip_portable(src: &[u8], width: usize, out: &mut [u8]) {
     // The permutation spelled out as constant indices, which compiles to straight-line
-    // moves (timed against a pixel-by-pixel loop in docs/benchmarks-augment.md).
+    // moves (timed against a pixel-by-pixel loop in docs/benchmarks.md, "Augment kernels").
     flip_rows(src, width, out, |s, d| *d = std::array::from_fn(|i| s[(FLIP_BLOCK - 1 - i / 3) * 3 + i % 3]));
 }
 
@@ -107,7 +107,7 @@ mod tests {
     }
 
     /// `out[x] = src[width - 1 - x]` pixel by pixel: the definition, which both kernels
-    /// must equal. Timed beside them for docs/benchmarks-augment.md.
+    /// must equal. Timed beside them for docs/benchmarks.md, "Augment kernels".
     #[test]
     fn kernels_equal_the_pixel_by_pixel_flip() {
         let (width, height) = (224, 224);
