@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clipshift_report::{ReportConfig, run};
+use clipshift_report::{ReportConfig, ReportSummary, run};
 use clipshift_tables::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use clipshift_tables::{
     AugmentManifest, ErrorKind, ErrorLog, InputsManifest, MemberManifest, ModelManifest, RunDir, RunManifest,
@@ -214,8 +214,21 @@ fn stage_writes_every_output() {
     assert_eq!(summary.n_augmentations, 9);
     assert!(summary.random_init);
     assert_eq!(summary.index_html, dir.join("report/index.html"));
+    summary_has_every_statistic(&dir, &cos_means);
+    clustering_tables_are_consistent(&dir);
+    every_figure_has_svg_png_and_table(&dir, &summary);
+    page_links_its_tables_and_nothing_outside(&dir, &summary);
+    // Set CLIPSHIFT_KEEP_TEST_RUN=1 to inspect the report afterwards.
+    if std::env::var_os("CLIPSHIFT_KEEP_TEST_RUN").is_none() {
+        let _ = fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("kept {}", dir.display());
+    }
+}
 
-    // summary.parquet
+/// summary.parquet: every augmentation x metric, intervals around the means, the
+/// synthetic cosine means, noise ranked most disruptive.
+fn summary_has_every_statistic(dir: &Path, cos_means: &[f64]) {
     let s = read(&dir.join("summary.parquet"));
     assert_eq!(
         names(&s),
@@ -254,7 +267,10 @@ fn stage_writes_every_output() {
             assert_eq!(rank.get(i), Some(1));
         }
     }
+}
 
+/// The distance matrix, the linkage and the flat clusters.
+fn clustering_tables_are_consistent(dir: &Path) {
     // distance_matrix.parquet: full 10 x 10 square, symmetric, zero diagonal.
     let d = read(&dir.join("distance_matrix.parquet"));
     assert_eq!(names(&d), ["a", "b", "cosine_distance", "euclidean_distance", "n_images"]);
@@ -288,8 +304,10 @@ fn stage_writes_every_output() {
     let noise_cluster = (0..9).find(|&i| caug.get(i) == Some("noise")).and_then(|i| cl.get(i)).unwrap();
     let flip_cluster = (0..9).find(|&i| caug.get(i) == Some("horizontal_flip")).and_then(|i| cl.get(i)).unwrap();
     assert_ne!(noise_cluster, flip_cluster, "noise should not cluster with the near-invariant flip");
+}
 
-    // Figures: SVG, PNG and Parquet per figure.
+/// Figures: SVG, PNG and Parquet per figure, each labelled as made by a random-init model.
+fn every_figure_has_svg_png_and_table(dir: &Path, summary: &ReportSummary) {
     let report = dir.join("report");
     for stem in [
         "cosine_distribution",
@@ -323,7 +341,12 @@ fn stage_writes_every_output() {
     for i in 0..w.height() {
         assert!(ph.get(i).unwrap() >= p.get(i).unwrap());
     }
+}
 
+/// index.html: the banner, the headline finding, links to its tables, nothing loaded from
+/// outside, and no temporary file left behind.
+fn page_links_its_tables_and_nothing_outside(dir: &Path, summary: &ReportSummary) {
+    let report = dir.join("report");
     let html = fs::read_to_string(&summary.index_html).unwrap();
     assert!(html.contains("id=\"random-init-banner\""));
     assert!(html.contains("most disruptive augmentation is <b>noise</b>"));
@@ -340,15 +363,9 @@ fn stage_writes_every_output() {
     let outside = crate::page::outside_references(&html);
     assert!(outside.is_empty(), "index.html refers outside itself: {outside:?}");
     // No temporary files left behind.
-    for entry in fs::read_dir(&dir).unwrap().chain(fs::read_dir(&report).unwrap()) {
+    for entry in fs::read_dir(dir).unwrap().chain(fs::read_dir(&report).unwrap()) {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         assert!(!name.ends_with(".partial"), "left-over temporary file {name}");
-    }
-    // Set CLIPSHIFT_KEEP_TEST_RUN=1 to inspect the report afterwards.
-    if std::env::var_os("CLIPSHIFT_KEEP_TEST_RUN").is_none() {
-        let _ = fs::remove_dir_all(&dir);
-    } else {
-        eprintln!("kept {}", dir.display());
     }
 }
 
