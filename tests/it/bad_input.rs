@@ -53,6 +53,7 @@ fn every_stage_records_the_same_kind_for_the_same_failure_and_keeps_the_rest() {
         suite,
         seed: 0,
         image_size: 224,
+        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         save_images: false,
         limit: None,
     };
@@ -99,5 +100,138 @@ fn every_stage_records_the_same_kind_for_the_same_failure_and_keeps_the_rest() {
     assert_eq!(rows.len(), 9);
     assert!(rows.iter().all(|&r| cosine.is_valid(r) && !ssim.is_valid(r)));
     assert_eq!(metrics.num_rows(), 9 + 8, "the first image lost only its blur row");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// A small PNG file whose header declares `width` x `height` pixels (its one data chunk
+/// is an empty zlib stream): a decompression bomb as far as the header goes.
+fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB, no interlace
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for chunk in [ihdr, b"IDAT\x78\x9c\x03\x00\x00\x00\x00\x01".to_vec(), b"IEND".to_vec()] {
+        png.extend_from_slice(&(chunk.len() as u32 - 4).to_be_bytes());
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+fn encoded(image: impl Into<image::DynamicImage>, format: image::ImageFormat) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image.into().write_to(&mut std::io::Cursor::new(&mut bytes), format).unwrap();
+    bytes
+}
+
+/// The bad-input corpus: every file is either an image row or exactly one error row of
+/// the right kind that names it, and the scan neither hangs nor repeats work.
+#[test]
+fn every_file_of_a_bad_corpus_is_an_image_or_one_error_row() {
+    use image::{ImageFormat, Rgb, RgbImage, Rgba};
+    let root = temp_dir("bad-corpus");
+    let data = root.join("data");
+    std::fs::create_dir_all(data.join("a/b/c")).unwrap();
+    let photo = &copy_samples(&root, 1)[0];
+    let gradient = RgbImage::from_fn(40, 30, |x, y| Rgb([(x * 6) as u8, (y * 8) as u8, 77]));
+    let write = |name: &str, bytes: &[u8]| std::fs::write(data.join(name), bytes).unwrap();
+
+    // Processed.
+    std::fs::copy(photo, data.join("UPPER.JPEG")).unwrap();
+    write("a/b/c/nested.png", &encoded(gradient.clone(), ImageFormat::Png));
+    write("one_pixel.png", &encoded(RgbImage::from_pixel(1, 1, Rgb([1, 2, 3])), ImageFormat::Png));
+    let deep = image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_fn(8, 8, |x, y| {
+        image::Rgb([x as u16 * 8000, y as u16 * 8000, 65535])
+    });
+    write("sixteen_bit.png", &encoded(image::DynamicImage::ImageRgb16(deep), ImageFormat::Png));
+    write("gray.png", &encoded(image::GrayImage::from_fn(9, 7, |x, _| image::Luma([x as u8 * 20])), ImageFormat::Png));
+    write(
+        "rgba.png",
+        &encoded(image::RgbaImage::from_fn(9, 7, |x, y| Rgba([x as u8, y as u8, 9, 0])), ImageFormat::Png),
+    );
+    write("still.gif", &encoded(gradient.clone(), ImageFormat::Gif));
+    let mut animated = Vec::new();
+    {
+        let mut encoder = image::codecs::gif::GifEncoder::new(&mut animated);
+        let frame = |c: u8| image::Frame::new(image::RgbaImage::from_pixel(6, 4, Rgba([c, c, c, 255])));
+        encoder.encode_frames([frame(10), frame(200)]).unwrap();
+    }
+    write("animated.gif", &animated);
+    // Refused, one row each.
+    write("zero_bytes.jpg", b"");
+    write("notes.png", b"just some text, not an image\n");
+    write("bomb.png", &png_declaring(60_000, 60_000));
+    let mut bad_crc = encoded(gradient, ImageFormat::Png);
+    let n = bad_crc.len();
+    bad_crc[n - 20] ^= 0xff; // inside the last data chunk: its CRC no longer matches
+    write("bad_crc.png", &bad_crc);
+    let not_utf8 = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"bad\xffname.png");
+    std::fs::write(data.join(not_utf8), encoded(RgbImage::new(3, 3), ImageFormat::Png)).unwrap();
+    // A link back up the tree: no hang, no file read twice through it.
+    std::os::unix::fs::symlink(&data, data.join("a/loop")).unwrap();
+
+    let run = RunDir::new(root.join("run"));
+    let summary = clipshift_augment::stage::run(&AugmentConfig {
+        run_dir: run.root().to_path_buf(),
+        data_dir: data.clone(),
+        suite: Suite::paper(),
+        seed: 0,
+        image_size: 32,
+        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
+        save_images: false,
+        limit: None,
+    })
+    .unwrap();
+
+    let images = table(&run.images());
+    let paths: Vec<String> =
+        column::<StringArray>(&images, &run.images(), "path").unwrap().iter().map(|p| p.unwrap().to_owned()).collect();
+    let mut processed = paths.clone();
+    processed.sort();
+    assert_eq!(
+        processed,
+        [
+            "UPPER.JPEG",
+            "a/b/c/nested.png",
+            "animated.gif",
+            "gray.png",
+            "one_pixel.png",
+            "rgba.png",
+            "sixteen_bit.png",
+            "still.gif"
+        ]
+    );
+    let errors = read_errors(&run.errors()).unwrap();
+    let mut refused: Vec<(String, ErrorKind)> =
+        errors.iter().map(|e| (e.path.clone().unwrap_or_default(), e.kind)).collect();
+    refused.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        refused,
+        [
+            ("bad_crc.png".to_string(), ErrorKind::Decode),
+            ("bad\u{fffd}name.png".into(), ErrorKind::Read),
+            ("bomb.png".into(), ErrorKind::Decode),
+            ("notes.png".into(), ErrorKind::Decode),
+            ("zero_bytes.jpg".into(), ErrorKind::Decode),
+        ]
+    );
+    assert_eq!(summary.errors, refused.len());
+    let bomb = errors.iter().find(|e| e.path.as_deref() == Some("bomb.png")).unwrap();
+    assert!(bomb.message.contains("60000x60000") && bomb.message.contains("--max-pixels"), "{}", bomb.message);
+    // An animated GIF gives its first frame.
+    let first =
+        clipshift_augment::read_source(&data.join("animated.gif"), clipshift_augment::DEFAULT_MAX_PIXELS).unwrap().rgb;
+    assert!(first.pixels().all(|p| p.0 == [10, 10, 10]), "{:?}", first.get_pixel(0, 0));
     std::fs::remove_dir_all(&root).unwrap();
 }

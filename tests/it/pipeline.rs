@@ -71,6 +71,7 @@ fn augment_records_and_replays(study: &Study) -> u64 {
         suite: study.suite.clone(),
         seed: 7,
         image_size: 224,
+        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         save_images: false,
         limit: None,
     })

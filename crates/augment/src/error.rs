@@ -9,6 +9,13 @@ pub enum AugmentError {
     Decode { path: PathBuf, source: image::ImageError },
     #[error("image {path} is empty ({width}x{height})")]
     Empty { path: PathBuf, width: u32, height: u32 },
+    #[error(
+        "image {path} has {width}x{height} pixels, more than the limit of {max_pixels} (a decompression bomb?); \
+         raise it with --max-pixels if the file is trusted"
+    )]
+    TooManyPixels { path: PathBuf, width: u32, height: u32, max_pixels: u64 },
+    #[error("{path}: the file name is not valid UTF-8, which the tables' path column needs; rename the file")]
+    PathNotUtf8 { path: PathBuf },
     #[error("augmentation {augmentation}: invalid parameters: {message}")]
     InvalidParams { augmentation: String, message: String },
     #[error("suite {origin}: {message}")]
@@ -27,7 +34,8 @@ impl AugmentError {
         use clipshift_tables::ErrorKind;
         match self {
             Self::Read { .. } => ErrorKind::Read,
-            Self::Decode { .. } | Self::Empty { .. } => ErrorKind::Decode,
+            Self::Decode { .. } | Self::Empty { .. } | Self::TooManyPixels { .. } => ErrorKind::Decode,
+            Self::PathNotUtf8 { .. } => ErrorKind::Read,
             Self::InvalidParams { .. } | Self::Suite { .. } => ErrorKind::Params,
             Self::EncodePng { .. } | Self::Io { .. } | Self::Table(_) => ErrorKind::Write,
         }

@@ -23,7 +23,8 @@ pub use replay::Replay;
 pub use resize::resize_linear;
 pub use rng::{Fnv1a, Rng};
 pub use source::{
-    IMAGE_EXTENSIONS, SourceImage, canonical, decode, image_id, load_canonical, read_source, scan_images,
+    DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, SourceImage, canonical, decode, image_id, load_canonical, read_source,
+    scan_images,
 };
 pub use suite::{Suite, SuiteMember};
 pub use transforms::{

@@ -24,7 +24,7 @@ struct StageArgs {
     /// Run directory to write the tables into.
     #[arg(long)]
     run: Option<PathBuf>,
-    /// Folder scanned recursively for jpg, jpeg, png and webp files.
+    /// Folder scanned recursively for jpg, jpeg, png, webp and gif files (any case; links followed, each folder once).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Suite definition (TOML); the paper's nine augmentations by default.
@@ -36,6 +36,9 @@ struct StageArgs {
     /// Side of the square image every augmentation starts from.
     #[arg(long, default_value_t = 224)]
     image_size: u32,
+    /// Refuse sources with more pixels than this (decompression bombs), as PIL does.
+    #[arg(long, default_value_t = clipshift_augment::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
     /// Also write every variant as DIR/images/<image_id>/<augmentation>.png.
     #[arg(long)]
     save_images: bool,
@@ -111,6 +114,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 data_dir,
                 seed: args.seed,
                 image_size: args.image_size,
+                max_pixels: args.max_pixels,
                 save_images: args.save_images,
                 limit: args.limit,
             };

@@ -9,7 +9,7 @@ use std::path::Path;
 use clipshift_tables::schema::ORIGINAL;
 use image::RgbImage;
 
-use crate::{AugmentError, Params, load_canonical};
+use crate::{AugmentError, Params, canonical, read_source};
 
 /// One source image's canonical pixels, from which its variants are replayed.
 #[derive(Debug, Clone)]
@@ -18,10 +18,10 @@ pub struct Replay {
 }
 
 impl Replay {
-    /// Reads and decodes `file` and squash-resizes it to `size` x `size`, as the augment
-    /// stage does ([`load_canonical`]).
-    pub fn load(file: &Path, size: u32) -> Result<Self, AugmentError> {
-        Ok(Self::from_canonical(load_canonical(file, size)?))
+    /// Reads and decodes `file` (at most `max_pixels` pixels) and squash-resizes it to
+    /// `size` x `size`, as the augment stage does.
+    pub fn load(file: &Path, size: u32, max_pixels: u64) -> Result<Self, AugmentError> {
+        Ok(Self::from_canonical(canonical(&read_source(file, max_pixels)?.rgb, size)))
     }
 
     /// Replays from a canonical image already at hand.
@@ -85,7 +85,7 @@ mod tests {
         let err = replay.variant("my_blur", r#"{"transform":"gaussian_blur","ksize":4,"sigma":1.0}"#).unwrap_err();
         assert!(err.to_string().contains("gaussian_blur") && err.to_string().contains("odd ksize"), "{err}");
         let missing = Path::new("no/such/photo.jpg");
-        let err = Replay::load(missing, 32).unwrap_err();
+        let err = Replay::load(missing, 32, crate::DEFAULT_MAX_PIXELS).unwrap_err();
         assert!(err.to_string().contains("no/such/photo.jpg"), "{err}");
     }
 
@@ -95,7 +95,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("source.png");
         image().save(&file).unwrap();
-        let replay = Replay::load(&file, 16).unwrap();
+        let replay = Replay::load(&file, 16, crate::DEFAULT_MAX_PIXELS).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(replay.original(), &crate::canonical(&image(), 16));
         assert_eq!(replay.original().dimensions(), (16, 16));

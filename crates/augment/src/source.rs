@@ -2,23 +2,40 @@
 //!
 //! Decoding follows PIL's `Image.open(..).convert("RGB")`, which the reference code and
 //! Hugging Face processors use: grayscale is replicated to three channels, alpha is
-//! dropped without compositing, and EXIF orientation is not applied.
+//! dropped without compositing, EXIF orientation is not applied, and an animated GIF or
+//! WebP gives its first frame. Like PIL, an image with more pixels than a limit
+//! ([`DEFAULT_MAX_PIXELS`], PIL's `DecompressionBombError` threshold) is refused from its
+//! header, before any pixel memory is allocated.
 
+use std::collections::HashSet;
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::RgbImage;
+use image::{ImageReader, Limits, RgbImage};
 use sha2::{Digest, Sha256};
 
 use crate::{AugmentError, resize_linear};
 
 /// File extensions the augment stage picks up (case-insensitive).
-pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "webp", "gif"];
+
+/// The most pixels a source may have: PIL's `DecompressionBombError` threshold
+/// (twice `Image.MAX_IMAGE_PIXELS`), so the same files are refused as in the paper's code.
+pub const DEFAULT_MAX_PIXELS: u64 = 2 * 89_478_485;
 
 /// Every image file under `root`, recursively, sorted by path so runs are reproducible.
+///
+/// Symbolic links are followed, but each directory is read once (by its canonical path),
+/// so a link loop neither hangs the scan nor repeats work.
 pub fn scan_images(root: &Path) -> Result<Vec<PathBuf>, AugmentError> {
     let mut found = Vec::new();
+    let mut seen = HashSet::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
+        let real = std::fs::canonicalize(&dir).map_err(|source| AugmentError::Io { path: dir.clone(), source })?;
+        if !seen.insert(real) {
+            continue;
+        }
         let entries = std::fs::read_dir(&dir).map_err(|source| AugmentError::Io { path: dir.clone(), source })?;
         for entry in entries {
             let path = entry.map_err(|source| AugmentError::Io { path: dir.clone(), source })?.path();
@@ -56,12 +73,26 @@ pub struct SourceImage {
     pub rgb: RgbImage,
 }
 
-/// Decodes `bytes` (read from `path`, named in errors) to RGB8.
-pub fn decode(path: &Path, bytes: &[u8]) -> Result<SourceImage, AugmentError> {
-    let format =
-        image::guess_format(bytes).map_err(|source| AugmentError::Decode { path: path.to_path_buf(), source })?;
-    let decoded = image::load_from_memory_with_format(bytes, format)
-        .map_err(|source| AugmentError::Decode { path: path.to_path_buf(), source })?;
+/// Decodes `bytes` (read from `path`, named in errors) to RGB8, refusing images of more
+/// than `max_pixels` pixels before decoding them.
+pub fn decode(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<SourceImage, AugmentError> {
+    let error = |source| AugmentError::Decode { path: path.to_path_buf(), source };
+    let format = image::guess_format(bytes).map_err(error)?;
+    let reader = || {
+        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+        // Room for the largest accepted image at 16 bits per RGBA channel; the pixel
+        // limit below is the one that decides.
+        let mut limits = Limits::default();
+        limits.max_alloc = Some(max_pixels.saturating_mul(8).max(512 << 20));
+        reader.limits(limits);
+        reader
+    };
+    let (width, height) = reader().into_dimensions().map_err(error)?;
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > max_pixels {
+        return Err(AugmentError::TooManyPixels { path: path.to_path_buf(), width, height, max_pixels });
+    }
+    let decoded = reader().decode().map_err(error)?;
     let (width, height) = (decoded.width(), decoded.height());
     if width == 0 || height == 0 {
         return Err(AugmentError::Empty { path: path.to_path_buf(), width, height });
@@ -75,16 +106,17 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<SourceImage, AugmentError> {
     })
 }
 
-/// Reads and decodes the file at `path`.
-pub fn read_source(path: &Path) -> Result<SourceImage, AugmentError> {
+/// Reads and decodes the file at `path` (at most `max_pixels` pixels).
+pub fn read_source(path: &Path, max_pixels: u64) -> Result<SourceImage, AugmentError> {
     let bytes = std::fs::read(path).map_err(|source| AugmentError::Read { path: path.to_path_buf(), source })?;
-    decode(path, &bytes)
+    decode(path, &bytes, max_pixels)
 }
 
 /// The canonical image every augmentation starts from: the source squash-resized to
-/// `size` x `size` ignoring aspect ratio, with cv2.resize INTER_LINEAR semantics (as the paper).
+/// `size` x `size` ignoring aspect ratio, with cv2.resize INTER_LINEAR semantics (as the
+/// paper). Sources over [`DEFAULT_MAX_PIXELS`] are refused.
 pub fn load_canonical(path: &Path, size: u32) -> Result<RgbImage, AugmentError> {
-    Ok(canonical(&read_source(path)?.rgb, size))
+    Ok(canonical(&read_source(path, DEFAULT_MAX_PIXELS)?.rgb, size))
 }
 
 /// Squash-resizes a decoded image to `size` x `size` (a no-op copy when already that size).
@@ -104,8 +136,18 @@ mod tests {
 
     #[test]
     fn decode_errors_name_the_file() {
-        let err = decode(Path::new("photos/broken.jpg"), b"definitely not an image").unwrap_err();
+        let err = decode(Path::new("photos/broken.jpg"), b"definitely not an image", DEFAULT_MAX_PIXELS).unwrap_err();
         assert!(err.to_string().contains("photos/broken.jpg"), "{err}");
+    }
+
+    #[test]
+    fn the_pixel_limit_is_the_callers() {
+        let mut bytes = Vec::new();
+        image::RgbImage::new(10, 10).write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        assert!(decode(Path::new("a.png"), &bytes, 100).is_ok());
+        let err = decode(Path::new("a.png"), &bytes, 99).unwrap_err();
+        assert!(matches!(err, AugmentError::TooManyPixels { width: 10, height: 10, max_pixels: 99, .. }), "{err}");
+        assert_eq!(err.kind(), clipshift_tables::ErrorKind::Decode);
     }
 
     #[test]
@@ -113,7 +155,7 @@ mod tests {
         let gray = image::GrayImage::from_fn(5, 3, |x, y| image::Luma([(x * 40 + y) as u8]));
         let mut bytes = Vec::new();
         gray.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
-        let src = decode(Path::new("g.png"), &bytes).unwrap();
+        let src = decode(Path::new("g.png"), &bytes, DEFAULT_MAX_PIXELS).unwrap();
         assert_eq!((src.width, src.height, src.format), (5, 3, "png"));
         assert_eq!(src.rgb.get_pixel(2, 1).0, [81, 81, 81]);
     }

@@ -31,6 +31,8 @@ pub struct AugmentConfig {
     pub seed: u64,
     /// Side of the square canonical image every augmentation starts from.
     pub image_size: u32,
+    /// Sources with more pixels are refused before decoding ([`crate::DEFAULT_MAX_PIXELS`]).
+    pub max_pixels: u64,
     /// Also store every variant as PNG (table column and `images/<id>/<aug>.png`).
     pub save_images: bool,
     /// Use only the first `limit` images (in path order).
@@ -132,6 +134,7 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
         seed: config.seed,
         data_root,
         image_size: config.image_size,
+        max_pixels: config.max_pixels,
         limit: config.limit,
         save_images: config.save_images,
         suite: suite_manifest(&config.suite),
@@ -142,8 +145,11 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
 }
 
 fn process_image(config: &AugmentConfig, run: &RunDir, path: &Path, relative: &str) -> Result<ImageRows, AugmentError> {
+    if path.to_str().is_none() {
+        return Err(AugmentError::PathNotUtf8 { path: path.to_path_buf() });
+    }
     let bytes = std::fs::read(path).map_err(|source| AugmentError::Read { path: path.to_path_buf(), source })?;
-    let source = decode(path, &bytes)?;
+    let source = decode(path, &bytes, config.max_pixels)?;
     let base = config.save_images.then(|| canonical(&source.rgb, config.image_size));
     let mut variants = Vec::new();
     for (name, seed, params) in sample_variants(&config.suite, config.seed, source.image_id, config.image_size) {

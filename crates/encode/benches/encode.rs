@@ -158,6 +158,7 @@ fn time_stage(model_dir: &Path, root: &Path, batch: usize) -> Value {
         suite: Suite::paper(),
         seed: 0,
         image_size: 224,
+        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         save_images: false,
         limit: None,
     })

@@ -223,7 +223,7 @@ fn prepare(
                 );
                 return Vec::new();
             };
-            let replay = match Replay::load(&path, sources.image_size()) {
+            let replay = match Replay::load(&path, sources.image_size(), sources.max_pixels()) {
                 Ok(replay) => replay,
                 Err(err) => {
                     errors.record(Some(relative), Some(job.image_id), None, err.kind(), err.to_string());

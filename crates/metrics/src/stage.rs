@@ -163,7 +163,7 @@ fn original_pixels(id: u64, sources: &SourceImages, errors: &ErrorLog) -> Option
         errors.record(None, Some(id), None, ErrorKind::MissingImage, message);
         return None;
     };
-    match Replay::load(&file, sources.image_size()) {
+    match Replay::load(&file, sources.image_size(), sources.max_pixels()) {
         Ok(replay) => {
             let features = OriginalFeatures::new(replay.original());
             Some((replay, features))

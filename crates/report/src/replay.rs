@@ -115,7 +115,7 @@ fn variant_pixels(
             none => {
                 let sources = sources.ok_or("images.parquet could not be read")?;
                 let file = sources.file(image_id).ok_or("image not in images.parquet")?;
-                none.insert(Replay::load(&file, sources.image_size()).map_err(|e| e.to_string())?)
+                none.insert(Replay::load(&file, sources.image_size(), sources.max_pixels()).map_err(|e| e.to_string())?)
             }
         };
         // The original is the canonical image itself; its recorded parameters are not read.

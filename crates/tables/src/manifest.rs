@@ -33,6 +33,8 @@ pub struct AugmentManifest {
     pub data_root: PathBuf,
     /// Side of the square canonical image every variant starts from.
     pub image_size: u32,
+    /// Sources with more pixels are refused; the later stages decode with the same limit.
+    pub max_pixels: u64,
     pub limit: Option<usize>,
     pub save_images: bool,
     pub suite: SuiteManifest,
@@ -164,6 +166,7 @@ mod tests {
             seed: 7,
             data_root: "/data".into(),
             image_size: 224,
+            max_pixels: 1000,
             limit: None,
             save_images: false,
             suite: SuiteManifest {

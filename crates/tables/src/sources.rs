@@ -15,6 +15,7 @@ use crate::{RunDir, RunManifest, TableError, column, read_table, schema};
 pub struct SourceImages {
     data_root: PathBuf,
     image_size: u32,
+    max_pixels: u64,
     paths: HashMap<u64, String>,
 }
 
@@ -24,14 +25,14 @@ impl SourceImages {
         run.require(&run.images(), "augment")?;
         let manifest = RunManifest::load(run)?;
         let augment = manifest.require_augment(run)?;
-        let (data_root, image_size) = (augment.data_root.clone(), augment.image_size);
+        let (data_root, image_size, max_pixels) = (augment.data_root.clone(), augment.image_size, augment.max_pixels);
         let path = run.images();
         let table = read_table(&path)?;
         let ids = column::<UInt64Array>(&table, &path, schema::IMAGE_ID)?;
         let files = column::<StringArray>(&table, &path, "path")?;
         let paths =
             ids.values().iter().zip(files.iter()).map(|(id, p)| (*id, p.unwrap_or_default().to_owned())).collect();
-        Ok(Self { data_root, image_size, paths })
+        Ok(Self { data_root, image_size, max_pixels, paths })
     }
 
     /// Number of source images.
@@ -46,6 +47,11 @@ impl SourceImages {
     /// Side of the canonical square image every augmentation starts from.
     pub fn image_size(&self) -> u32 {
         self.image_size
+    }
+
+    /// The pixel limit the augment stage decoded the sources with.
+    pub fn max_pixels(&self) -> u64 {
+        self.max_pixels
     }
 
     /// The image's path relative to the data root, as recorded in `images.parquet`.
@@ -76,7 +82,7 @@ mod tests {
     /// A complete augment section of run.json, with `changes` applied (null removes a key).
     fn manifest(changes: serde_json::Value) -> serde_json::Value {
         let mut m = json!({
-            "tool_version": "0", "seed": 0, "data_root": "/data", "image_size": 224, "limit": null,
+            "tool_version": "0", "seed": 0, "data_root": "/data", "image_size": 224, "max_pixels": 1000, "limit": null,
             "save_images": false, "suite": {"name": "s", "members": []},
             "inputs": {"images": 2, "fingerprint": "0"},
         });

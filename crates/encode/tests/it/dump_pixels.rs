@@ -57,6 +57,7 @@ fn dump_pixels_writes_the_exact_model_inputs() {
         suite,
         seed: 11,
         image_size: 224,
+        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         save_images: false,
         limit: None,
     })

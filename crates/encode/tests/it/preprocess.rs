@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clipshift_augment::{RgbImage, read_source};
+use clipshift_augment::{DEFAULT_MAX_PIXELS, RgbImage, read_source};
 use clipshift_encode::{ModelSpec, Preprocessor, ResizePolicy};
 
 /// At least 99% of the uint8 values equal the processor's, and none is more than one level
@@ -40,7 +40,7 @@ fn fixture() -> Fixture {
         .unwrap()
         .iter()
         .map(|c| {
-            let rgb = read_source(&root().join(c["source"].as_str().unwrap())).unwrap().rgb;
+            let rgb = read_source(&root().join(c["source"].as_str().unwrap()), DEFAULT_MAX_PIXELS).unwrap().rgb;
             let input = tile(&rgb, c["tiles"][0].as_u64().unwrap() as u32, c["tiles"][1].as_u64().unwrap() as u32);
             let size = [c["size"][0].as_u64().unwrap() as u32, c["size"][1].as_u64().unwrap() as u32];
             assert_eq!(input.dimensions(), (size[0], size[1]), "{c}");

@@ -79,6 +79,7 @@ fn write_manifest(dir: &Path) {
         seed: 7,
         data_root: dir.to_path_buf(),
         image_size: 224,
+        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         limit: None,
         save_images: false,
         suite: SuiteManifest { name: "paper".into(), members },
