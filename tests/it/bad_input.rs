@@ -11,7 +11,7 @@ use clipshift_metrics::stage::MetricsConfig;
 use clipshift_tables::arrow::array::{Array, Float64Array, RecordBatch, StringArray, UInt64Array};
 use clipshift_tables::{ErrorKind, ErrorRecord, RunDir, TableWriter, column, read_errors, schema};
 
-use crate::support::{copy_samples, table, temp_dir, tiny_model};
+use crate::support::{copy_samples, stage_binary, table, temp_dir, tiny_model};
 
 fn kinds(errors: &[ErrorRecord], stage: &str) -> Vec<(ErrorKind, Option<u64>, Option<String>)> {
     let mut found: Vec<_> =
@@ -100,6 +100,10 @@ fn every_stage_records_the_same_kind_for_the_same_failure_and_keeps_the_rest() {
     assert_eq!(rows.len(), 9);
     assert!(rows.iter().all(|&r| cosine.is_valid(r) && !ssim.is_valid(r)));
     assert_eq!(metrics.num_rows(), 9 + 8, "the first image lost only its blur row");
+
+    // The binary's exit status says that it finished but recorded errors.
+    let out = stage_binary("metrics").args(["--run", dir.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&root).unwrap();
 }
 

@@ -153,12 +153,29 @@ fn build_stages(root: &Path) -> Result<PathBuf> {
     Ok(target.join("debug"))
 }
 
+/// The exit status of a stage that finished but recorded failures in errors.parquet
+/// (`clipshift_console::EXIT_RECORDED_ERRORS`; the xtask does not link the stage crates).
+const EXIT_RECORDED_ERRORS: i32 = 3;
+
+/// Runs a stage binary; `Ok(true)` when it finished but recorded failures.
+fn run_stage(cmd: &mut Command) -> Result<bool> {
+    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    match status.code() {
+        Some(0) => Ok(false),
+        Some(EXIT_RECORDED_ERRORS) => Ok(true),
+        _ => bail!("{cmd:?} failed with {status}"),
+    }
+}
+
 fn stage(root: &Path, name: &str, args: &[String], runtime: Option<&Path>) -> Result<()> {
     let mut cmd = Command::new(build_stages(root)?.join(format!("clipshift-{name}")));
     if let Some(lib) = runtime {
         cmd.env("ORT_DYLIB_PATH", lib);
     }
-    run(cmd.args(args))
+    if run_stage(cmd.args(args))? {
+        std::process::exit(EXIT_RECORDED_ERRORS);
+    }
+    Ok(())
 }
 
 fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
@@ -199,12 +216,27 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
         args.batch.to_string(),
     ];
     let plain = vec!["--run".to_string(), run_arg.clone()];
+    let mut recorded = Vec::new();
     for (name, stage_args) in [("augment", &augment), ("encode", &encode), ("metrics", &plain), ("report", &plain)] {
         eprintln!("== {name}");
-        run(Command::new(bins.join(format!("clipshift-{name}"))).env("ORT_DYLIB_PATH", &ort).args(stage_args))
-            .with_context(|| format!("stage `{name}` failed; fix the cause and re-run it alone with `cargo xtask {name} --run {run_arg} ...`"))?;
+        let mut cmd = Command::new(bins.join(format!("clipshift-{name}")));
+        if run_stage(cmd.env("ORT_DYLIB_PATH", &ort).args(stage_args)).with_context(|| {
+            format!(
+                "stage `{name}` failed; fix the cause and re-run it alone with `cargo xtask {name} --run {run_arg} ...`"
+            )
+        })? {
+            recorded.push(name);
+        }
     }
     println!("report: {}", root.join(&run_dir).join("report/index.html").display());
+    if !recorded.is_empty() {
+        eprintln!(
+            "some inputs failed ({} recorded errors): one row each in {}",
+            recorded.join(", "),
+            root.join(&run_dir).join("errors.parquet").display()
+        );
+        std::process::exit(EXIT_RECORDED_ERRORS);
+    }
     Ok(())
 }
 

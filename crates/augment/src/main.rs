@@ -73,7 +73,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     cli.verbosity.init_logging();
-    clipshift_console::exit_on_error(real_main(cli));
+    std::process::exit(clipshift_console::exit_status(real_main(cli)));
 }
 
 fn load_suite(path: Option<&PathBuf>) -> Result<Suite> {
@@ -83,7 +83,8 @@ fn load_suite(path: Option<&PathBuf>) -> Result<Suite> {
     }
 }
 
-fn real_main(cli: Cli) -> Result<()> {
+/// Runs the command; returns how many failures it recorded in errors.parquet.
+fn real_main(cli: Cli) -> Result<usize> {
     match cli.command {
         Some(Command::Apply { input, aug, params, seed, suite, image_size, output }) => {
             let suite = load_suite(suite.as_ref())?;
@@ -102,6 +103,7 @@ fn real_main(cli: Cli) -> Result<()> {
             };
             params.apply(&image)?.save(&output).with_context(|| format!("writing {}", output.display()))?;
             println!("{}", params.to_json());
+            Ok(0)
         }
         None => {
             let args = cli.stage;
@@ -126,7 +128,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 summary.errors,
                 config.run_dir.display()
             );
+            Ok(summary.errors)
         }
     }
-    Ok(())
 }

@@ -47,12 +47,21 @@ pub fn progress_bar(len: u64, stage: &str) -> ProgressBar {
     bar
 }
 
-/// Ends a stage binary: on error, prints `error: ` and the whole cause chain on stderr
-/// and exits with status 1.
-pub fn exit_on_error(result: anyhow::Result<()>) {
-    if let Err(err) = result {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
+/// The exit status of a stage that finished but recorded failures (rows of
+/// `errors.parquet`): its results are complete for every other input.
+pub const EXIT_RECORDED_ERRORS: i32 = 3;
+
+/// The exit status of a stage binary: 0 when it finished with nothing recorded in
+/// `errors.parquet`, [`EXIT_RECORDED_ERRORS`] when it finished and recorded failures,
+/// and 1 when the stage itself failed (after printing `error: ` and the cause chain).
+pub fn exit_status(result: anyhow::Result<usize>) -> i32 {
+    match result {
+        Ok(0) => 0,
+        Ok(_) => EXIT_RECORDED_ERRORS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            1
+        }
     }
 }
 
@@ -66,6 +75,13 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         verbosity: Verbosity,
+    }
+
+    #[test]
+    fn the_exit_status_says_whether_errors_were_recorded() {
+        assert_eq!(exit_status(Ok(0)), 0);
+        assert_eq!(exit_status(Ok(2)), EXIT_RECORDED_ERRORS);
+        assert_eq!(exit_status(Err(anyhow::anyhow!("no run directory"))), 1);
     }
 
     #[test]

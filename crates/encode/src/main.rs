@@ -70,7 +70,8 @@ fn main() {
         batch: cli.batch,
         dump_pixels: cli.dump_pixels,
     };
-    clipshift_console::exit_on_error(run(&config).map_err(anyhow::Error::from).map(|summary| {
+    let result = run(&config).map_err(anyhow::Error::from);
+    std::process::exit(clipshift_console::exit_status(result.map(|summary| {
         println!(
             "encode: {} rows with {} on {}, {} errors -> {}",
             summary.rows,
@@ -79,5 +80,6 @@ fn main() {
             summary.errors,
             config.run_dir.join("embeddings.parquet").display()
         );
-    }));
+        summary.errors
+    })));
 }

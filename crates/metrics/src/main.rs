@@ -20,7 +20,7 @@ fn main() {
     let cli = Cli::parse();
     cli.verbosity.init_logging();
     let result = run(&MetricsConfig { run_dir: cli.run.clone() }).map_err(anyhow::Error::from);
-    clipshift_console::exit_on_error(result.map(|s| {
+    std::process::exit(clipshift_console::exit_status(result.map(|s| {
         println!(
             "metrics: {} images, {} metric rows, {} pairwise rows, {} errors -> {}",
             s.images,
@@ -29,5 +29,6 @@ fn main() {
             s.errors,
             cli.run.join("metrics.parquet").display()
         );
-    }));
+        s.errors
+    })));
 }

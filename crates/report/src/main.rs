@@ -26,14 +26,14 @@ struct Args {
 fn main() {
     let args = Args::parse();
     args.verbosity.init_logging();
-    clipshift_console::exit_on_error(report(&args));
+    std::process::exit(clipshift_console::exit_status(report(&args)));
 }
 
-fn report(args: &Args) -> anyhow::Result<()> {
+fn report(args: &Args) -> anyhow::Result<usize> {
     let mut config = ReportConfig::new(&args.run);
     config.linkage = args.linkage.parse::<Linkage>()?;
     let summary = clipshift_report::run(&config)
         .with_context(|| format!("report stage failed for run {}", args.run.display()))?;
     println!("{}", summary.index_html.display());
-    Ok(())
+    Ok(summary.n_errors)
 }
