@@ -73,6 +73,7 @@ struct ImageRows {
 pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
     let run = RunDir::new(&config.run_dir);
     run.create()?;
+    run.check_contained()?;
     let data_root = std::fs::canonicalize(&config.data_dir)
         .map_err(|source| AugmentError::Io { path: config.data_dir.clone(), source })?;
     let mut files = scan_images(&data_root)?;

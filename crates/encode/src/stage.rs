@@ -60,6 +60,7 @@ struct ImageJob {
 
 pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     let run = RunDir::new(&config.run_dir);
+    run.check_contained()?;
     run.require(&run.images(), "augment")?;
     run.require(&run.augmentations(), "augment")?;
     let sources = SourceImages::load(&run)?;

@@ -68,6 +68,7 @@ struct ImageOutput {
 
 pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> {
     let run = RunDir::new(&config.run_dir);
+    run.check_contained()?;
     run.require(&run.augmentations(), "augment")?;
     run.require(&run.embeddings(), "encode")?;
     let sources = SourceImages::load(&run)?;

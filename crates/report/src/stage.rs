@@ -35,6 +35,7 @@ pub struct ReportSummary {
 
 pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     let run = RunDir::new(&config.run_dir);
+    run.check_contained()?;
     let info = RunInfo::load(&run)?;
     if info.model.random_init {
         tracing::warn!("model is random-init: the report's numbers are meaningless");

@@ -23,7 +23,13 @@ pub struct AtomicFile {
 impl AtomicFile {
     pub fn create(target: &Path) -> Result<Self, TableError> {
         let partial = partial_path(target);
-        let file = File::create(&partial).map_err(|source| TableError::Io { path: partial.clone(), source })?;
+        let io = |source| TableError::Io { path: partial.clone(), source };
+        // A fresh file, never one reached through a link left at the temporary name.
+        match std::fs::remove_file(&partial) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+        let file = File::options().write(true).create_new(true).open(&partial).map_err(io)?;
         Ok(Self { target: target.to_path_buf(), partial, file: Some(BufWriter::new(file)) })
     }
 
@@ -127,6 +133,19 @@ mod tests {
         }
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
         assert!(!partial_path(&target).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_link_at_the_temporary_name_is_replaced_not_followed() {
+        let dir = scratch("link");
+        let victim = dir.join("victim.txt");
+        std::fs::write(&victim, "keep").unwrap();
+        let target = dir.join("t.txt");
+        std::os::unix::fs::symlink(&victim, partial_path(&target)).unwrap();
+        write_atomic(&target, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

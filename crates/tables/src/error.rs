@@ -15,4 +15,6 @@ pub enum TableError {
     Json { path: PathBuf, source: serde_json::Error },
     #[error("{path} does not exist: {hint}")]
     Missing { path: PathBuf, hint: String },
+    #[error("{path} is a link to {target}, outside the run directory; refusing to write through it")]
+    OutsideRun { path: PathBuf, target: PathBuf },
 }

@@ -66,6 +66,45 @@ impl RunDir {
         self.root.join("images")
     }
 
+    #[cfg(test)]
+    fn scratch(name: &str) -> Self {
+        let root = std::env::temp_dir().join(format!("clipshift-layout-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("report")).unwrap();
+        Self::new(root)
+    }
+
+    /// Refuses a run directory with an entry (at any depth) that is a symbolic link
+    /// leading outside it: every stage writes only inside its run directory.
+    pub fn check_contained(&self) -> Result<(), crate::TableError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| crate::TableError::Io { path, source }
+        };
+        if !self.root.exists() {
+            return Ok(());
+        }
+        let root = std::fs::canonicalize(&self.root).map_err(io(&self.root))?;
+        let mut pending = vec![root.clone()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+                let path = entry.map_err(io(&dir))?.path();
+                let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+                if meta.file_type().is_symlink() {
+                    // A dangling link leads nowhere inside either.
+                    let target =
+                        std::fs::canonicalize(&path).unwrap_or_else(|_| std::fs::read_link(&path).unwrap_or_default());
+                    if !target.starts_with(&root) {
+                        return Err(crate::TableError::OutsideRun { path, target });
+                    }
+                } else if meta.is_dir() {
+                    pending.push(path);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// An error naming `path` and which stage produces it, for a missing input table.
     pub fn require(&self, path: &Path, produced_by: &str) -> Result<(), crate::TableError> {
         if path.exists() {
@@ -76,5 +115,24 @@ impl RunDir {
                 hint: format!("run the `{produced_by}` stage on {} first", self.root.display()),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_leading_outside_the_run_is_refused_and_one_inside_is_not() {
+        let run = RunDir::scratch("links");
+        let outside = std::env::temp_dir().join(format!("clipshift-layout-{}-outside", std::process::id()));
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(run.root().join("report"), run.root().join("inside")).unwrap();
+        run.check_contained().unwrap();
+        std::os::unix::fs::symlink(&outside, run.report_dir().join("figures")).unwrap();
+        let err = run.check_contained().unwrap_err().to_string();
+        assert!(err.contains("figures") && err.contains("outside the run directory"), "{err}");
+        std::fs::remove_dir_all(run.root()).unwrap();
+        std::fs::remove_dir_all(&outside).unwrap();
     }
 }

@@ -43,7 +43,7 @@ fn ids(path: &Path) -> Vec<u64> {
 
 #[test]
 fn dump_pixels_writes_the_exact_model_inputs() {
-    let _guard = SERIAL.lock().unwrap();
+    let _guard = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir: PathBuf = std::env::temp_dir().join(format!("clipshift-dump-pixels-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("data");

@@ -97,7 +97,7 @@ fn assert_close(name: &str, actual: &[f32], expected: &[f32]) -> f32 {
 
 #[test]
 fn exported_hf_checkpoint_matches_transformers() {
-    let _guard = SERIAL.lock().unwrap();
+    let _guard = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let fx = reference();
     let vision = &fx["vision"];
     let dir = std::env::temp_dir().join(format!("clipshift-hf-export-{}", std::process::id()));

@@ -16,6 +16,7 @@ use formula::formula_input;
 const TOLERANCE: f32 = 1e-5;
 
 /// ONNX Runtime sessions are heavy; keep the tests of this binary from running them all at once.
+/// A test that fails while holding it poisons it; the others still run (`into_inner`).
 pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
 
 pub(crate) fn root() -> PathBuf {
@@ -49,7 +50,7 @@ fn rows(v: &serde_json::Value) -> Vec<f32> {
 
 #[test]
 fn matches_python_onnxruntime_on_the_tiny_model() {
-    let _guard = SERIAL.lock().unwrap();
+    let _guard = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let fx = fixture();
     let mut enc = encoder(None);
     assert_eq!(fx["model_sha256"].as_str().unwrap(), enc.spec().sha256, "fixture made from another model");
@@ -73,7 +74,7 @@ fn matches_python_onnxruntime_on_the_tiny_model() {
 
 #[test]
 fn results_do_not_depend_on_batch_size_or_threads() {
-    let _guard = SERIAL.lock().unwrap();
+    let _guard = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let input = formula_input(5, 224);
     let plane = 3 * 224 * 224;
     let mut one = encoder(Some(1));
