@@ -82,16 +82,9 @@ impl Encoder {
         let session = builder
             .commit_from_file(spec.onnx_path())
             .map_err(|e| EncodeError::Model { path: spec.onnx_path(), message: e.to_string() })?;
-        let has =
-            |name: &Option<String>| name.as_ref().is_some_and(|n| session.outputs().iter().any(|o| o.name() == n));
-        if !session.outputs().iter().any(|o| o.name() == spec.outputs.image_embeds) {
-            return Err(EncodeError::Model {
-                path: spec.onnx_path(),
-                message: format!("the graph has no output `{}`", spec.outputs.image_embeds),
-            });
-        }
-        let read_attention = has(&spec.outputs.last_attention);
-        let read_layers = has(&spec.outputs.layer_cls_states);
+        check_contract(&session, &spec)?;
+        let read_attention = spec.outputs.last_attention.is_some();
+        let read_layers = spec.outputs.layer_cls_states.is_some();
 
         let bind = |e: ort::Error| EncodeError::runtime("I/O binding", e);
         let binding = session.create_binding().map_err(bind)?;
@@ -214,6 +207,51 @@ fn extract<'a>(
         .try_extract_tensor::<f32>()
         .map_err(|e| EncodeError::Output { name: name.into(), message: e.to_string() })?;
     Ok((shape.to_vec(), data))
+}
+
+/// Checks the graph against the model contract and its sidecar before any work starts:
+/// the `pixel_values` input (f32, [N, 3, S, S] with S the sidecar's `image_size`) and every
+/// output the sidecar names (f32, of the contract's rank; `image_embeds` of width
+/// `embedding_dim`). A dimension the graph leaves dynamic (-1) is checked at run time.
+fn check_contract(session: &Session, spec: &ModelSpec) -> Result<(), EncodeError> {
+    let bad = |message: String| Err(EncodeError::Model { path: spec.onnx_path(), message });
+    let size = i64::from(spec.image_size);
+    let dims_match = |dims: &[i64], want: &[Option<i64>]| {
+        dims.len() == want.len() && dims.iter().zip(want).all(|(d, w)| *d < 0 || w.is_none_or(|w| *d == w))
+    };
+    let f32_shape = |outlet: &ort::value::Outlet| match outlet.dtype() {
+        ort::value::ValueType::Tensor { ty: ort::value::TensorElementType::Float32, shape, .. } => Some(shape.to_vec()),
+        _ => None,
+    };
+    let Some(input) = session.inputs().iter().find(|i| i.name() == "pixel_values") else {
+        let names: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+        return bad(format!("the graph has no input `pixel_values` (it has {names:?})"));
+    };
+    match f32_shape(input) {
+        Some(dims) if dims_match(&dims, &[None, Some(3), Some(size), Some(size)]) => {}
+        other => {
+            return bad(format!(
+                "input `pixel_values` is {other:?}, the contract wants float32 [N, 3, {size}, {size}]"
+            ));
+        }
+    }
+    let width = i64::try_from(spec.embedding_dim).unwrap_or(-1);
+    let declared = [
+        (Some(&spec.outputs.image_embeds), vec![None, Some(width)], "[N, embedding_dim]"),
+        (spec.outputs.last_attention.as_ref(), vec![None; 4], "[N, heads, T, T]"),
+        (spec.outputs.layer_cls_states.as_ref(), vec![None; 3], "[N, L+1, hidden]"),
+    ];
+    for (name, want, contract) in declared {
+        let Some(name) = name else { continue };
+        let Some(output) = session.outputs().iter().find(|o| o.name() == name) else {
+            return bad(format!("the sidecar names output `{name}`, which the graph does not have"));
+        };
+        match f32_shape(output) {
+            Some(dims) if dims_match(&dims, &want) => {}
+            other => return bad(format!("output `{name}` is {other:?}, the contract wants float32 {contract}")),
+        }
+    }
+    Ok(())
 }
 
 /// Mean over heads of `attention[n, h, 0, 1..]` for `attention` of shape [N, H, T, T].

@@ -2,6 +2,7 @@
 //! on the tiny model (fixture from `models/reference_outputs.py`), and do not depend on
 //! batch size or thread count. Needs ONNX Runtime (`cargo xtask test` provides it).
 
+mod contract;
 mod dump_pixels;
 mod formula;
 mod hf_export;

@@ -1,0 +1,49 @@
+//! A model that does not match the contract, or its own sidecar, is refused when it is
+//! loaded, with an error naming the file and the mismatch, before any image is read.
+
+use std::path::{Path, PathBuf};
+
+use clipshift_encode::{Encoder, ModelSpec, SessionConfig};
+
+use crate::{SERIAL, root};
+
+/// A copy of the tiny model whose sidecar has `edit` applied.
+fn tiny_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clipshift-contract-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tiny = root().join("models/tiny-clip");
+    std::fs::copy(tiny.join("model.onnx"), dir.join("model.onnx")).unwrap();
+    let mut sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tiny.join("model.json")).unwrap()).unwrap();
+    edit(&mut sidecar);
+    std::fs::write(dir.join("model.json"), sidecar.to_string()).unwrap();
+    dir
+}
+
+fn refusal(dir: &Path) -> String {
+    let _guard = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let spec = ModelSpec::load(dir).unwrap();
+    let err = Encoder::new(spec, &SessionConfig::default()).err().expect("the model must be refused").to_string();
+    std::fs::remove_dir_all(dir).unwrap();
+    err
+}
+
+#[test]
+fn a_model_at_odds_with_its_sidecar_or_the_contract_is_refused_at_load() {
+    let err = refusal(&tiny_with("output", |s| s["outputs"]["last_attention"] = "attn_probs".into()));
+    assert!(err.contains("model.onnx") && err.contains("`attn_probs`"), "{err}");
+    let err = refusal(&tiny_with("size", |s| s["image_size"] = 192.into()));
+    assert!(err.contains("pixel_values") && err.contains("192"), "{err}");
+    let err = refusal(&tiny_with("width", |s| s["embedding_dim"] = 16.into()));
+    assert!(err.contains("image_embeds") && err.contains("embedding_dim"), "{err}");
+}
+
+#[test]
+fn a_missing_sidecar_is_an_error_naming_it() {
+    let dir = std::env::temp_dir().join(format!("clipshift-contract-{}-nosidecar", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(root().join("models/tiny-clip/model.onnx"), dir.join("model.onnx")).unwrap();
+    let err = ModelSpec::load(&dir).unwrap_err().to_string();
+    assert!(err.contains("model.json") && err.contains("cannot read sidecar"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
