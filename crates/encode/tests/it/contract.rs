@@ -25,7 +25,7 @@ fn refusal(dir: &Path) -> String {
     let spec = ModelSpec::load(dir).unwrap();
     let Err(err) = Encoder::new(spec, &SessionConfig::default()) else { panic!("{} must be refused", dir.display()) };
     std::fs::remove_dir_all(dir).unwrap();
-    err
+    err.to_string()
 }
 
 #[test]
