@@ -239,3 +239,40 @@ fn every_file_of_a_bad_corpus_is_an_image_or_one_error_row() {
     assert!(first.pixels().all(|p| p.0 == [10, 10, 10]), "{:?}", first.get_pixel(0, 0));
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Tables from different runs of a stage never mix silently: metrics refuses embeddings of
+/// images that augmentations.parquet no longer has, naming the file, and writes nothing.
+#[test]
+fn metrics_refuses_embeddings_from_another_augment_run() {
+    let root = temp_dir("mixed-runs");
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    copy_samples(&data, 2);
+    let run = RunDir::new(root.join("run"));
+    let dir = run.root().to_path_buf();
+    let augment = |limit| AugmentConfig {
+        run_dir: dir.clone(),
+        data_dir: data.clone(),
+        suite: Suite::paper(),
+        seed: 0,
+        image_size: 224,
+        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
+        save_images: false,
+        limit,
+    };
+    clipshift_augment::stage::run(&augment(None)).unwrap();
+    clipshift_encode::stage::run(&EncodeConfig {
+        run_dir: dir.clone(),
+        model_dir: tiny_model(),
+        policy: None,
+        session: SessionConfig::default(),
+        batch: 32,
+        dump_pixels: None,
+    })
+    .unwrap();
+    clipshift_augment::stage::run(&augment(Some(1))).unwrap();
+    let err = clipshift_metrics::stage::run(&MetricsConfig { run_dir: dir.clone() }).unwrap_err().to_string();
+    assert!(err.contains("embeddings.parquet") && err.contains("re-run the encode stage"), "{err}");
+    assert!(!run.metrics().exists(), "no metrics table from mixed inputs");
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -128,6 +128,19 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
         }
     }
     progress.finish_and_clear();
+    // Every embedded image must have been met in augmentations.parquet's order.
+    if let Some(group) = embedded.next() {
+        let (id, _) = group?;
+        return Err(TableError::Column {
+            path: embeddings_path,
+            column: schema::IMAGE_ID.into(),
+            message: format!(
+                "image {id} is not in augmentations.parquet, or not in its order: the tables come from different \
+                 runs of the augment stage; re-run the encode stage"
+            ),
+        }
+        .into());
+    }
     let metric_rows = metrics_out.finish()?;
     let pairwise_rows = pairs_out.finish()?;
     let error_count = errors.save(&run.errors())?;
