@@ -240,10 +240,11 @@ fn every_file_of_a_bad_corpus_is_an_image_or_one_error_row() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
-/// Tables from different runs of a stage never mix silently: metrics refuses embeddings of
-/// images that augmentations.parquet no longer has, naming the file, and writes nothing.
+/// Tables from different runs of a stage never mix silently: after augment re-runs with
+/// other images or another seed, metrics refuses the old embeddings, says what changed
+/// and which stage to re-run, and writes nothing; the report refuses stale metrics.
 #[test]
-fn metrics_refuses_embeddings_from_another_augment_run() {
+fn stale_tables_are_refused_naming_what_changed() {
     let root = temp_dir("mixed-runs");
     let data = root.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -270,9 +271,23 @@ fn metrics_refuses_embeddings_from_another_augment_run() {
         dump_pixels: None,
     })
     .unwrap();
+    let metrics = || clipshift_metrics::stage::run(&MetricsConfig { run_dir: dir.clone() });
+    metrics().unwrap();
+    let report = || clipshift_report::run(&clipshift_report::ReportConfig::new(&dir));
+    report().unwrap();
+    std::fs::remove_file(run.metrics()).unwrap();
+
     clipshift_augment::stage::run(&augment(Some(1))).unwrap();
-    let err = clipshift_metrics::stage::run(&MetricsConfig { run_dir: dir.clone() }).unwrap_err().to_string();
-    assert!(err.contains("embeddings.parquet") && err.contains("re-run the encode stage"), "{err}");
+    let err = metrics().unwrap_err().to_string();
+    assert!(err.contains("embeddings.parquet") && err.contains("images: ") && err.contains("`encode`"), "{err}");
     assert!(!run.metrics().exists(), "no metrics table from mixed inputs");
+    let err = report().unwrap_err().to_string();
+    assert!(err.contains("embeddings.parquet") && err.contains("`encode`"), "{err}");
+
+    let mut reseeded = augment(None);
+    reseeded.seed = 5;
+    clipshift_augment::stage::run(&reseeded).unwrap();
+    let err = metrics().unwrap_err().to_string();
+    assert!(err.contains("seed: 0 -> 5") && !err.contains("images: "), "only the seed changed: {err}");
     std::fs::remove_dir_all(&root).unwrap();
 }

@@ -139,7 +139,11 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
         limit: config.limit,
         save_images: config.save_images,
         suite: suite_manifest(&config.suite),
-        inputs: InputsManifest { images, fingerprint: format!("{fingerprint:016x}") },
+        inputs: InputsManifest {
+            images,
+            fingerprint: format!("{fingerprint:016x}"),
+            suite: format!("{:016x}", Fnv1a::new().bytes(config.suite.to_json().to_string().as_bytes()).finish()),
+        },
     });
     manifest.save(&run)?;
     Ok(AugmentSummary { images, variants, errors: error_count })

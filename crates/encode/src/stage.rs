@@ -179,7 +179,9 @@ fn record_in_manifest(
         patch_size: spec.patch_size,
         resize_policy: policy.as_str().into(),
     });
+    let augment = manifest.require_augment(run)?.lineage();
     manifest.encode = Some(EncodeManifest {
+        augment,
         device: format!("{:?}", config.session.device).to_lowercase(),
         provider: provider.into(),
         batch,

@@ -15,7 +15,8 @@ use clipshift_tables::arrow::array::{
     Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
 };
 use clipshift_tables::{
-    ErrorKind, ErrorLog, ImageGroups, RunDir, SourceImages, TableError, TableWriter, column, schema,
+    ErrorKind, ErrorLog, ImageGroups, MetricsManifest, RunDir, RunManifest, SourceImages, TableError, TableWriter,
+    column, schema,
 };
 use rayon::prelude::*;
 
@@ -72,6 +73,8 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
     run.require(&run.augmentations(), "augment")?;
     run.require(&run.embeddings(), "encode")?;
     let sources = SourceImages::load(&run)?;
+    let mut manifest = RunManifest::load(&run)?;
+    manifest.check_embeddings_current(&run)?;
 
     let errors = ErrorLog::new("metrics");
     let mut metrics_out = TableWriter::create(&run.metrics(), schema::metrics())?;
@@ -144,6 +147,8 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
     let metric_rows = metrics_out.finish()?;
     let pairwise_rows = pairs_out.finish()?;
     let error_count = errors.save(&run.errors())?;
+    manifest.metrics = Some(MetricsManifest { encode: manifest.encode_lineage().expect("checked at the start") });
+    manifest.save(&run)?;
     Ok(MetricsSummary { images, metric_rows, pairwise_rows, errors: error_count })
 }
 

@@ -15,6 +15,8 @@ pub enum TableError {
     Json { path: PathBuf, source: serde_json::Error },
     #[error("{path} does not exist: {hint}")]
     Missing { path: PathBuf, hint: String },
+    #[error("{path} was computed from other inputs than the run has now ({changes}); re-run the `{stage}` stage")]
+    Stale { path: PathBuf, changes: String, stage: String },
     #[error("{path} is a link to {target}, outside the run directory; refusing to write through it")]
     OutsideRun { path: PathBuf, target: PathBuf },
 }

@@ -24,7 +24,8 @@ pub use groups::ImageGroups;
 pub use io::{TableWriter, column, read_batches, read_table};
 pub use layout::RunDir;
 pub use manifest::{
-    AugmentManifest, EncodeManifest, InputsManifest, MemberManifest, ModelManifest, RunManifest, SuiteManifest,
+    AugmentManifest, EncodeManifest, InputsManifest, Lineage, MemberManifest, MetricsManifest, ModelManifest,
+    RunManifest, SuiteManifest,
 };
 pub use sources::SourceImages;
 

@@ -2,6 +2,7 @@
 //! writes one. Each stage loads the manifest, sets its own section and saves it, so the
 //! other stages' sections are kept.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,14 @@ pub struct RunManifest {
     /// Written by the encode stage: how inference ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encode: Option<EncodeManifest>,
+    /// Written by the metrics stage: what its tables were computed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsManifest>,
 }
+
+/// What a stage's tables were computed from, by name (`seed`, `suite`, `model_sha256`, …),
+/// so the next stage can tell whether they are still current and say what changed.
+pub type Lineage = BTreeMap<String, String>;
 
 /// What the augment stage was asked to do, resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +70,8 @@ pub struct InputsManifest {
     pub images: usize,
     /// FNV-1a over the sorted image ids, as 16 hex digits.
     pub fingerprint: String,
+    /// FNV-1a over the resolved suite's JSON, as 16 hex digits.
+    pub suite: String,
 }
 
 /// The model of the encode stage (from its `model.json`).
@@ -90,6 +100,28 @@ pub struct EncodeManifest {
     pub provider: String,
     pub batch: usize,
     pub intra_threads: Option<usize>,
+    /// The augment stage's lineage the embeddings were computed from.
+    pub augment: Lineage,
+}
+
+/// What the metrics stage's tables were computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsManifest {
+    /// The encode stage's lineage ([`RunManifest::encode_lineage`]).
+    pub encode: Lineage,
+}
+
+impl AugmentManifest {
+    /// Everything the augment stage's tables depend on.
+    pub fn lineage(&self) -> Lineage {
+        Lineage::from([
+            ("seed".into(), self.seed.to_string()),
+            ("suite".into(), self.inputs.suite.clone()),
+            ("images".into(), self.inputs.fingerprint.clone()),
+            ("image_size".into(), self.image_size.to_string()),
+            ("max_pixels".into(), self.max_pixels.to_string()),
+        ])
+    }
 }
 
 impl RunManifest {
@@ -110,6 +142,7 @@ impl RunManifest {
         // names its key rather than a section silently missing.
         let model = keys.remove("model").map(|v| section(path, "model.", v)).transpose()?;
         let encode = keys.remove("encode").map(|v| section(path, "encode.", v)).transpose()?;
+        let metrics = keys.remove("metrics").map(|v| section(path, "metrics.", v)).transpose()?;
         let augment: Option<AugmentManifest> =
             if keys.is_empty() { None } else { Some(section(path, "", serde_json::Value::Object(keys))?) };
         if let Some(a) = &augment
@@ -121,7 +154,7 @@ impl RunManifest {
                 message: "expected a positive integer, found 0".into(),
             });
         }
-        Ok(Self { augment, model, encode })
+        Ok(Self { augment, model, encode, metrics })
     }
 
     /// Writes `run.json` atomically.
@@ -132,6 +165,39 @@ impl RunManifest {
         write_atomic(&path, text.as_bytes())
     }
 
+    /// Everything the encode stage's tables depend on: the augment lineage it read, the
+    /// model file and the preprocessing policy. `None` before encode ran.
+    pub fn encode_lineage(&self) -> Option<Lineage> {
+        let (encode, model) = (self.encode.as_ref()?, self.model.as_ref()?);
+        let mut lineage = encode.augment.clone();
+        lineage.insert("model_sha256".into(), model.sha256.clone());
+        lineage.insert("resize_policy".into(), model.resize_policy.clone());
+        Some(lineage)
+    }
+
+    /// Refuses embeddings.parquet when it was computed from other augment tables than
+    /// the run has now (the augment stage re-ran with another seed, suite or images).
+    pub fn check_embeddings_current(&self, run: &RunDir) -> Result<(), TableError> {
+        let augment = self.require_augment(run)?.lineage();
+        let encode = self.encode.as_ref().ok_or_else(|| TableError::Missing {
+            path: run.manifest(),
+            hint: "run.json has no encode section; run the `encode` stage first".into(),
+        })?;
+        stale_if_changed(run, "embeddings.parquet", "encode", &encode.augment, &augment)
+    }
+
+    /// Refuses metrics.parquet and pairwise.parquet when they were computed from other
+    /// embeddings than the run has now, and embeddings that are themselves stale.
+    pub fn check_metrics_current(&self, run: &RunDir) -> Result<(), TableError> {
+        self.check_embeddings_current(run)?;
+        let encode = self.encode_lineage().expect("checked: the encode section exists");
+        let metrics = self.metrics.as_ref().ok_or_else(|| TableError::Missing {
+            path: run.manifest(),
+            hint: "run.json has no metrics section; run the `metrics` stage first".into(),
+        })?;
+        stale_if_changed(run, "metrics.parquet", "metrics", &metrics.encode, &encode)
+    }
+
     /// The augment section, or an error naming `run.json` and the stage that writes it.
     pub fn require_augment(&self, run: &RunDir) -> Result<&AugmentManifest, TableError> {
         self.augment.as_ref().ok_or_else(|| TableError::Missing {
@@ -139,6 +205,24 @@ impl RunManifest {
             hint: "run.json has no augment section; run the `augment` stage first".into(),
         })
     }
+}
+
+/// An error listing what changed between the lineage a table was computed from and the
+/// run's current one, and which stage to re-run.
+fn stale_if_changed(run: &RunDir, table: &str, stage: &str, was: &Lineage, now: &Lineage) -> Result<(), TableError> {
+    let keys: std::collections::BTreeSet<&String> = was.keys().chain(now.keys()).collect();
+    let changes: Vec<String> = keys
+        .into_iter()
+        .filter(|k| was.get(*k) != now.get(*k))
+        .map(|k| {
+            let show = |v: Option<&String>| v.map_or("(none)".to_string(), Clone::clone);
+            format!("{k}: {} -> {}", show(was.get(k)), show(now.get(k)))
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    Err(TableError::Stale { path: run.root().join(table), changes: changes.join(", "), stage: stage.into() })
 }
 
 fn section<T: serde::de::DeserializeOwned>(
@@ -173,8 +257,57 @@ mod tests {
                 name: "paper".into(),
                 members: vec![MemberManifest { name: "blur".into(), transform }],
             },
-            inputs: InputsManifest { images: 2, fingerprint: "00ff".into() },
+            inputs: InputsManifest { images: 2, fingerprint: "00ff".into(), suite: "abcd".into() },
         }
+    }
+
+    fn encode(from: &AugmentManifest) -> EncodeManifest {
+        EncodeManifest {
+            device: "cpu".into(),
+            provider: "CPU".into(),
+            batch: 4,
+            intra_threads: None,
+            augment: from.lineage(),
+        }
+    }
+
+    fn model() -> ModelManifest {
+        ModelManifest {
+            name: "m".into(),
+            source: "random-init".into(),
+            random_init: true,
+            sha256: "aa".into(),
+            dir: "models/m".into(),
+            embedding_dim: 32,
+            image_size: 224,
+            patch_size: 32,
+            resize_policy: "paper".into(),
+        }
+    }
+
+    #[test]
+    fn a_table_computed_from_changed_inputs_is_refused_naming_what_changed() {
+        let run = RunDir::new("/a-run");
+        let mut m = RunManifest { augment: Some(augment()), model: Some(model()), ..RunManifest::default() };
+        m.encode = Some(encode(&augment()));
+        m.metrics = Some(MetricsManifest { encode: m.encode_lineage().unwrap() });
+        m.check_metrics_current(&run).unwrap();
+        // The augment stage re-ran with another seed: embeddings and metrics are stale.
+        m.augment.as_mut().unwrap().seed = 8;
+        let err = m.check_embeddings_current(&run).unwrap_err().to_string();
+        assert!(
+            err.contains("embeddings.parquet") && err.contains("seed: 7 -> 8") && err.contains("`encode`"),
+            "{err}"
+        );
+        // Encode re-ran on the new tables, with another model: metrics alone are stale.
+        m.encode = Some(encode(m.augment.as_ref().unwrap()));
+        m.model.as_mut().unwrap().sha256 = "bb".into();
+        m.check_embeddings_current(&run).unwrap();
+        let err = m.check_metrics_current(&run).unwrap_err().to_string();
+        assert!(
+            err.contains("metrics.parquet") && err.contains("model_sha256: aa -> bb") && err.contains("seed: 7 -> 8")
+        );
+        assert!(err.contains("`metrics`"), "{err}");
     }
 
     #[test]
@@ -186,7 +319,7 @@ mod tests {
         m.augment = Some(augment());
         m.save(&run).unwrap();
         let mut m = RunManifest::load(&run).unwrap();
-        m.encode = Some(EncodeManifest { device: "cpu".into(), provider: "CPU".into(), batch: 4, intra_threads: None });
+        m.encode = Some(encode(&augment()));
         m.save(&run).unwrap();
         let back = RunManifest::load(&run).unwrap();
         assert_eq!(back.augment, Some(augment()));

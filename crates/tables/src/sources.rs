@@ -84,7 +84,7 @@ mod tests {
         let mut m = json!({
             "tool_version": "0", "seed": 0, "data_root": "/data", "image_size": 224, "max_pixels": 1000, "limit": null,
             "save_images": false, "suite": {"name": "s", "members": []},
-            "inputs": {"images": 2, "fingerprint": "0"},
+            "inputs": {"images": 2, "fingerprint": "0", "suite": "0"},
         });
         for (key, value) in changes.as_object().unwrap() {
             match value {

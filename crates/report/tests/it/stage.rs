@@ -7,8 +7,8 @@ use std::sync::Arc;
 use clipshift_report::{ReportConfig, ReportSummary, run};
 use clipshift_tables::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use clipshift_tables::{
-    AugmentManifest, ErrorKind, ErrorLog, InputsManifest, MemberManifest, ModelManifest, RunDir, RunManifest,
-    SuiteManifest, TableWriter, read_errors, schema,
+    AugmentManifest, EncodeManifest, ErrorKind, ErrorLog, InputsManifest, MemberManifest, MetricsManifest,
+    ModelManifest, RunDir, RunManifest, SuiteManifest, TableWriter, read_errors, schema,
 };
 use polars::prelude::*;
 
@@ -83,7 +83,7 @@ fn write_manifest(dir: &Path) {
         limit: None,
         save_images: false,
         suite: SuiteManifest { name: "paper".into(), members },
-        inputs: InputsManifest { images: 0, fingerprint: "0000000000000000".into() },
+        inputs: InputsManifest { images: 0, fingerprint: "0000000000000000".into(), suite: "0".into() },
     };
     let model = ModelManifest {
         name: "tiny-clip".into(),
@@ -96,7 +96,11 @@ fn write_manifest(dir: &Path) {
         patch_size: 32,
         resize_policy: "paper".into(),
     };
-    let manifest = RunManifest { augment: Some(augment), model: Some(model), encode: None };
+    let lineage = augment.lineage();
+    let mut manifest = RunManifest { augment: Some(augment), model: Some(model), ..RunManifest::default() };
+    let (device, provider) = ("cpu".to_string(), "cpu".to_string());
+    manifest.encode = Some(EncodeManifest { device, provider, batch: 32, intra_threads: None, augment: lineage });
+    manifest.metrics = Some(MetricsManifest { encode: manifest.encode_lineage().unwrap() });
     manifest.save(&RunDir::new(dir)).unwrap();
 }
 
