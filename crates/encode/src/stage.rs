@@ -64,6 +64,8 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     run.require(&run.images(), "augment")?;
     run.require(&run.augmentations(), "augment")?;
     let sources = SourceImages::load(&run)?;
+    // What the embeddings are computed from, as read now (not when the stage ends).
+    let augment = RunManifest::load(&run)?.require_augment(&run)?.lineage();
 
     let spec = ModelSpec::load(&config.model_dir)?;
     let policy = config.policy.unwrap_or(spec.resize_policy);
@@ -148,7 +150,14 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
 
     let rows = writer.finish()?;
     let error_count = errors.save(&run.errors())?;
-    record_in_manifest(&run, &spec, policy, config, encoder.provider(), batch)?;
+    let how = EncodeManifest {
+        device: format!("{:?}", config.session.device).to_lowercase(),
+        provider: encoder.provider().into(),
+        batch,
+        intra_threads: config.session.intra_threads,
+        augment,
+    };
+    record_in_manifest(&run, &spec, policy, how)?;
     Ok(EncodeSummary {
         rows,
         errors: error_count,
@@ -163,9 +172,7 @@ fn record_in_manifest(
     run: &RunDir,
     spec: &ModelSpec,
     policy: ResizePolicy,
-    config: &EncodeConfig,
-    provider: &str,
-    batch: usize,
+    how: EncodeManifest,
 ) -> Result<(), EncodeError> {
     let mut manifest = RunManifest::load(run)?;
     manifest.model = Some(ModelManifest {
@@ -179,16 +186,8 @@ fn record_in_manifest(
         patch_size: spec.patch_size,
         resize_policy: policy.as_str().into(),
     });
-    let augment = manifest.require_augment(run)?.lineage();
-    manifest.encode = Some(EncodeManifest {
-        augment,
-        device: format!("{:?}", config.session.device).to_lowercase(),
-        provider: provider.into(),
-        batch,
-        intra_threads: config.session.intra_threads,
-    });
-    manifest.save(run)?;
-    Ok(())
+    manifest.encode = Some(how);
+    Ok(manifest.save(run)?)
 }
 
 /// Streams `augmentations.parquet` as one job per image.
