@@ -7,6 +7,8 @@ pub enum AugmentError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("cannot decode image {path}: {source}")]
     Decode { path: PathBuf, source: image::ImageError },
+    #[error("cannot decode image {path}: {message}")]
+    Jpeg { path: PathBuf, message: String },
     #[error("image {path} is empty ({width}x{height})")]
     Empty { path: PathBuf, width: u32, height: u32 },
     #[error(
@@ -34,7 +36,9 @@ impl AugmentError {
         use clipshift_tables::ErrorKind;
         match self {
             Self::Read { .. } => ErrorKind::Read,
-            Self::Decode { .. } | Self::Empty { .. } | Self::TooManyPixels { .. } => ErrorKind::Decode,
+            Self::Decode { .. } | Self::Jpeg { .. } | Self::Empty { .. } | Self::TooManyPixels { .. } => {
+                ErrorKind::Decode
+            }
             Self::PathNotUtf8 { .. } => ErrorKind::Read,
             Self::InvalidParams { .. } | Self::Suite { .. } => ErrorKind::Params,
             Self::EncodePng { .. } | Self::Io { .. } | Self::Table(_) => ErrorKind::Write,

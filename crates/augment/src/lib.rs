@@ -9,6 +9,7 @@
 //! of models or metrics.
 
 mod error;
+mod jpeg;
 mod replay;
 mod resize;
 mod rng;

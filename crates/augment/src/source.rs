@@ -6,14 +6,20 @@
 //! WebP gives its first frame. Like PIL, an image with more pixels than a limit
 //! ([`DEFAULT_MAX_PIXELS`], PIL's `DecompressionBombError` threshold) is refused from its
 //! header, before any pixel memory is allocated.
+//!
+//! JPEG is decoded with libjpeg-turbo's algorithms ([`crate::jpeg`]), as PIL does, so its
+//! pixels equal PIL's exactly, and a truncated JPEG is an error as in PIL; the other
+//! formats are decoded by the `image` crate, which also identifies every format from the
+//! file's first bytes.
 
 use std::collections::HashSet;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{ImageReader, Limits, RgbImage};
+use image::{ImageFormat, ImageReader, Limits, RgbImage};
 use sha2::{Digest, Sha256};
 
+use crate::jpeg::decode_jpeg;
 use crate::{AugmentError, resize_linear};
 
 /// File extensions the augment stage picks up (case-insensitive).
@@ -87,13 +93,16 @@ pub fn decode(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<SourceImage,
         reader.limits(limits);
         reader
     };
-    let (width, height) = reader().into_dimensions().map_err(error)?;
-    let pixels = u64::from(width) * u64::from(height);
-    if pixels > max_pixels {
-        return Err(AugmentError::TooManyPixels { path: path.to_path_buf(), width, height, max_pixels });
-    }
-    let decoded = reader().decode().map_err(error)?;
-    let (width, height) = (decoded.width(), decoded.height());
+    let rgb = if format == ImageFormat::Jpeg {
+        decode_jpeg(path, bytes, max_pixels)?
+    } else {
+        let (width, height) = reader().into_dimensions().map_err(error)?;
+        if u64::from(width) * u64::from(height) > max_pixels {
+            return Err(AugmentError::TooManyPixels { path: path.to_path_buf(), width, height, max_pixels });
+        }
+        reader().decode().map_err(error)?.into_rgb8()
+    };
+    let (width, height) = rgb.dimensions();
     if width == 0 || height == 0 {
         return Err(AugmentError::Empty { path: path.to_path_buf(), width, height });
     }
@@ -102,7 +111,7 @@ pub fn decode(path: &Path, bytes: &[u8], max_pixels: u64) -> Result<SourceImage,
         width,
         height,
         format: format.extensions_str().first().copied().unwrap_or("unknown"),
-        rgb: decoded.into_rgb8(),
+        rgb,
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod fixtures;
 mod golden;
+mod jpeg;
 mod reference;
 mod replay;
 mod sampling;
