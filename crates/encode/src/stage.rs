@@ -14,7 +14,7 @@ use clipshift_console::progress_bar;
 use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array};
 use clipshift_tables::{
     EncodeManifest, ErrorKind, ErrorLog, ImageGroups, ModelManifest, RunDir, RunManifest, SourceImages, TableError,
-    TableWriter, column, schema,
+    TableWriter, recorded_variants, schema,
 };
 use rayon::prelude::*;
 
@@ -195,13 +195,7 @@ fn image_jobs(path: &Path) -> Result<impl Iterator<Item = Result<ImageJob, Encod
     let path = path.to_path_buf();
     Ok(ImageGroups::open(&path)?.map(move |group| {
         let (image_id, rows) = group?;
-        let augs = column::<StringArray>(&rows, &path, schema::AUGMENTATION)?;
-        let params = column::<StringArray>(&rows, &path, "params")?;
-        let variants = augs
-            .iter()
-            .zip(params.iter())
-            .map(|(a, p)| (a.unwrap_or_default().to_string(), p.unwrap_or_default().to_string()));
-        Ok(ImageJob { image_id, variants: variants.collect() })
+        Ok(ImageJob { image_id, variants: recorded_variants(&rows, &path)? })
     }))
 }
 

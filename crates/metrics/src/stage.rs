@@ -16,7 +16,7 @@ use clipshift_tables::arrow::array::{
 };
 use clipshift_tables::{
     ErrorKind, ErrorLog, ImageGroups, MetricsManifest, RunDir, RunManifest, SourceImages, TableError, TableWriter,
-    column, schema,
+    column, recorded_variants, schema,
 };
 use rayon::prelude::*;
 
@@ -93,13 +93,7 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
         let next = groups.next().transpose()?;
         let finished = next.is_none();
         if let Some((image_id, rows)) = next {
-            let augs = column::<StringArray>(&rows, &augmentations_path, schema::AUGMENTATION)?;
-            let params = column::<StringArray>(&rows, &augmentations_path, "params")?;
-            let variants = augs
-                .iter()
-                .zip(params.iter())
-                .map(|(a, p)| (a.unwrap_or_default().to_string(), p.unwrap_or_default().to_string()))
-                .collect();
+            let variants = recorded_variants(&rows, &augmentations_path)?;
             // embeddings.parquet holds a subsequence of these images, in the same order.
             let mut embeddings = HashMap::new();
             let has_rows = match embedded.peek() {

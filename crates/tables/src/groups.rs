@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use arrow::array::{RecordBatch, UInt64Array};
+use arrow::array::{RecordBatch, StringArray, UInt64Array};
 
 use crate::io::{column, read_columns};
 use crate::{TableError, schema};
@@ -92,6 +92,18 @@ impl ImageGroups {
             // The run reaches the end of this batch: it may continue in the next one.
         }
     }
+}
+
+/// The `(augmentation, params JSON)` of one image's rows of `augmentations.parquet`
+/// (read from `path`), in table order: what a stage replays.
+pub fn recorded_variants(rows: &RecordBatch, path: &Path) -> Result<Vec<(String, String)>, TableError> {
+    let augmentations = column::<StringArray>(rows, path, schema::AUGMENTATION)?;
+    let params = column::<StringArray>(rows, path, "params")?;
+    Ok(augmentations
+        .iter()
+        .zip(params.iter())
+        .map(|(a, p)| (a.unwrap_or_default().to_string(), p.unwrap_or_default().to_string()))
+        .collect())
 }
 
 impl Iterator for ImageGroups {

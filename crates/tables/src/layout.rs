@@ -88,16 +88,18 @@ impl RunDir {
         let mut pending = vec![root.clone()];
         while let Some(dir) = pending.pop() {
             for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
-                let path = entry.map_err(io(&dir))?.path();
-                let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
-                if meta.file_type().is_symlink() {
+                let entry = entry.map_err(io(&dir))?;
+                let path = entry.path();
+                // The directory listing's own type (no stat per file: saved variants can be many).
+                let kind = entry.file_type().map_err(io(&path))?;
+                if kind.is_symlink() {
                     // A dangling link leads nowhere inside either.
                     let target =
                         std::fs::canonicalize(&path).unwrap_or_else(|_| std::fs::read_link(&path).unwrap_or_default());
                     if !target.starts_with(&root) {
                         return Err(crate::TableError::OutsideRun { path, target });
                     }
-                } else if meta.is_dir() {
+                } else if kind.is_dir() {
                     pending.push(path);
                 }
             }

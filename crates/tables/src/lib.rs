@@ -20,7 +20,7 @@ mod sources;
 pub use atomic::{AtomicFile, write_atomic};
 pub use error::TableError;
 pub use errors_table::{ErrorKind, ErrorLog, ErrorRecord, read_errors};
-pub use groups::ImageGroups;
+pub use groups::{ImageGroups, recorded_variants};
 pub use io::{TableWriter, column, read_batches, read_table};
 pub use layout::RunDir;
 pub use manifest::{
