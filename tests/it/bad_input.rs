@@ -32,7 +32,10 @@ fn corrupt_params(run: &RunDir, image_id: u64, augmentation: &str, params: &str)
         .collect();
     let mut columns = batch.columns().to_vec();
     columns[batch.schema().index_of("params").unwrap()] = Arc::new(new);
-    let mut writer = TableWriter::create(&path, batch.schema()).unwrap();
+    // The table again, as the one part of an unsharded run.
+    std::fs::remove_dir_all(&path).unwrap();
+    std::fs::create_dir_all(&path).unwrap();
+    let mut writer = TableWriter::create(&path.join("part-0000-of-0001-000000.parquet"), batch.schema()).unwrap();
     writer.write(&RecordBatch::try_new(batch.schema(), columns).unwrap()).unwrap();
     writer.finish().unwrap();
 }
@@ -56,6 +59,8 @@ fn every_stage_records_the_same_kind_for_the_same_failure_and_keeps_the_rest() {
         max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         save_images: false,
         limit: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     };
     clipshift_augment::stage::run(&config).unwrap();
     let images = table(&run.images());
@@ -72,6 +77,8 @@ fn every_stage_records_the_same_kind_for_the_same_failure_and_keeps_the_rest() {
         session: SessionConfig::default(),
         batch: 8,
         dump_pixels: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     })
     .unwrap();
     assert_eq!(encoded.rows, 2 * 10 - 1, "every other variant is encoded");
@@ -79,7 +86,12 @@ fn every_stage_records_the_same_kind_for_the_same_failure_and_keeps_the_rest() {
     // The second source changes into garbage after encoding: metrics cannot replay its pixels.
     let second_file = files.iter().find(|f| f.ends_with(paths.value(1))).unwrap();
     std::fs::write(second_file, b"garbage now").unwrap();
-    clipshift_metrics::stage::run(&MetricsConfig { run_dir: dir.clone() }).unwrap();
+    clipshift_metrics::stage::run(&MetricsConfig {
+        run_dir: dir.clone(),
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
+    })
+    .unwrap();
 
     let errors = read_errors(&run.errors()).unwrap();
     assert_eq!(kinds(&errors, "augment"), vec![(ErrorKind::Decode, None, None)]);
@@ -195,6 +207,8 @@ fn every_file_of_a_bad_corpus_is_an_image_or_one_error_row() {
         max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         save_images: false,
         limit: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     })
     .unwrap();
 
@@ -260,6 +274,8 @@ fn stale_tables_are_refused_naming_what_changed() {
         max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         save_images: false,
         limit,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     };
     clipshift_augment::stage::run(&augment(None)).unwrap();
     clipshift_encode::stage::run(&EncodeConfig {
@@ -269,13 +285,21 @@ fn stale_tables_are_refused_naming_what_changed() {
         session: SessionConfig::default(),
         batch: 32,
         dump_pixels: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     })
     .unwrap();
-    let metrics = || clipshift_metrics::stage::run(&MetricsConfig { run_dir: dir.clone() });
+    let metrics = || {
+        clipshift_metrics::stage::run(&MetricsConfig {
+            run_dir: dir.clone(),
+            shard: clipshift_tables::Shard::WHOLE,
+            fresh: false,
+        })
+    };
     metrics().unwrap();
     let report = || clipshift_report::run(&clipshift_report::ReportConfig::new(&dir));
     report().unwrap();
-    std::fs::remove_file(run.metrics()).unwrap();
+    std::fs::remove_dir_all(run.metrics()).unwrap();
 
     clipshift_augment::stage::run(&augment(Some(1))).unwrap();
     let err = metrics().unwrap_err().to_string();

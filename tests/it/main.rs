@@ -6,4 +6,5 @@
 
 mod bad_input;
 mod pipeline;
+mod resume;
 mod support;

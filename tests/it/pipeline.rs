@@ -74,6 +74,8 @@ fn augment_records_and_replays(study: &Study) -> u64 {
         max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         save_images: false,
         limit: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     })
     .unwrap();
     assert_eq!((summary.images, summary.variants, summary.errors), (images, images * variants, 1));
@@ -127,6 +129,8 @@ fn encode_embeds_every_variant(study: &Study) -> RecordBatch {
         session: SessionConfig::default(),
         batch: 7,
         dump_pixels: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     })
     .unwrap();
     assert_eq!(encoded.rows, rows);
@@ -156,7 +160,12 @@ fn encode_embeds_every_variant(study: &Study) -> RecordBatch {
 /// so, and the pairwise distances cover every variant. Returns metrics.parquet.
 fn metrics_measure_every_variant(study: &Study, sym_id: u64) -> RecordBatch {
     let (run, images, variants) = (&study.run, study.images, study.variants);
-    let measured = clipshift_metrics::stage::run(&MetricsConfig { run_dir: run.root().to_path_buf() }).unwrap();
+    let measured = clipshift_metrics::stage::run(&MetricsConfig {
+        run_dir: run.root().to_path_buf(),
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
+    })
+    .unwrap();
     assert_eq!(measured.metric_rows, images * (variants - 1));
     assert_eq!(measured.pairwise_rows, images * variants * (variants - 1) / 2);
     let metrics = table(&run.metrics());
@@ -244,13 +253,16 @@ fn report_writes_every_output(study: &Study) {
 fn every_stage_reruns_alone(study: &Study, metrics: &RecordBatch, emb: &RecordBatch) {
     let run = &study.run;
     let dir = run.root().to_str().unwrap();
-    run_ok(stage_binary("metrics").args(["--run", dir]));
+    let out = run_ok(stage_binary("metrics").args(["--run", dir]));
+    assert!(out.contains("nothing to do"), "a finished stage started again has nothing to do: {out}");
+    run_ok(stage_binary("metrics").args(["--run", dir, "--fresh"]));
     assert_eq!(&table(&run.metrics()), metrics, "re-running metrics alone changed metrics.parquet");
     let out = run_ok(stage_binary("report").args(["--run", dir]));
     assert!(out.contains("index.html"), "report does not print where its results are: {out}");
     let model = tiny_model();
-    let encode =
-        stage_binary("encode").args(["--run", dir, "--model", model.to_str().unwrap(), "--batch", "16"]).output();
+    let encode = stage_binary("encode")
+        .args(["--run", dir, "--model", model.to_str().unwrap(), "--batch", "16", "--fresh"])
+        .output();
     let encode = encode.unwrap();
     assert!(encode.status.success(), "{}", String::from_utf8_lossy(&encode.stderr));
     let stderr = String::from_utf8_lossy(&encode.stderr);

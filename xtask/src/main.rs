@@ -32,6 +32,8 @@ enum Task {
     Metrics(StageArgs),
     /// Run the report stage alone (arguments go to clipshift-report).
     Report(StageArgs),
+    /// Whether two run directories hold the same tables (rows as multisets); exit 1 if not.
+    Compare { first: PathBuf, second: PathBuf },
     /// Fetch the ONNX Runtime shared library from the official PyPI wheel into .cache/.
     FetchRuntime {
         /// Use the onnxruntime-gpu wheel (CUDA execution provider).
@@ -94,6 +96,12 @@ struct PipelineArgs {
     /// Also write every variant as PNG.
     #[arg(long)]
     save_images: bool,
+    /// Run only shard K of N (from 0) and skip the report; run the report once every shard finished.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Recompute every stage from scratch instead of resuming.
+    #[arg(long)]
+    fresh: bool,
 }
 
 fn main() {
@@ -113,6 +121,12 @@ fn real_main() -> Result<()> {
         Task::Encode(a) => stage(&root, "encode", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Metrics(a) => stage(&root, "metrics", &a.args, None),
         Task::Report(a) => stage(&root, "report", &a.args, None),
+        Task::Compare { first, second } => {
+            let bins = build_stages(&root)?;
+            let status =
+                Command::new(bins.join("clipshift-tables")).arg("compare").arg(&first).arg(&second).status()?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
         Task::FetchRuntime { gpu, force } => {
             let lib = runtime::fetch(&root, gpu, force)?;
             println!("ONNX Runtime: {}", lib.display());
@@ -205,7 +219,7 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
     if args.save_images {
         augment.push("--save-images".into());
     }
-    let encode = vec![
+    let mut encode = vec![
         "--run".to_string(),
         run_arg.clone(),
         "--model".into(),
@@ -216,8 +230,23 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
         args.batch.to_string(),
     ];
     let plain = vec!["--run".to_string(), run_arg.clone()];
+    let mut metrics = plain.clone();
+    // The per-image stages resume (or not) and run one shard alike.
+    for per_image in [&mut augment, &mut encode, &mut metrics] {
+        if let Some(shard) = &args.shard {
+            per_image.extend(["--shard".into(), shard.clone()]);
+        }
+        if args.fresh {
+            per_image.push("--fresh".into());
+        }
+    }
+    let sharded = args.shard.as_deref().is_some_and(|s| s.trim() != "0/1");
+    let mut stages = vec![("augment", &augment), ("encode", &encode), ("metrics", &metrics)];
+    if !sharded {
+        stages.push(("report", &plain));
+    }
     let mut recorded = Vec::new();
-    for (name, stage_args) in [("augment", &augment), ("encode", &encode), ("metrics", &plain), ("report", &plain)] {
+    for (name, stage_args) in stages {
         eprintln!("== {name}");
         let mut cmd = Command::new(bins.join(format!("clipshift-{name}")));
         if run_stage(cmd.env("ORT_DYLIB_PATH", &ort).args(stage_args)).with_context(|| {
@@ -228,7 +257,15 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
             recorded.push(name);
         }
     }
-    println!("report: {}", root.join(&run_dir).join("report/index.html").display());
+    if sharded {
+        println!(
+            "shard {} finished in {}; once every shard has, run `cargo xtask report -- --run {run_arg}`",
+            args.shard.as_deref().unwrap_or_default(),
+            root.join(&run_dir).display()
+        );
+    } else {
+        println!("report: {}", root.join(&run_dir).join("report/index.html").display());
+    }
     if !recorded.is_empty() {
         eprintln!(
             "some inputs failed ({} recorded errors): one row each in {}",
@@ -316,9 +353,12 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let lib = runtime::ensure(root, false)?;
     eprintln!("ONNX Runtime: {}", lib.display());
     let export_python = python_env(root, "venv-export", &root.join("models/requirements.txt"))?;
+    let query_python = python_env(root, "venv-query", &root.join("tests/requirements.txt"))?;
     build_stages(root)?;
     let mut cmd = cargo();
-    cmd.env("ORT_DYLIB_PATH", &lib).env("CLIPSHIFT_EXPORT_PYTHON", &export_python);
+    cmd.env("ORT_DYLIB_PATH", &lib)
+        .env("CLIPSHIFT_EXPORT_PYTHON", &export_python)
+        .env("CLIPSHIFT_QUERY_PYTHON", &query_python);
     let mut skipped = Vec::new();
     if !Path::new(CHROMIUM).exists() {
         cmd.env("CLIPSHIFT_SKIP_BROWSER", "1");

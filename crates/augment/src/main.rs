@@ -42,9 +42,11 @@ struct StageArgs {
     /// Also write every variant as DIR/images/<image_id>/<augmentation>.png.
     #[arg(long)]
     save_images: bool,
-    /// Only the first N images (in path order).
+    /// Only the first N images (in path order, before sharding).
     #[arg(long)]
     limit: Option<usize>,
+    #[command(flatten)]
+    resume: clipshift_console::ResumeArgs,
 }
 
 #[derive(Subcommand)]
@@ -119,13 +121,17 @@ fn real_main(cli: Cli) -> Result<usize> {
                 max_pixels: args.max_pixels,
                 save_images: args.save_images,
                 limit: args.limit,
+                shard: args.resume.shard,
+                fresh: args.resume.fresh,
             };
             let summary = run(&config)?;
             println!(
-                "augment: {} images, {} variants, {} errors -> {}",
+                "augment{}: {} images, {} variants, {} errors{} -> {}",
+                args.resume.shard_label(),
                 summary.images,
                 summary.variants,
                 summary.errors,
+                clipshift_console::start_note(summary.start),
                 config.run_dir.display()
             );
             Ok(summary.errors)

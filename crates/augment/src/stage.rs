@@ -3,16 +3,20 @@
 //!
 //! Work is partitioned by image and processed in bounded chunks, so memory does not
 //! grow with the number of images. Unreadable images become rows of `errors.parquet`
-//! and the rest of the run continues.
+//! and the rest of the run continues. Chunks are committed as parts every few seconds:
+//! a killed run started again skips every image already committed (or recorded as an
+//! error). With a [`Shard`], only the images whose relative path falls in it are read.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clipshift_console::progress_bar;
 use clipshift_tables::arrow::array::{BinaryArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use clipshift_tables::{
-    AugmentManifest, ErrorKind, ErrorLog, InputsManifest, RunDir, RunManifest, SuiteManifest, TableError, TableWriter,
-    schema,
+    AugmentManifest, ErrorKind, ErrorLog, InputsManifest, Lineage, RunDir, RunManifest, Shard, StageParts, Start,
+    SuiteManifest, TableError, column, count_rows, fingerprint, read_error_files, read_files, schema, shard_part_files,
+    stage_error_files,
 };
 use rayon::prelude::*;
 
@@ -35,8 +39,12 @@ pub struct AugmentConfig {
     pub max_pixels: u64,
     /// Also store every variant as PNG (table column and `images/<id>/<aug>.png`).
     pub save_images: bool,
-    /// Use only the first `limit` images (in path order).
+    /// Use only the first `limit` images (in path order), before sharding.
     pub limit: Option<usize>,
+    /// The part of the images this process handles.
+    pub shard: Shard,
+    /// Recompute everything, even what an earlier run with the same settings committed.
+    pub fresh: bool,
 }
 
 /// What the stage did.
@@ -45,6 +53,8 @@ pub struct AugmentSummary {
     pub images: usize,
     pub variants: usize,
     pub errors: usize,
+    /// Fresh, resumed, or already done.
+    pub start: Start,
 }
 
 /// The seed recorded for one variant: parameters are sampled from `Rng::from_seed(seed)`.
@@ -74,31 +84,65 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
     let run = RunDir::new(&config.run_dir);
     run.create()?;
     run.check_contained()?;
+    let shard = config.shard;
     let data_root = std::fs::canonicalize(&config.data_dir)
         .map_err(|source| AugmentError::Io { path: config.data_dir.clone(), source })?;
+    let suite_digest = format!("{:016x}", Fnv1a::new().bytes(config.suite.to_json().to_string().as_bytes()).finish());
+    let request = Lineage::from([
+        ("seed".into(), config.seed.to_string()),
+        ("suite".into(), suite_digest.clone()),
+        ("image_size".into(), config.image_size.to_string()),
+        ("max_pixels".into(), config.max_pixels.to_string()),
+        ("data_root".into(), data_root.display().to_string()),
+        ("limit".into(), format!("{:?}", config.limit)),
+        ("save_images".into(), config.save_images.to_string()),
+    ]);
+    let mut manifest = RunManifest::load_shard(&run, shard)?;
+    let committed = !shard_part_files(&run.images(), shard)?.is_empty();
+    let start = manifest.begin("augment", request, config.fresh, committed);
+    if start == Start::Done {
+        tracing::info!(%shard, "augment already finished with these settings; nothing to do (--fresh recomputes)");
+        return summary(&run, shard, start);
+    }
+    manifest.save_shard(&run, shard)?;
+
     let mut files = scan_images(&data_root)?;
     if let Some(limit) = config.limit {
         files.truncate(limit);
     }
-    tracing::info!(images = files.len(), data = %data_root.display(), suite = config.suite.name(), "augment");
+    let mut files: Vec<(PathBuf, String)> = files
+        .into_iter()
+        .map(|path| {
+            let relative = relative_path(&data_root, &path);
+            (path, relative)
+        })
+        .filter(|(_, relative)| shard.contains(relative))
+        .collect();
+    let tables = [(run.images(), schema::images()), (run.augmentations(), schema::augmentations())];
+    let mut parts = StageParts::open(&run, "augment", shard, &tables, start == Start::Fresh)?;
+    // Resumed: the images committed before (by content, to find duplicates) and every
+    // path already accounted for, as an image or an error.
+    let mut seen = committed_images(&run, shard)?;
+    let mut done: HashSet<String> = seen.values().cloned().collect();
+    done.extend(read_error_files(&stage_error_files(&run, "augment", shard)?)?.into_iter().filter_map(|e| e.path));
+    files.retain(|(_, relative)| !done.contains(relative));
+    tracing::info!(
+        images = files.len(), already = done.len(), %shard, data = %data_root.display(), suite = config.suite.name(),
+        "augment"
+    );
 
     let errors = ErrorLog::new("augment");
-    let mut images_out = TableWriter::create(&run.images(), schema::images())?;
-    let mut variants_out = TableWriter::create(&run.augmentations(), schema::augmentations())?;
-    let mut seen = std::collections::HashMap::<u64, String>::new();
     let progress = progress_bar(files.len() as u64, "augment");
-
     for chunk in files.chunks(CHUNK_IMAGES) {
         let rows: Vec<Option<ImageRows>> = chunk
             .par_iter()
-            .map(|path| {
-                let relative = relative_path(&data_root, path);
-                let result = process_image(config, &run, path, &relative);
+            .map(|(path, relative)| {
+                let result = process_image(config, &run, path, relative);
                 progress.inc(1);
                 match result {
                     Ok(rows) => Some(rows),
                     Err(err) => {
-                        errors.record(Some(&relative), None, None, err.kind(), err.to_string());
+                        errors.record(Some(relative), None, None, err.kind(), err.to_string());
                         None
                     }
                 }
@@ -119,17 +163,13 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
             seen.insert(image.source.image_id, image.path.clone());
             kept.push(image);
         }
-        write_chunk(&run, &kept, &mut images_out, &mut variants_out)?;
+        write_chunk(&run, &kept, &mut parts)?;
+        parts.commit_if_due(&errors)?;
     }
     progress.finish_and_clear();
-    let images = images_out.finish()?;
-    let variants = variants_out.finish()?;
-    let error_count = errors.save(&run.errors())?;
+    parts.finish(&errors)?;
 
     let mut ids: Vec<u64> = seen.keys().copied().collect();
-    ids.sort_unstable();
-    let fingerprint = ids.iter().fold(Fnv1a::new(), |h, &id| h.word(id)).finish();
-    let mut manifest = RunManifest::load(&run)?;
     manifest.augment = Some(AugmentManifest {
         tool_version: env!("CARGO_PKG_VERSION").into(),
         seed: config.seed,
@@ -139,14 +179,34 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
         limit: config.limit,
         save_images: config.save_images,
         suite: suite_manifest(&config.suite),
-        inputs: InputsManifest {
-            images,
-            fingerprint: format!("{fingerprint:016x}"),
-            suite: format!("{:016x}", Fnv1a::new().bytes(config.suite.to_json().to_string().as_bytes()).finish()),
-        },
+        inputs: InputsManifest { images: ids.len(), fingerprint: fingerprint(&mut ids), suite: suite_digest },
     });
-    manifest.save(&run)?;
-    Ok(AugmentSummary { images, variants, errors: error_count })
+    manifest.complete("augment");
+    manifest.save_shard(&run, shard)?;
+    summary(&run, shard, start)
+}
+
+/// The images a shard committed: `image_id` -> relative path.
+fn committed_images(run: &RunDir, shard: Shard) -> Result<HashMap<u64, String>, AugmentError> {
+    let path = run.images();
+    let mut images = HashMap::new();
+    for batch in read_files(shard_part_files(&path, shard)?, 8192, Some(&[schema::IMAGE_ID, "path"]))? {
+        let batch = batch?;
+        let ids = column::<UInt64Array>(&batch, &path, schema::IMAGE_ID)?;
+        let paths = column::<StringArray>(&batch, &path, "path")?;
+        images.extend(ids.values().iter().zip(paths.iter()).map(|(id, p)| (*id, p.unwrap_or_default().to_string())));
+    }
+    Ok(images)
+}
+
+/// What the shard's tables hold.
+fn summary(run: &RunDir, shard: Shard, start: Start) -> Result<AugmentSummary, AugmentError> {
+    Ok(AugmentSummary {
+        images: count_rows(&shard_part_files(&run.images(), shard)?)?,
+        variants: count_rows(&shard_part_files(&run.augmentations(), shard)?)?,
+        errors: count_rows(&stage_error_files(run, "augment", shard)?)?,
+        start,
+    })
 }
 
 fn process_image(config: &AugmentConfig, run: &RunDir, path: &Path, relative: &str) -> Result<ImageRows, AugmentError> {
@@ -179,12 +239,7 @@ fn save_variant(run: &RunDir, image_id: u64, name: &str, pixels: &image::RgbImag
     Ok(png)
 }
 
-fn write_chunk(
-    run: &RunDir,
-    rows: &[ImageRows],
-    images: &mut TableWriter,
-    variants: &mut TableWriter,
-) -> Result<(), AugmentError> {
+fn write_chunk(run: &RunDir, rows: &[ImageRows], parts: &mut StageParts) -> Result<(), AugmentError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -199,7 +254,7 @@ fn write_chunk(
         ],
     )
     .map_err(|source| TableError::Arrow { path: run.images(), source })?;
-    images.write(&batch)?;
+    parts.write(0, &batch)?;
 
     let all = || rows.iter().flat_map(|r| r.variants.iter().map(move |v| (r.source.image_id, v)));
     let batch = RecordBatch::try_new(
@@ -213,7 +268,7 @@ fn write_chunk(
         ],
     )
     .map_err(|source| TableError::Arrow { path: run.augmentations(), source })?;
-    variants.write(&batch)?;
+    parts.write(1, &batch)?;
     Ok(())
 }
 

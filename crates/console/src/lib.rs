@@ -1,10 +1,12 @@
 //! clipshift-console: what a stage binary shows the person running it.
 //!
-//! Owns the logging set-up (`-v`, `RUST_LOG`), the progress bar every stage draws, and
-//! how a failed stage prints its error chain, so that all stages look and behave alike
-//! on a terminal. It holds no stage logic and no table or model code.
+//! Owns the logging set-up (`-v`, `RUST_LOG`), the progress bar every stage draws, the
+//! `--shard`/`--fresh` options of the per-image stages, and how a failed stage prints its
+//! error chain, so that all stages look and behave alike on a terminal. It holds no stage
+//! logic and no table or model code.
 
 use clap::ArgAction;
+use clipshift_tables::{Shard, Start};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The `-v` flag every stage binary takes (`#[command(flatten)]` it into the CLI).
@@ -31,6 +33,36 @@ impl Verbosity {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(self.default_filter()));
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
+}
+
+/// The options of every per-image stage on what to compute: one shard, and whether to
+/// keep what an earlier run committed (`#[command(flatten)]` it into the CLI).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct ResumeArgs {
+    /// Handle only shard K of N (from 0), chosen by a hash of each image's relative path;
+    /// the shards of one run share its directory, and the report merges them.
+    #[arg(long, value_name = "K/N", default_value = "0/1")]
+    pub shard: Shard,
+    /// Recompute from scratch. Without it a stage resumes after its last commit, or does
+    /// nothing when it already finished with the same settings.
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+impl ResumeArgs {
+    /// ` (shard K/N)` for a shard, nothing for the whole run.
+    pub fn shard_label(&self) -> String {
+        if self.shard.is_whole() { String::new() } else { format!(" (shard {})", self.shard) }
+    }
+}
+
+/// How the summary line says a stage started, when not from scratch.
+pub fn start_note(start: Start) -> &'static str {
+    match start {
+        Start::Fresh => "",
+        Start::Resume => " (resumed)",
+        Start::Done => " (already finished; nothing to do)",
     }
 }
 

@@ -161,6 +161,8 @@ fn time_stage(model_dir: &Path, root: &Path, batch: usize) -> Value {
         max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         save_images: false,
         limit: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     })
     .expect("augment stage");
     let config = EncodeConfig {
@@ -170,6 +172,8 @@ fn time_stage(model_dir: &Path, root: &Path, batch: usize) -> Value {
         session: cpu_config(),
         batch,
         dump_pixels: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     };
     let start = Instant::now();
     let summary = clipshift_encode::stage::run(&config).expect("encode stage");

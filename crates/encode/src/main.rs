@@ -36,6 +36,8 @@ struct Cli {
     #[arg(long)]
     dump_pixels: Option<PathBuf>,
     #[command(flatten)]
+    resume: clipshift_console::ResumeArgs,
+    #[command(flatten)]
     verbosity: clipshift_console::Verbosity,
 }
 
@@ -69,15 +71,19 @@ fn main() {
         session: SessionConfig { device: cli.device, intra_threads: cli.threads, optimization_level: cli.optimization },
         batch: cli.batch,
         dump_pixels: cli.dump_pixels,
+        shard: cli.resume.shard,
+        fresh: cli.resume.fresh,
     };
     let result = run(&config).map_err(anyhow::Error::from);
     std::process::exit(clipshift_console::exit_status(result.map(|summary| {
         println!(
-            "encode: {} rows with {} on {}, {} errors -> {}",
+            "encode{}: {} rows with {}{}, {} errors{} -> {}",
+            cli.resume.shard_label(),
             summary.rows,
             summary.model,
-            summary.provider,
+            summary.provider.map(|p| format!(" on {p}")).unwrap_or_default(),
             summary.errors,
+            clipshift_console::start_note(summary.start),
             config.run_dir.join("embeddings.parquet").display()
         );
         summary.errors

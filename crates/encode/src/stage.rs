@@ -4,7 +4,13 @@
 //! A producer thread decodes, augments and normalises whole images on the rayon pool
 //! while the calling thread runs inference on the previous batch; a bounded channel
 //! keeps at most a few batches in memory, so memory is flat in the number of images.
+//!
+//! A batch holds whole images (an image with more variants than `--batch` is split over
+//! several, committed together), so the batches, and the embeddings, are the same
+//! whether a run went through at once or was killed and resumed: a resumed run skips the
+//! images committed before and starts packing where the killed one stopped.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
@@ -13,8 +19,9 @@ use clipshift_augment::Replay;
 use clipshift_console::progress_bar;
 use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array};
 use clipshift_tables::{
-    EncodeManifest, ErrorKind, ErrorLog, ImageGroups, ModelManifest, RunDir, RunManifest, SourceImages, TableError,
-    TableWriter, recorded_variants, schema,
+    EncodeManifest, ErrorKind, ErrorLog, ImageGroups, ModelManifest, RunDir, RunManifest, Shard, SourceImages,
+    StageParts, Start, TableError, count_rows, encode_lineage, read_error_files, read_u64_column, recorded_variants,
+    schema, shard_part_files, stage_error_files,
 };
 use rayon::prelude::*;
 
@@ -33,6 +40,10 @@ pub struct EncodeConfig {
     pub batch: usize,
     /// Also write every input tensor as `<dir>/<image_id>/<augmentation>.npy`.
     pub dump_pixels: Option<PathBuf>,
+    /// The part of the images this process handles.
+    pub shard: Shard,
+    /// Recompute everything, even what an earlier run with the same settings committed.
+    pub fresh: bool,
 }
 
 /// What the stage did.
@@ -40,9 +51,11 @@ pub struct EncodeConfig {
 pub struct EncodeSummary {
     pub rows: usize,
     pub errors: usize,
-    pub provider: &'static str,
+    /// The provider that ran, or `None` when there was nothing to do.
+    pub provider: Option<&'static str>,
     pub model: String,
     pub random_init: bool,
+    pub start: Start,
 }
 
 /// One variant, ready for the model.
@@ -58,17 +71,46 @@ struct ImageJob {
     variants: Vec<(String, String)>, // (augmentation, params JSON)
 }
 
+/// One inference batch and the preparation failures of its images.
+struct Batch {
+    items: Vec<Prepared>,
+    errors: Option<ErrorLog>,
+    /// Whether it ends its images (the last batch of a split image, or any other).
+    whole: bool,
+}
+
 pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     let run = RunDir::new(&config.run_dir);
+    let shard = config.shard;
     run.check_contained()?;
     run.require(&run.images(), "augment")?;
     run.require(&run.augmentations(), "augment")?;
-    let sources = SourceImages::load(&run)?;
+    let mut manifest = RunManifest::load_shard(&run, shard)?;
+    manifest.require_complete(&run, "augment", "augmentations.parquet")?;
     // What the embeddings are computed from, as read now (not when the stage ends).
-    let augment = RunManifest::load(&run)?.require_augment(&run)?.lineage();
-
+    let augment = manifest.require_augment(&run)?.lineage();
     let spec = ModelSpec::load(&config.model_dir)?;
     let policy = config.policy.unwrap_or(spec.resize_policy);
+    let request = encode_lineage(&augment, &spec.sha256, policy.as_str());
+    let committed = !shard_part_files(&run.embeddings(), shard)?.is_empty();
+    let start = manifest.begin("encode", request, config.fresh, committed);
+    let summary = |provider, start| -> Result<EncodeSummary, EncodeError> {
+        Ok(EncodeSummary {
+            rows: count_rows(&shard_part_files(&run.embeddings(), shard)?)?,
+            errors: count_rows(&stage_error_files(&run, "encode", shard)?)?,
+            provider,
+            model: spec.name.clone(),
+            random_init: spec.random_init,
+            start,
+        })
+    };
+    if start == Start::Done {
+        tracing::info!(%shard, "encode already finished with these settings; nothing to do (--fresh recomputes)");
+        return summary(None, start);
+    }
+    manifest.save_shard(&run, shard)?;
+    let sources = SourceImages::load(&run, shard)?;
+
     let preprocessor = Preprocessor::new(&spec, policy);
     let mut encoder = Encoder::new(spec.clone(), &config.session)?;
     if let Some(reason) = encoder.fallback_reason() {
@@ -77,79 +119,110 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     if spec.random_init {
         tracing::warn!(model = %spec.name, "random-init model: embeddings are meaningless, for testing only");
     }
-    tracing::info!(model = %spec.name, provider = encoder.provider(), batch = config.batch, ?policy, "encode");
-
-    let total_images = sources.len() as u64;
-    let errors = ErrorLog::new("encode");
     let batch = config.batch.max(1);
-    let mut writer = EmbeddingWriter::new(&run.embeddings(), &spec, encoder.has_attention());
+    let patches = encoder.has_attention().then(|| spec.grid() * spec.grid());
+    let default_schema = schema::embeddings(spec.embedding_dim as i32, patches.map(|p| p as i32), None);
+    let mut parts =
+        StageParts::open(&run, "encode", shard, &[(run.embeddings(), default_schema)], start == Start::Fresh)?;
+    // Resumed: skip every image with a committed embedding or error.
+    let mut done: HashSet<u64> =
+        read_u64_column(&shard_part_files(&run.embeddings(), shard)?, schema::IMAGE_ID)?.into_iter().collect();
+    done.extend(read_error_files(&stage_error_files(&run, "encode", shard)?)?.into_iter().filter_map(|e| e.image_id));
+    let total_images = sources.len().saturating_sub(done.len()) as u64;
+    tracing::info!(
+        model = %spec.name, provider = encoder.provider(), batch, ?policy, images = total_images, %shard, "encode"
+    );
+
+    let errors = ErrorLog::new("encode");
+    let mut writer = EmbeddingWriter { dim: spec.embedding_dim, patches, schema: None };
     let progress = progress_bar(total_images, "encode");
+    let augmentations = shard_part_files(&run.augmentations(), shard)?;
 
     std::thread::scope(|scope| -> Result<(), EncodeError> {
-        // Enough images per job to fill about one inference batch.
-        let (sender, receiver) = sync_channel::<Vec<Prepared>>(2);
+        let (sender, receiver) = sync_channel::<Batch>(2);
         let producer = scope.spawn(|| -> Result<(), EncodeError> {
             let sender = sender;
-            let mut jobs = Vec::new();
-            for job in image_jobs(&run.augmentations())? {
-                jobs.push(job?);
-                let variants: usize = jobs.iter().map(|j| j.variants.len()).sum();
-                if variants >= batch {
-                    let prepared = prepare(&jobs, &sources, &preprocessor, config, &errors);
-                    progress.inc(jobs.len() as u64);
-                    jobs.clear();
-                    if sender.send(prepared).is_err() {
-                        return Ok(()); // the consumer stopped on an error of its own
+            let send = |jobs: &mut Vec<ImageJob>| -> bool {
+                let log = ErrorLog::new("encode");
+                let prepared = prepare(jobs, &sources, &preprocessor, config, &log);
+                progress.inc(jobs.len() as u64);
+                jobs.clear();
+                // Only a single image has more variants than a batch: it is split.
+                let mut pieces: Vec<Vec<Prepared>> = Vec::new();
+                let mut rest = prepared;
+                while rest.len() > batch {
+                    let tail = rest.split_off(batch);
+                    pieces.push(std::mem::replace(&mut rest, tail));
+                }
+                pieces.push(rest);
+                let last = pieces.len() - 1;
+                let mut log = Some(log);
+                for (i, items) in pieces.into_iter().enumerate() {
+                    let whole = i == last;
+                    let batch = Batch { items, errors: if whole { log.take() } else { None }, whole };
+                    if sender.send(batch).is_err() {
+                        return false; // the consumer stopped on an error of its own
                     }
                 }
+                true
+            };
+            let mut jobs: Vec<ImageJob> = Vec::new();
+            let mut variants = 0;
+            for job in image_jobs(&run.augmentations(), augmentations.clone())? {
+                let job = job?;
+                if done.contains(&job.image_id) {
+                    continue;
+                }
+                // Whole images per batch, packed greedily by their recorded variants.
+                if !jobs.is_empty() && variants + job.variants.len() > batch {
+                    if !send(&mut jobs) {
+                        return Ok(());
+                    }
+                    variants = 0;
+                }
+                variants += job.variants.len();
+                jobs.push(job);
             }
             if !jobs.is_empty() {
-                let prepared = prepare(&jobs, &sources, &preprocessor, config, &errors);
-                progress.inc(jobs.len() as u64);
-                let _ = sender.send(prepared);
+                send(&mut jobs);
             }
             Ok(())
         });
 
-        let mut pending: Vec<Prepared> = Vec::new();
         let mut flat = Vec::new();
-        let mut infer = |items: Vec<Prepared>, writer: &mut EmbeddingWriter| -> Result<(), EncodeError> {
-            flat.clear();
-            for item in &items {
-                flat.extend_from_slice(&item.tensor);
-            }
-            match encoder.encode(&flat, items.len()) {
-                Ok(output) => writer.write(&items, &output),
-                Err(err) => {
-                    for item in &items {
-                        errors.record(
-                            None,
-                            Some(item.image_id),
-                            Some(&item.augmentation),
-                            ErrorKind::Inference,
-                            err.to_string(),
-                        );
+        for Batch { items, errors: prepare_errors, whole } in receiver {
+            if !items.is_empty() {
+                flat.clear();
+                for item in &items {
+                    flat.extend_from_slice(&item.tensor);
+                }
+                match encoder.encode(&flat, items.len()) {
+                    Ok(output) => writer.write(&mut parts, &items, &output)?,
+                    Err(err) => {
+                        for item in &items {
+                            errors.record(
+                                None,
+                                Some(item.image_id),
+                                Some(&item.augmentation),
+                                ErrorKind::Inference,
+                                err.to_string(),
+                            );
+                        }
                     }
-                    Ok(())
                 }
             }
-        };
-        for prepared in receiver {
-            pending.extend(prepared);
-            while pending.len() >= batch {
-                let rest = pending.split_off(batch);
-                infer(std::mem::replace(&mut pending, rest), &mut writer)?;
+            if let Some(log) = prepare_errors {
+                errors.append(log);
             }
-        }
-        if !pending.is_empty() {
-            infer(std::mem::take(&mut pending), &mut writer)?;
+            if whole {
+                parts.commit_if_due(&errors)?;
+            }
         }
         producer.join().expect("producer thread panicked")
     })?;
     progress.finish_and_clear();
+    parts.finish(&errors)?;
 
-    let rows = writer.finish()?;
-    let error_count = errors.save(&run.errors())?;
     let how = EncodeManifest {
         device: format!("{:?}", config.session.device).to_lowercase(),
         provider: encoder.provider().into(),
@@ -157,24 +230,14 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
         intra_threads: config.session.intra_threads,
         augment,
     };
-    record_in_manifest(&run, &spec, policy, how)?;
-    Ok(EncodeSummary {
-        rows,
-        errors: error_count,
-        provider: encoder.provider(),
-        model: spec.name,
-        random_init: spec.random_init,
-    })
+    record_in_manifest(&mut manifest, &spec, policy, how);
+    manifest.complete("encode");
+    manifest.save_shard(&run, shard)?;
+    summary(Some(encoder.provider()), start)
 }
 
 /// Records the model and how it ran in `run.json`, beside the other stages' sections.
-fn record_in_manifest(
-    run: &RunDir,
-    spec: &ModelSpec,
-    policy: ResizePolicy,
-    how: EncodeManifest,
-) -> Result<(), EncodeError> {
-    let mut manifest = RunManifest::load(run)?;
+fn record_in_manifest(manifest: &mut RunManifest, spec: &ModelSpec, policy: ResizePolicy, how: EncodeManifest) {
     manifest.model = Some(ModelManifest {
         name: spec.name.clone(),
         source: spec.source.clone(),
@@ -187,13 +250,15 @@ fn record_in_manifest(
         resize_policy: policy.as_str().into(),
     });
     manifest.encode = Some(how);
-    Ok(manifest.save(run)?)
 }
 
-/// Streams `augmentations.parquet` as one job per image.
-fn image_jobs(path: &Path) -> Result<impl Iterator<Item = Result<ImageJob, EncodeError>>, EncodeError> {
+/// Streams the parts `files` of `augmentations.parquet` as one job per image.
+fn image_jobs(
+    path: &Path,
+    files: Vec<PathBuf>,
+) -> Result<impl Iterator<Item = Result<ImageJob, EncodeError>>, EncodeError> {
     let path = path.to_path_buf();
-    Ok(ImageGroups::open(&path)?.map(move |group| {
+    Ok(ImageGroups::open_files(&path, files, None)?.map(move |group| {
         let (image_id, rows) = group?;
         Ok(ImageJob { image_id, variants: recorded_variants(&rows, &path)? })
     }))
@@ -269,21 +334,16 @@ fn write_npy(dir: &Path, image_id: u64, augmentation: &str, tensor: &[f32], len:
     Ok(clipshift_tables::write_atomic(&folder.join(format!("{augmentation}.npy")), &bytes)?)
 }
 
-/// Streams `embeddings.parquet`, creating the file when the first batch fixes the shapes.
+/// Turns model outputs into rows of `embeddings.parquet`; the first output fixes the
+/// shapes (whether the model exports per-layer states).
 struct EmbeddingWriter {
-    path: PathBuf,
     dim: usize,
     patches: Option<usize>,
-    writer: Option<(TableWriter, Arc<clipshift_tables::arrow::datatypes::Schema>)>,
+    schema: Option<Arc<clipshift_tables::arrow::datatypes::Schema>>,
 }
 
 impl EmbeddingWriter {
-    fn new(path: &Path, spec: &ModelSpec, has_attention: bool) -> Self {
-        let patches = has_attention.then(|| spec.grid() * spec.grid());
-        Self { path: path.to_path_buf(), dim: spec.embedding_dim, patches, writer: None }
-    }
-
-    fn write(&mut self, items: &[Prepared], output: &BatchOutput) -> Result<(), EncodeError> {
+    fn write(&mut self, parts: &mut StageParts, items: &[Prepared], output: &BatchOutput) -> Result<(), EncodeError> {
         if output.embedding_dim != self.dim {
             return Err(EncodeError::Output {
                 name: "image_embeds".into(),
@@ -294,19 +354,16 @@ impl EmbeddingWriter {
             });
         }
         let layers = output.layer_cls_states.as_ref().map(|_| (output.layers as i32, output.hidden as i32));
-        let (writer, table_schema) = match &mut self.writer {
-            Some(w) => w,
-            None => {
-                let s = schema::embeddings(self.dim as i32, self.patches.map(|p| p as i32), layers);
-                let w = TableWriter::create(&self.path, s.clone())?;
-                self.writer.insert((w, s))
-            }
-        };
+        let table_schema = self
+            .schema
+            .get_or_insert_with(|| schema::embeddings(self.dim as i32, self.patches.map(|p| p as i32), layers))
+            .clone();
+        let path = Path::new("embeddings.parquet");
         let list = |values: Vec<f32>, width: usize, valid: bool| -> Result<Arc<dyn Array>, TableError> {
             let nulls = (!valid).then(|| clipshift_tables::arrow::buffer::NullBuffer::new_null(items.len()));
             FixedSizeListArray::try_new(schema::list_item(), width as i32, Arc::new(Float32Array::from(values)), nulls)
                 .map(|a| Arc::new(a) as Arc<dyn Array>)
-                .map_err(|source| TableError::Arrow { path: self.path.clone(), source })
+                .map_err(|source| TableError::Arrow { path: path.to_path_buf(), source })
         };
         let mut columns: Vec<Arc<dyn Array>> = vec![
             Arc::new(UInt64Array::from_iter_values(items.iter().map(|i| i.image_id))),
@@ -320,19 +377,9 @@ impl EmbeddingWriter {
         if let Some(states) = &output.layer_cls_states {
             columns.push(list(states.clone(), output.layers * output.hidden, true)?);
         }
-        let batch = RecordBatch::try_new(table_schema.clone(), columns)
-            .map_err(|source| TableError::Arrow { path: self.path.clone(), source })?;
-        writer.write(&batch)?;
+        let batch = RecordBatch::try_new(table_schema, columns)
+            .map_err(|source| TableError::Arrow { path: path.to_path_buf(), source })?;
+        parts.write(0, &batch)?;
         Ok(())
-    }
-
-    fn finish(self) -> Result<usize, EncodeError> {
-        match self.writer {
-            Some((writer, _)) => Ok(writer.finish()?),
-            None => {
-                let s = schema::embeddings(self.dim as i32, self.patches.map(|p| p as i32), None);
-                Ok(TableWriter::create(&self.path, s)?.finish()?)
-            }
-        }
     }
 }

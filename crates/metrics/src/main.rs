@@ -13,20 +13,25 @@ struct Cli {
     #[arg(long)]
     run: PathBuf,
     #[command(flatten)]
+    resume: clipshift_console::ResumeArgs,
+    #[command(flatten)]
     verbosity: clipshift_console::Verbosity,
 }
 
 fn main() {
     let cli = Cli::parse();
     cli.verbosity.init_logging();
-    let result = run(&MetricsConfig { run_dir: cli.run.clone() }).map_err(anyhow::Error::from);
+    let config = MetricsConfig { run_dir: cli.run.clone(), shard: cli.resume.shard, fresh: cli.resume.fresh };
+    let result = run(&config).map_err(anyhow::Error::from);
     std::process::exit(clipshift_console::exit_status(result.map(|s| {
         println!(
-            "metrics: {} images, {} metric rows, {} pairwise rows, {} errors -> {}",
+            "metrics{}: {} images, {} metric rows, {} pairwise rows, {} errors{} -> {}",
+            cli.resume.shard_label(),
             s.images,
             s.metric_rows,
             s.pairwise_rows,
             s.errors,
+            clipshift_console::start_note(s.start),
             cli.run.join("metrics.parquet").display()
         );
         s.errors

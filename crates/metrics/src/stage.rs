@@ -4,8 +4,9 @@
 //!
 //! Pixels are replayed from `augmentations.parquet`, never stored. Both input tables are
 //! streamed image by image in the same order, so memory does not grow with the run.
+//! Chunks of images are committed as parts; a resumed run skips the committed images.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,8 +16,9 @@ use clipshift_tables::arrow::array::{
     Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
 };
 use clipshift_tables::{
-    ErrorKind, ErrorLog, ImageGroups, MetricsManifest, RunDir, RunManifest, SourceImages, TableError, TableWriter,
-    column, recorded_variants, schema,
+    ErrorKind, ErrorLog, ImageGroups, MetricsManifest, RunDir, RunManifest, Shard, SourceImages, StageParts, Start,
+    TableError, column, count_rows, read_error_files, read_u64_column, recorded_variants, schema, shard_part_files,
+    stage_error_files,
 };
 use rayon::prelude::*;
 
@@ -31,15 +33,21 @@ const CHUNK_IMAGES: usize = 32;
 #[derive(Debug, Clone)]
 pub struct MetricsConfig {
     pub run_dir: PathBuf,
+    /// The part of the images this process handles.
+    pub shard: Shard,
+    /// Recompute everything, even what an earlier run with the same inputs committed.
+    pub fresh: bool,
 }
 
 /// What the stage did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSummary {
+    /// Images measured by this run (not those committed by an earlier one).
     pub images: usize,
     pub metric_rows: usize,
     pub pairwise_rows: usize,
     pub errors: usize,
+    pub start: Start,
 }
 
 /// A failure of the stage as a whole (per-image failures go to `errors.parquet`).
@@ -69,43 +77,72 @@ struct ImageOutput {
 
 pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> {
     let run = RunDir::new(&config.run_dir);
+    let shard = config.shard;
     run.check_contained()?;
     run.require(&run.augmentations(), "augment")?;
     run.require(&run.embeddings(), "encode")?;
-    let sources = SourceImages::load(&run)?;
-    let mut manifest = RunManifest::load(&run)?;
+    let mut manifest = RunManifest::load_shard(&run, shard)?;
+    manifest.require_complete(&run, "augment", "augmentations.parquet")?;
+    manifest.require_complete(&run, "encode", "embeddings.parquet")?;
     manifest.check_embeddings_current(&run)?;
-
-    let errors = ErrorLog::new("metrics");
-    let mut metrics_out = TableWriter::create(&run.metrics(), schema::metrics())?;
-    let mut pairs_out = TableWriter::create(&run.pairwise(), schema::pairwise())?;
-    let progress = progress_bar(sources.len() as u64, "metrics");
+    let lineage = manifest.encode_lineage().expect("checked: the encode section exists");
+    let committed = !shard_part_files(&run.metrics(), shard)?.is_empty();
+    let start = manifest.begin("metrics", lineage.clone(), config.fresh, committed);
     let mut images = 0;
+    let summary = |images, start| -> Result<MetricsSummary, TableError> {
+        Ok(MetricsSummary {
+            images,
+            metric_rows: count_rows(&shard_part_files(&run.metrics(), shard)?)?,
+            pairwise_rows: count_rows(&shard_part_files(&run.pairwise(), shard)?)?,
+            errors: count_rows(&stage_error_files(&run, "metrics", shard)?)?,
+            start,
+        })
+    };
+    if start == Start::Done {
+        tracing::info!(%shard, "metrics already finished with these inputs; nothing to do (--fresh recomputes)");
+        return Ok(summary(0, start)?);
+    }
+    manifest.save_shard(&run, shard)?;
+    let sources = SourceImages::load(&run, shard)?;
+
+    let tables = [(run.metrics(), schema::metrics()), (run.pairwise(), schema::pairwise())];
+    let mut parts = StageParts::open(&run, "metrics", shard, &tables, start == Start::Fresh)?;
+    // Resumed: skip every image with committed rows or errors.
+    let mut done: HashSet<u64> = HashSet::new();
+    for table in [run.metrics(), run.pairwise()] {
+        done.extend(read_u64_column(&shard_part_files(&table, shard)?, schema::IMAGE_ID)?);
+    }
+    done.extend(read_error_files(&stage_error_files(&run, "metrics", shard)?)?.into_iter().filter_map(|e| e.image_id));
+    let errors = ErrorLog::new("metrics");
+    let progress = progress_bar(sources.len().saturating_sub(done.len()) as u64, "metrics");
 
     let embeddings_path = run.embeddings();
     // Not the per-layer states: for ViT-B/32 they are 95% of a row.
     let needed = [schema::IMAGE_ID, schema::AUGMENTATION, "embedding", "cls_attention"];
-    let mut embedded = ImageGroups::open_columns(&embeddings_path, Some(&needed))?.peekable();
+    let embedding_parts = shard_part_files(&embeddings_path, shard)?;
+    let mut embedded = ImageGroups::open_files(&embeddings_path, embedding_parts, Some(&needed))?.peekable();
     let augmentations_path = run.augmentations();
     let mut chunk = Vec::with_capacity(CHUNK_IMAGES);
-    let mut groups = ImageGroups::open(&augmentations_path)?;
+    let mut groups = ImageGroups::open_files(&augmentations_path, shard_part_files(&augmentations_path, shard)?, None)?;
     loop {
         let next = groups.next().transpose()?;
         let finished = next.is_none();
         if let Some((image_id, rows)) = next {
-            let variants = recorded_variants(&rows, &augmentations_path)?;
             // embeddings.parquet holds a subsequence of these images, in the same order.
-            let mut embeddings = HashMap::new();
             let has_rows = match embedded.peek() {
                 Some(Ok((id, _))) => *id == image_id,
                 Some(Err(_)) => true, // surface the read error below
                 None => false,
             };
-            if has_rows {
-                let (_, rows) = embedded.next().expect("peeked")?;
-                embeddings = read_embeddings(&rows, &embeddings_path)?;
+            let embedding_rows = if has_rows { Some(embedded.next().expect("peeked")?.1) } else { None };
+            if !done.contains(&image_id) {
+                let variants = recorded_variants(&rows, &augmentations_path)?;
+                let embeddings = match embedding_rows {
+                    Some(rows) => read_embeddings(&rows, &embeddings_path)?,
+                    None => HashMap::new(),
+                };
+                chunk.push(ImageInput { image_id, variants, embeddings });
             }
-            chunk.push(ImageInput { image_id, variants, embeddings });
         }
         if chunk.len() == CHUNK_IMAGES || (finished && !chunk.is_empty()) {
             let outputs: Vec<ImageOutput> = chunk
@@ -117,7 +154,8 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
                 })
                 .collect();
             images += chunk.len();
-            write_outputs(&run, &outputs, &mut metrics_out, &mut pairs_out)?;
+            write_outputs(&outputs, &mut parts)?;
+            parts.commit_if_due(&errors)?;
             chunk.clear();
         }
         if finished {
@@ -138,12 +176,11 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
         }
         .into());
     }
-    let metric_rows = metrics_out.finish()?;
-    let pairwise_rows = pairs_out.finish()?;
-    let error_count = errors.save(&run.errors())?;
-    manifest.metrics = Some(MetricsManifest { encode: manifest.encode_lineage().expect("checked at the start") });
-    manifest.save(&run)?;
-    Ok(MetricsSummary { images, metric_rows, pairwise_rows, errors: error_count })
+    parts.finish(&errors)?;
+    manifest.metrics = Some(MetricsManifest { encode: lineage });
+    manifest.complete("metrics");
+    manifest.save_shard(&run, shard)?;
+    Ok(summary(images, start)?)
 }
 
 fn read_embeddings(rows: &RecordBatch, path: &Path) -> Result<HashMap<String, Embedding>, TableError> {
@@ -280,12 +317,7 @@ fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) 
     out
 }
 
-fn write_outputs(
-    run: &RunDir,
-    outputs: &[ImageOutput],
-    metrics: &mut TableWriter,
-    pairs: &mut TableWriter,
-) -> Result<(), TableError> {
+fn write_outputs(outputs: &[ImageOutput], parts: &mut StageParts) -> Result<(), TableError> {
     let rows: Vec<_> = outputs.iter().flat_map(|o| &o.metrics).collect();
     if !rows.is_empty() {
         let mut columns: Vec<Arc<dyn Array>> = vec![
@@ -297,8 +329,8 @@ fn write_outputs(
             columns.push(Arc::new(rows.iter().map(|r| r.2[m].filter(|v| v.is_finite())).collect::<Float64Array>()));
         }
         let batch = RecordBatch::try_new(schema::metrics(), columns)
-            .map_err(|source| TableError::Arrow { path: run.metrics(), source })?;
-        metrics.write(&batch)?;
+            .map_err(|source| TableError::Arrow { path: "metrics.parquet".into(), source })?;
+        parts.write(0, &batch)?;
     }
     let rows: Vec<_> = outputs.iter().flat_map(|o| &o.pairs).collect();
     if !rows.is_empty() {
@@ -312,8 +344,8 @@ fn write_outputs(
                 Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.4))),
             ],
         )
-        .map_err(|source| TableError::Arrow { path: run.pairwise(), source })?;
-        pairs.write(&batch)?;
+        .map_err(|source| TableError::Arrow { path: "pairwise.parquet".into(), source })?;
+        parts.write(1, &batch)?;
     }
     Ok(())
 }

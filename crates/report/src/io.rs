@@ -23,14 +23,19 @@ pub(crate) fn figure_path(run: &RunDir, stem: &str) -> String {
     svg.strip_prefix(run.root()).unwrap_or(&svg).display().to_string()
 }
 
-/// Lazily scans the Parquet table at `path`.
+/// Lazily scans the table at `path`: its part files, or the one Parquet file.
 pub(crate) fn scan(path: &Path) -> Result<LazyFrame, ReportError> {
     let name = table_name(path);
-    if !path.is_file() {
+    let files = clipshift_tables::part_files(path)?;
+    if files.is_empty() {
         return Err(ReportError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "table not found")));
     }
-    let pl = PlRefPath::try_from_path(path).map_err(ReportError::polars(&name))?;
-    LazyFrame::scan_parquet(pl, ScanArgsParquet::default()).map_err(ReportError::polars(name))
+    let files = files
+        .iter()
+        .map(|f| PlRefPath::try_from_path(f).map_err(ReportError::polars(&name)))
+        .collect::<Result<Vec<_>, _>>()?;
+    LazyFrame::scan_parquet_files(files.into_iter().collect(), ScanArgsParquet::default())
+        .map_err(ReportError::polars(name))
 }
 
 /// Writes `bytes` to `path` atomically.
@@ -41,7 +46,11 @@ pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), ReportError> 
 /// Writes a DataFrame as Parquet atomically.
 pub(crate) fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), ReportError> {
     let mut file = AtomicFile::create(path)?;
-    ParquetWriter::new(&mut file).finish(df).map_err(ReportError::polars(table_name(path)))?;
+    // Snappy, as every table of a run (the tables crate reads them without zstd).
+    ParquetWriter::new(&mut file)
+        .with_compression(ParquetCompression::Snappy)
+        .finish(df)
+        .map_err(ReportError::polars(table_name(path)))?;
     Ok(file.commit()?)
 }
 

@@ -15,7 +15,8 @@ pub(crate) struct RunInfo {
 impl RunInfo {
     pub(crate) fn load(run: &RunDir) -> Result<Self, ReportError> {
         let manifest = RunManifest::load(run)?;
-        // The report reads metrics, embeddings and augmentations together: all current.
+        // The report reads metrics, embeddings and augmentations together: all finished and current.
+        manifest.require_complete(run, "metrics", "metrics.parquet")?;
         manifest.check_metrics_current(run)?;
         let augment = manifest.require_augment(run)?.clone();
         let model = manifest.model.ok_or_else(|| TableError::Missing {

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clipshift_tables::{ErrorKind, ErrorLog, RunDir, SourceImages, read_errors};
+use clipshift_tables::{ErrorKind, ErrorLog, RunDir, Shard, SourceImages, read_errors};
 
 use crate::analysis::{self, Clustering, DistanceMatrix, MetricData, PairTest, SummaryRow};
 use crate::figures::{self, Ctx, Figure};
@@ -36,6 +36,8 @@ pub struct ReportSummary {
 pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     let run = RunDir::new(&config.run_dir);
     run.check_contained()?;
+    // A run written in shards: every shard must be there and finished; run.json becomes their merge.
+    clipshift_tables::merge_shards(&run)?;
     let info = RunInfo::load(&run)?;
     if info.model.random_init {
         tracing::warn!("model is random-init: the report's numbers are meaningless");
@@ -54,7 +56,9 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     let ctx = Ctx { data: &data, summary: &agg.summary, random_init: info.model.random_init };
     let drawn = draw_figures(&run, &ctx, &agg, &info, config, &errors);
     let figs = write_figures(&run, drawn, &errors)?;
-    let n_errors = errors.save(&run.errors())?;
+    let records = errors.take();
+    let n_errors = records.len();
+    clipshift_tables::replace_stage_errors(&run, STAGE, &records)?;
 
     let links = table_links(&run, &figs, config);
     let cs = [&agg.augmentations, &agg.variants];
@@ -87,11 +91,7 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
 
 /// Rows of `errors.parquet` written by the stages before this one.
 fn count_input_errors(run: &RunDir) -> usize {
-    let path = run.errors();
-    if !path.is_file() {
-        return 0;
-    }
-    match read_errors(&path) {
+    match read_errors(&run.errors()) {
         Ok(rows) => rows.iter().filter(|r| r.stage != STAGE).count(),
         Err(e) => {
             tracing::warn!("cannot count the recorded failures: {e}");
@@ -167,7 +167,7 @@ fn draw_figures(
     let scores: Vec<String> = ctx.overall_scores().into_iter().rev().map(|(a, _)| a).collect();
     let leaf: Vec<String> = c_augs.leaf_order.iter().map(|&i| c_augs.labels[i].clone()).collect();
     // Where to find source images for replayed pixels: read once for both pixel figures.
-    let sources = config.replay_images.then(|| SourceImages::load(run)).and_then(|loaded| {
+    let sources = config.replay_images.then(|| SourceImages::load(run, Shard::WHOLE)).and_then(|loaded| {
         loaded
             .map_err(|e| {
                 let path = table_name(&run.images());
@@ -273,7 +273,7 @@ fn table_links(run: &RunDir, figs: &[Figure], config: &ReportConfig) -> Vec<(Str
         (run.pairwise(), "input: distances between the variants of each image (metrics stage)"),
         (run.errors(), "failures recorded by any stage"),
     ] {
-        if path.is_file() {
+        if path.exists() {
             links.push((up(path), desc.to_owned()));
         }
     }

@@ -1,6 +1,7 @@
 //! The one way a run's files are written: all or nothing.
 //!
-//! Bytes go to `<name>.partial` beside the target; [`AtomicFile::commit`] syncs the file,
+//! Bytes go to `.<name>.partial` beside the target (hidden, so that dataset readers
+//! listing a table's directory skip it); [`AtomicFile::commit`] syncs the file,
 //! renames it over the target and syncs the directory, so after a crash a reader finds
 //! either the previous file or the complete new one, never a torn one. A file dropped
 //! without a commit (an error on the way) removes its temporary file.
@@ -83,7 +84,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
 }
 
 fn partial_path(target: &Path) -> PathBuf {
-    let mut name = target.file_name().unwrap_or_default().to_os_string();
+    let mut name = std::ffi::OsString::from(".");
+    name.push(target.file_name().unwrap_or_default());
     name.push(".partial");
     target.with_file_name(name)
 }

@@ -17,6 +17,12 @@ pub enum TableError {
     Missing { path: PathBuf, hint: String },
     #[error("{path} was computed from other inputs than the run has now ({changes}); re-run the `{stage}` stage")]
     Stale { path: PathBuf, changes: String, stage: String },
+    #[error(
+        "{path} is incomplete: the `{stage}` stage did not finish (interrupted, or still running); run it again to resume"
+    )]
+    Incomplete { path: PathBuf, stage: String },
+    #[error("{path}: {message}")]
+    Shards { path: PathBuf, message: String },
     #[error("{path} is a link to {target}, outside the run directory; refusing to write through it")]
     OutsideRun { path: PathBuf, target: PathBuf },
 }

@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, RecordBatch, StringArray, UInt64Array};
@@ -83,9 +83,8 @@ pub struct ErrorRecord {
     pub message: String,
 }
 
-/// Collects a stage's failures (from any thread) and merges them into `errors.parquet`.
-///
-/// Re-running a stage replaces that stage's earlier rows and keeps the other stages' rows.
+/// Collects a stage's failures (from any thread) until they are committed with the
+/// stage's rows ([`crate::StageParts`]) as the stage's part of `errors.parquet`.
 #[derive(Debug)]
 pub struct ErrorLog {
     stage: String,
@@ -117,6 +116,7 @@ impl ErrorLog {
         });
     }
 
+    /// Records not yet taken.
     pub fn len(&self) -> usize {
         self.records.lock().expect("error log poisoned").len()
     }
@@ -125,67 +125,71 @@ impl ErrorLog {
         self.len() == 0
     }
 
-    /// Writes this stage's records into `path`, replacing its earlier rows. Returns the count.
-    pub fn save(&self, path: &Path) -> Result<usize, TableError> {
-        let mut rows: Vec<ErrorRecord> = if path.exists() {
-            read_errors(path)?.into_iter().filter(|r| r.stage != self.stage).collect()
-        } else {
-            Vec::new()
-        };
-        let mine = self.records.lock().expect("error log poisoned").clone();
-        let count = mine.len();
-        rows.extend(mine);
-        if rows.is_empty() {
-            if path.exists() {
-                std::fs::remove_file(path).map_err(|source| TableError::Io { path: path.to_path_buf(), source })?;
-            }
-            return Ok(0);
-        }
-        let batch = RecordBatch::try_new(
-            schema::errors(),
-            vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.stage.as_str()))),
-                Arc::new(rows.iter().map(|r| r.path.as_deref()).collect::<StringArray>()),
-                Arc::new(rows.iter().map(|r| r.image_id).collect::<UInt64Array>()),
-                Arc::new(rows.iter().map(|r| r.augmentation.as_deref()).collect::<StringArray>()),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.kind.as_str()))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.message.as_str()))),
-            ],
-        )
-        .map_err(|source| TableError::Arrow { path: path.to_path_buf(), source })?;
-        let mut writer = TableWriter::create(path, schema::errors())?;
-        writer.write(&batch)?;
-        writer.finish()?;
-        Ok(count)
+    /// Takes the records collected so far, leaving the log empty.
+    pub fn take(&self) -> Vec<ErrorRecord> {
+        std::mem::take(&mut *self.records.lock().expect("error log poisoned"))
+    }
+
+    /// Moves `other`'s records (already logged) into this log.
+    pub fn append(&self, other: ErrorLog) {
+        let records = other.records.into_inner().expect("error log poisoned");
+        self.records.lock().expect("error log poisoned").extend(records);
     }
 }
 
-/// Reads every row of an `errors.parquet` file.
-pub fn read_errors(path: &Path) -> Result<Vec<ErrorRecord>, TableError> {
-    let batch = read_table(path)?;
-    let stage: &StringArray = column(&batch, path, "stage")?;
-    let file: &StringArray = column(&batch, path, "path")?;
-    let image: &UInt64Array = column(&batch, path, schema::IMAGE_ID)?;
-    let aug: &StringArray = column(&batch, path, schema::AUGMENTATION)?;
-    let kind: &StringArray = column(&batch, path, "kind")?;
-    let message: &StringArray = column(&batch, path, "message")?;
-    (0..batch.num_rows())
-        .map(|i| {
+/// Writes `records` as one Parquet file at `path`.
+pub(crate) fn write_errors(path: &Path, rows: &[ErrorRecord]) -> Result<(), TableError> {
+    let batch = RecordBatch::try_new(
+        schema::errors(),
+        vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.stage.as_str()))),
+            Arc::new(rows.iter().map(|r| r.path.as_deref()).collect::<StringArray>()),
+            Arc::new(rows.iter().map(|r| r.image_id).collect::<UInt64Array>()),
+            Arc::new(rows.iter().map(|r| r.augmentation.as_deref()).collect::<StringArray>()),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.kind.as_str()))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.message.as_str()))),
+        ],
+    )
+    .map_err(|source| TableError::Arrow { path: path.to_path_buf(), source })?;
+    let mut writer = TableWriter::create(path, schema::errors())?;
+    writer.write(&batch)?;
+    writer.finish()?;
+    Ok(())
+}
+
+/// Reads every row of `errors.parquet` (all stages and shards); none when it does not exist.
+pub fn read_errors(table: &Path) -> Result<Vec<ErrorRecord>, TableError> {
+    read_error_files(&crate::part_files(table)?)
+}
+
+/// Reads every row of the given parts of `errors.parquet`.
+pub fn read_error_files(files: &[PathBuf]) -> Result<Vec<ErrorRecord>, TableError> {
+    let mut records = Vec::new();
+    for path in files {
+        let batch = read_table(path)?;
+        let stage: &StringArray = column(&batch, path, "stage")?;
+        let file: &StringArray = column(&batch, path, "path")?;
+        let image: &UInt64Array = column(&batch, path, schema::IMAGE_ID)?;
+        let aug: &StringArray = column(&batch, path, schema::AUGMENTATION)?;
+        let kind: &StringArray = column(&batch, path, "kind")?;
+        let message: &StringArray = column(&batch, path, "message")?;
+        for i in 0..batch.num_rows() {
             let kind = ErrorKind::parse(kind.value(i)).ok_or_else(|| TableError::Column {
-                path: path.to_path_buf(),
+                path: path.clone(),
                 column: "kind".into(),
                 message: format!("unknown error kind `{}`", kind.value(i)),
             })?;
-            Ok(ErrorRecord {
+            records.push(ErrorRecord {
                 stage: stage.value(i).to_string(),
                 path: file.is_valid(i).then(|| file.value(i).to_string()),
                 image_id: image.is_valid(i).then(|| image.value(i)),
                 augmentation: aug.is_valid(i).then(|| aug.value(i).to_string()),
                 kind,
                 message: message.value(i).to_string(),
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    Ok(records)
 }
 
 #[cfg(test)]
@@ -193,27 +197,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rerunning_a_stage_replaces_only_its_rows() {
-        let dir = std::env::temp_dir().join(format!("clipshift-errors-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("errors.parquet");
+    fn a_stage_run_whole_replaces_only_its_rows() {
+        let run = crate::RunDir::new(std::env::temp_dir().join(format!("clipshift-errors-{}", std::process::id())));
+        run.create().unwrap();
         let augment = ErrorLog::new("augment");
         augment.record(Some("bad.jpg"), None, None, ErrorKind::Decode, "not a JPEG".into());
-        assert_eq!(augment.save(&path).unwrap(), 1);
-        let encode = ErrorLog::new("encode");
-        encode.record(None, Some(7), Some("blur"), ErrorKind::Inference, "boom".into());
-        encode.save(&path).unwrap();
-        assert_eq!(read_errors(&path).unwrap().len(), 2);
-        // encode re-run without failures: only augment's row stays.
-        ErrorLog::new("encode").save(&path).unwrap();
-        let rows = read_errors(&path).unwrap();
+        crate::replace_stage_errors(&run, "augment", &augment.take()).unwrap();
+        assert!(augment.is_empty());
+        let report = ErrorLog::new("report");
+        report.record(None, Some(7), Some("blur"), ErrorKind::Figure, "boom".into());
+        crate::replace_stage_errors(&run, "report", &report.take()).unwrap();
+        assert_eq!(read_errors(&run.errors()).unwrap().len(), 2);
+        // The report re-run without failures: only augment's row stays.
+        crate::replace_stage_errors(&run, "report", &[]).unwrap();
+        let rows = read_errors(&run.errors()).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].path.as_deref(), Some("bad.jpg"));
         assert_eq!(rows[0].image_id, None);
         assert_eq!(rows[0].kind, ErrorKind::Decode);
-        ErrorLog::new("augment").save(&path).unwrap();
-        assert!(!path.exists());
-        std::fs::remove_dir_all(&dir).unwrap();
+        crate::replace_stage_errors(&run, "augment", &[]).unwrap();
+        assert!(read_errors(&run.errors()).unwrap().is_empty());
+        std::fs::remove_dir_all(run.root()).unwrap();
     }
 
     #[test]

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{RecordBatch, StringArray, UInt64Array};
 
-use crate::io::{column, read_columns};
+use crate::io::{column, read_files};
 use crate::{TableError, schema};
 
 /// Streams a table whose rows are grouped by `image_id` (every stage writes them so),
@@ -18,15 +18,17 @@ pub struct ImageGroups {
 }
 
 impl ImageGroups {
-    pub fn open(path: &Path) -> Result<Self, TableError> {
-        Self::open_columns(path, None)
+    /// Every row of `table` (a directory of parts, or one file).
+    pub fn open(table: &Path) -> Result<Self, TableError> {
+        Self::open_files(table, crate::part_files(table)?, None)
     }
 
-    /// Like [`ImageGroups::open`], reading only `columns` (which must include `image_id`).
-    pub fn open_columns(path: &Path, columns: Option<&[&str]>) -> Result<Self, TableError> {
+    /// The rows of `files`, parts of `table`, reading only `columns` (which must include
+    /// `image_id`; all when `None`).
+    pub fn open_files(table: &Path, files: Vec<PathBuf>, columns: Option<&[&str]>) -> Result<Self, TableError> {
         Ok(Self {
-            path: path.to_path_buf(),
-            batches: Box::new(read_columns(path, 4096, columns)?),
+            path: table.to_path_buf(),
+            batches: Box::new(read_files(files, 4096, columns)?),
             current: None,
             offset: 0,
             carry: Vec::new(),
@@ -156,13 +158,14 @@ mod tests {
         );
         assert!(groups.iter().all(|g| g.1 > 0));
         // A projection reads only the named columns and keeps the grouping.
-        let projected: Vec<(u64, usize, usize)> = ImageGroups::open_columns(&path, Some(&[schema::IMAGE_ID]))
-            .unwrap()
-            .map(|g| {
-                let (id, rows) = g.unwrap();
-                (id, rows.num_rows(), rows.num_columns())
-            })
-            .collect();
+        let projected: Vec<(u64, usize, usize)> =
+            ImageGroups::open_files(&path, vec![path.clone()], Some(&[schema::IMAGE_ID]))
+                .unwrap()
+                .map(|g| {
+                    let (id, rows) = g.unwrap();
+                    (id, rows.num_rows(), rows.num_columns())
+                })
+                .collect();
         assert_eq!(projected, vec![(1, 3000, 1), (2, 3000, 1), (3, 1, 1), (4, 5000, 1)]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -8,7 +8,7 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::{AtomicFile, TableError};
+use crate::{AtomicFile, TableError, part_files};
 
 /// Rows per Parquet row group: bounded memory on write, and useful pruning on read.
 const ROW_GROUP_ROWS: usize = 4096;
@@ -53,18 +53,28 @@ impl TableWriter {
     }
 }
 
-/// Reads a Parquet table in batches of at most `batch_rows` rows, so memory stays
-/// bounded by the batch and not by the table.
+/// Reads a table (a directory of parts, or one Parquet file) in batches of at most
+/// `batch_rows` rows, so memory stays bounded by the batch and not by the table.
 pub fn read_batches(
-    path: &Path,
+    table: &Path,
     batch_rows: usize,
 ) -> Result<impl Iterator<Item = Result<RecordBatch, TableError>> + Send + use<>, TableError> {
-    read_columns(path, batch_rows, None)
+    read_files(part_files(table)?, batch_rows, None)
 }
 
-/// [`read_batches`] of only the named top-level `columns` (all when `None`): the others
-/// are never decoded, which matters for wide columns such as per-layer states.
-pub(crate) fn read_columns(
+/// The rows of `files` (parts of one table) in order, in batches of at most `batch_rows`,
+/// of only the named top-level `columns` (all when `None`): the others are never decoded,
+/// which matters for wide columns such as per-layer states.
+pub fn read_files(
+    files: Vec<PathBuf>,
+    batch_rows: usize,
+    columns: Option<&[&str]>,
+) -> Result<impl Iterator<Item = Result<RecordBatch, TableError>> + Send + use<>, TableError> {
+    let readers = files.iter().map(|path| read_file(path, batch_rows, columns)).collect::<Result<Vec<_>, _>>()?;
+    Ok(readers.into_iter().flatten())
+}
+
+fn read_file(
     path: &Path,
     batch_rows: usize,
     columns: Option<&[&str]>,
@@ -82,19 +92,58 @@ pub(crate) fn read_columns(
     Ok(reader.map(move |b| b.map_err(|source| TableError::Arrow { path: path.clone(), source })))
 }
 
-/// Reads a whole (small) table, e.g. `images.parquet`, into one batch.
-pub fn read_table(path: &Path) -> Result<RecordBatch, TableError> {
-    let file = File::open(path).map_err(|source| TableError::Io { path: path.to_path_buf(), source })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|source| TableError::Parquet { path: path.to_path_buf(), source })?;
-    let schema = builder.schema().clone();
-    let batches = builder
-        .build()
-        .map_err(|source| TableError::Parquet { path: path.to_path_buf(), source })?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TableError::Arrow { path: path.to_path_buf(), source })?;
+/// Reads a whole (small) table, e.g. `images.parquet`, into one batch. Its parts must
+/// share one schema.
+pub fn read_table(table: &Path) -> Result<RecordBatch, TableError> {
+    let files = part_files(table)?;
+    let Some(first) = files.first() else {
+        return Err(TableError::Missing { path: table.to_path_buf(), hint: "the table has no parts".into() });
+    };
+    let file = File::open(first).map_err(|source| TableError::Io { path: first.clone(), source })?;
+    let schema = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|source| TableError::Parquet { path: first.clone(), source })?
+        .schema()
+        .clone();
+    let mut batches = Vec::new();
+    for path in &files {
+        for batch in read_file(path, 8192, None)? {
+            let batch = batch?;
+            if batch.schema().fields() != schema.fields() {
+                return Err(TableError::Column {
+                    path: path.clone(),
+                    column: "(schema)".into(),
+                    message: format!("differs from the schema of {}", first.display()),
+                });
+            }
+            batches.push(batch);
+        }
+    }
     arrow::compute::concat_batches(&schema, &batches)
-        .map_err(|source| TableError::Arrow { path: path.to_path_buf(), source })
+        .map_err(|source| TableError::Arrow { path: table.to_path_buf(), source })
+}
+
+/// The number of rows in `files`, from their metadata.
+pub fn count_rows(files: &[PathBuf]) -> Result<usize, TableError> {
+    let mut rows = 0;
+    for path in files {
+        let file = File::open(path).map_err(|source| TableError::Io { path: path.clone(), source })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|source| TableError::Parquet { path: path.clone(), source })?;
+        rows += usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    }
+    Ok(rows)
+}
+
+/// The values of the `u64` column `name` in `files` (e.g. the image ids a stage committed).
+pub fn read_u64_column(files: &[PathBuf], name: &str) -> Result<Vec<u64>, TableError> {
+    let mut values = Vec::new();
+    for path in files {
+        for batch in read_file(path, 8192, Some(&[name]))? {
+            let batch = batch?;
+            values.extend(column::<arrow::array::UInt64Array>(&batch, path, name)?.iter().flatten());
+        }
+    }
+    Ok(values)
 }
 
 /// Typed column access with an error naming the file and column.

@@ -23,6 +23,13 @@ impl RunDir {
     pub fn manifest(&self) -> PathBuf {
         self.root.join("run.json")
     }
+    /// The manifest a shard's stages keep (`shards/KKKK-of-NNNN.json`); `run.json` for the whole run.
+    pub fn shard_manifest(&self, shard: crate::Shard) -> PathBuf {
+        if shard.is_whole() { self.manifest() } else { self.shards_dir().join(format!("{}.json", shard.tag())) }
+    }
+    pub fn shards_dir(&self) -> PathBuf {
+        self.root.join("shards")
+    }
     pub fn images(&self) -> PathBuf {
         self.root.join("images.parquet")
     }
@@ -109,7 +116,7 @@ impl RunDir {
 
     /// An error naming `path` and which stage produces it, for a missing input table.
     pub fn require(&self, path: &Path, produced_by: &str) -> Result<(), crate::TableError> {
-        if path.exists() {
+        if crate::part_files(path).is_ok_and(|parts| !parts.is_empty()) {
             Ok(())
         } else {
             Err(crate::TableError::Missing {

@@ -1,13 +1,19 @@
 //! `run.json`: the resolved configuration of a run, one typed section per stage that
 //! writes one. Each stage loads the manifest, sets its own section and saves it, so the
 //! other stages' sections are kept.
+//!
+//! `progress` records, per stage, what it was asked to compute and whether it finished:
+//! a stage started again with the same request resumes (or has nothing to do), one with a
+//! changed request recomputes, and the next stage refuses tables that are not complete.
+//! A shard K of N keeps its own manifest, `shards/KKKK-of-NNNN.json`; the report merges
+//! them into `run.json` ([`merge_shards`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{RunDir, TableError, write_atomic};
+use crate::{RunDir, Shard, TableError, write_atomic};
 
 /// The whole of `run.json`. The file keeps the augment section's keys at the top level
 /// (`seed`, `suite`, `data_root`, …), beside `model` and `encode`.
@@ -25,6 +31,29 @@ pub struct RunManifest {
     /// Written by the metrics stage: what its tables were computed from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsManifest>,
+    /// Per stage (`augment`, `encode`, `metrics`): what it was asked and whether it finished.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub progress: BTreeMap<String, StageProgress>,
+}
+
+/// Where a stage's work stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageProgress {
+    /// Whether the stage finished: its tables hold every row.
+    pub complete: bool,
+    /// What the stage was asked to compute: its inputs and the options that change its rows.
+    pub request: Lineage,
+}
+
+/// How a stage starts, from its request and what `run.json` says of its last run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Nothing of it is kept: first run, changed request, or `--fresh`.
+    Fresh,
+    /// The same request was interrupted: continue after its last commit.
+    Resume,
+    /// The same request already finished: nothing to do.
+    Done,
 }
 
 /// What a stage's tables were computed from, by name (`seed`, `suite`, `model_sha256`, …),
@@ -130,6 +159,69 @@ impl RunManifest {
         Self::read(&run.manifest())
     }
 
+    /// Reads the manifest of one shard (`run.json` for the whole run).
+    pub fn load_shard(run: &RunDir, shard: Shard) -> Result<Self, TableError> {
+        Self::read(&run.shard_manifest(shard))
+    }
+
+    /// Writes the manifest of one shard atomically (`run.json` for the whole run).
+    pub fn save_shard(&self, run: &RunDir, shard: Shard) -> Result<(), TableError> {
+        let path = run.shard_manifest(shard);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| TableError::Io { path: dir.to_path_buf(), source })?;
+        }
+        let text =
+            serde_json::to_string_pretty(self).map_err(|source| TableError::Json { path: path.clone(), source })?;
+        write_atomic(&path, text.as_bytes())
+    }
+
+    /// Decides how `stage` starts for `request` and records it as started (unless there is
+    /// nothing to do). A changed request is logged with what changed. `committed` says
+    /// whether the shard holds parts of the stage's primary table: without them (another
+    /// shard count replaced them) there is nothing to keep.
+    pub fn begin(&mut self, stage: &str, request: Lineage, fresh: bool, committed: bool) -> Start {
+        let start = match self.progress.get(stage) {
+            Some(last) if last.request == request && !fresh && committed => {
+                if last.complete {
+                    Start::Done
+                } else {
+                    Start::Resume
+                }
+            }
+            Some(last) if last.request != request => {
+                tracing::warn!(
+                    stage,
+                    "inputs changed since the last run ({}): recomputing from scratch",
+                    changes(&last.request, &request).join(", ")
+                );
+                Start::Fresh
+            }
+            _ => Start::Fresh,
+        };
+        if start != Start::Done {
+            self.progress.insert(stage.into(), StageProgress { complete: false, request });
+        }
+        start
+    }
+
+    /// Records that `stage` finished.
+    pub fn complete(&mut self, stage: &str) {
+        if let Some(progress) = self.progress.get_mut(stage) {
+            progress.complete = true;
+        }
+    }
+
+    /// Refuses to read the tables of `stage` (named by `table`) unless it finished. A
+    /// manifest of an older run without `progress` counts as finished.
+    pub fn require_complete(&self, run: &RunDir, stage: &str, table: &str) -> Result<(), TableError> {
+        match self.progress.get(stage) {
+            Some(progress) if !progress.complete => {
+                Err(TableError::Incomplete { path: run.root().join(table), stage: stage.into() })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn read(path: &Path) -> Result<Self, TableError> {
         if !path.exists() {
             return Ok(Self::default());
@@ -143,6 +235,7 @@ impl RunManifest {
         let model = keys.remove("model").map(|v| section(path, "model.", v)).transpose()?;
         let encode = keys.remove("encode").map(|v| section(path, "encode.", v)).transpose()?;
         let metrics = keys.remove("metrics").map(|v| section(path, "metrics.", v)).transpose()?;
+        let progress = keys.remove("progress").map(|v| section(path, "progress.", v)).transpose()?.unwrap_or_default();
         let augment: Option<AugmentManifest> =
             if keys.is_empty() { None } else { Some(section(path, "", serde_json::Value::Object(keys))?) };
         if let Some(a) = &augment
@@ -154,7 +247,7 @@ impl RunManifest {
                 message: "expected a positive integer, found 0".into(),
             });
         }
-        Ok(Self { augment, model, encode, metrics })
+        Ok(Self { augment, model, encode, metrics, progress })
     }
 
     /// Writes `run.json` atomically.
@@ -169,10 +262,7 @@ impl RunManifest {
     /// model file and the preprocessing policy. `None` before encode ran.
     pub fn encode_lineage(&self) -> Option<Lineage> {
         let (encode, model) = (self.encode.as_ref()?, self.model.as_ref()?);
-        let mut lineage = encode.augment.clone();
-        lineage.insert("model_sha256".into(), model.sha256.clone());
-        lineage.insert("resize_policy".into(), model.resize_policy.clone());
-        Some(lineage)
+        Some(encode_lineage(&encode.augment, &model.sha256, &model.resize_policy))
     }
 
     /// Refuses embeddings.parquet when it was computed from other augment tables than
@@ -207,18 +297,37 @@ impl RunManifest {
     }
 }
 
-/// An error listing what changed between the lineage a table was computed from and the
-/// run's current one, and which stage to re-run.
-fn stale_if_changed(run: &RunDir, table: &str, stage: &str, was: &Lineage, now: &Lineage) -> Result<(), TableError> {
-    let keys: std::collections::BTreeSet<&String> = was.keys().chain(now.keys()).collect();
-    let changes: Vec<String> = keys
-        .into_iter()
+/// The fingerprint of a set of images: FNV-1a over their sorted ids, as 16 hex digits.
+pub fn fingerprint(ids: &mut [u64]) -> String {
+    ids.sort_unstable();
+    format!("{:016x}", ids.iter().fold(crate::Fnv1a::new(), |h, &id| h.word(id)).finish())
+}
+
+/// Everything embeddings depend on: the augment lineage, the model file and the
+/// preprocessing policy.
+pub fn encode_lineage(augment: &Lineage, model_sha256: &str, resize_policy: &str) -> Lineage {
+    let mut lineage = augment.clone();
+    lineage.insert("model_sha256".into(), model_sha256.into());
+    lineage.insert("resize_policy".into(), resize_policy.into());
+    lineage
+}
+
+/// `key: old -> new` for every key whose value differs.
+fn changes(was: &Lineage, now: &Lineage) -> Vec<String> {
+    let keys: BTreeSet<&String> = was.keys().chain(now.keys()).collect();
+    keys.into_iter()
         .filter(|k| was.get(*k) != now.get(*k))
         .map(|k| {
             let show = |v: Option<&String>| v.map_or("(none)".to_string(), Clone::clone);
             format!("{k}: {} -> {}", show(was.get(k)), show(now.get(k)))
         })
-        .collect();
+        .collect()
+}
+
+/// An error listing what changed between the lineage a table was computed from and the
+/// run's current one, and which stage to re-run.
+fn stale_if_changed(run: &RunDir, table: &str, stage: &str, was: &Lineage, now: &Lineage) -> Result<(), TableError> {
+    let changes = changes(was, now);
     if changes.is_empty() {
         return Ok(());
     }
@@ -331,6 +440,38 @@ mod tests {
         assert_eq!(raw["suite"]["members"][0]["name"], "blur");
         assert_eq!(raw["suite"]["members"][0]["transform"], "gaussian_blur");
         assert_eq!(raw["encode"]["batch"], 4);
+        std::fs::remove_dir_all(run.root()).unwrap();
+    }
+
+    #[test]
+    fn a_stage_resumes_only_the_same_unfinished_request() {
+        let run = RunDir::new(std::env::temp_dir().join(format!("clipshift-manifest-start-{}", std::process::id())));
+        let request = Lineage::from([("seed".to_string(), "1".to_string())]);
+        let mut m = RunManifest::default();
+        assert_eq!(m.begin("encode", request.clone(), false, false), Start::Fresh);
+        let err = m.require_complete(&run, "encode", "embeddings.parquet").unwrap_err().to_string();
+        assert!(err.contains("embeddings.parquet is incomplete") && err.contains("`encode`"), "{err}");
+        assert_eq!(m.begin("encode", request.clone(), false, true), Start::Resume);
+        m.complete("encode");
+        m.require_complete(&run, "encode", "embeddings.parquet").unwrap();
+        assert_eq!(m.begin("encode", request.clone(), false, true), Start::Done);
+        m.require_complete(&run, "encode", "embeddings.parquet").unwrap();
+        // Its parts replaced by another shard count, or --fresh: from scratch.
+        assert_eq!(m.begin("encode", request.clone(), false, false), Start::Fresh);
+        m.complete("encode");
+        assert_eq!(m.begin("encode", request.clone(), true, true), Start::Fresh);
+        m.complete("encode");
+        let changed = Lineage::from([("seed".to_string(), "2".to_string())]);
+        assert_eq!(m.begin("encode", changed.clone(), false, true), Start::Fresh);
+        assert!(m.require_complete(&run, "encode", "embeddings.parquet").is_err());
+        assert_eq!(m.progress["encode"].request, changed);
+
+        // A shard keeps its own manifest; progress survives the round trip.
+        run.create().unwrap();
+        let shard = Shard::new(1, 3).unwrap();
+        m.save_shard(&run, shard).unwrap();
+        assert!(run.root().join("shards/0001-of-0003.json").is_file() && !run.manifest().exists());
+        assert_eq!(RunManifest::load_shard(&run, shard).unwrap(), m);
         std::fs::remove_dir_all(run.root()).unwrap();
     }
 

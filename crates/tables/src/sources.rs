@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{StringArray, UInt64Array};
 
-use crate::{RunDir, RunManifest, TableError, column, read_table, schema};
+use crate::{RunDir, RunManifest, Shard, TableError, column, part_files, read_files, schema, shard_part_files};
 
 /// The source images of a run, for the stages that replay variants from them.
 ///
@@ -20,18 +20,22 @@ pub struct SourceImages {
 }
 
 impl SourceImages {
-    /// Reads `run.json` and `images.parquet`, both written by the augment stage.
-    pub fn load(run: &RunDir) -> Result<Self, TableError> {
+    /// Reads the manifest and `images.parquet` of `shard` (of the whole run, merged, for
+    /// [`Shard::WHOLE`]), both written by the augment stage.
+    pub fn load(run: &RunDir, shard: Shard) -> Result<Self, TableError> {
         run.require(&run.images(), "augment")?;
-        let manifest = RunManifest::load(run)?;
+        let manifest = RunManifest::load_shard(run, shard)?;
         let augment = manifest.require_augment(run)?;
         let (data_root, image_size, max_pixels) = (augment.data_root.clone(), augment.image_size, augment.max_pixels);
         let path = run.images();
-        let table = read_table(&path)?;
-        let ids = column::<UInt64Array>(&table, &path, schema::IMAGE_ID)?;
-        let files = column::<StringArray>(&table, &path, "path")?;
-        let paths =
-            ids.values().iter().zip(files.iter()).map(|(id, p)| (*id, p.unwrap_or_default().to_owned())).collect();
+        let files = if shard.is_whole() { part_files(&path)? } else { shard_part_files(&path, shard)? };
+        let mut paths = HashMap::new();
+        for batch in read_files(files, 8192, None)? {
+            let batch = batch?;
+            let ids = column::<UInt64Array>(&batch, &path, schema::IMAGE_ID)?;
+            let files = column::<StringArray>(&batch, &path, "path")?;
+            paths.extend(ids.values().iter().zip(files.iter()).map(|(id, p)| (*id, p.unwrap_or_default().to_owned())));
+        }
         Ok(Self { data_root, image_size, max_pixels, paths })
     }
 
@@ -119,7 +123,7 @@ mod tests {
     #[test]
     fn resolves_paths_against_the_data_root() {
         let run = run_with("ok", manifest(json!({"image_size": 96})));
-        let sources = SourceImages::load(&run).unwrap();
+        let sources = SourceImages::load(&run, Shard::WHOLE).unwrap();
         assert_eq!((sources.len(), sources.image_size()), (2, 96));
         assert_eq!(sources.relative_path(9), Some("sub/b.jpg"));
         assert_eq!(sources.file(7), Some(PathBuf::from("/data/a.png")));
@@ -130,12 +134,12 @@ mod tests {
     #[test]
     fn names_run_json_when_it_is_incomplete() {
         let run = run_with("no-root", manifest(json!({"data_root": null})));
-        let err = SourceImages::load(&run).unwrap_err().to_string();
+        let err = SourceImages::load(&run, Shard::WHOLE).unwrap_err().to_string();
         assert!(err.contains("run.json") && err.contains("data_root"), "{err}");
         std::fs::remove_dir_all(run.root()).unwrap();
 
         let run = run_with("bad-size", manifest(json!({"image_size": "big"})));
-        let err = SourceImages::load(&run).unwrap_err().to_string();
+        let err = SourceImages::load(&run, Shard::WHOLE).unwrap_err().to_string();
         assert!(err.contains("run.json") && err.contains("image_size") && err.contains("u32"), "{err}");
         std::fs::remove_dir_all(run.root()).unwrap();
     }

@@ -60,6 +60,8 @@ fn dump_pixels_writes_the_exact_model_inputs() {
         max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         save_images: false,
         limit: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     })
     .unwrap();
     let dump = dir.join("pixels");
@@ -71,6 +73,8 @@ fn dump_pixels_writes_the_exact_model_inputs() {
         session: SessionConfig::default(),
         batch: 4,
         dump_pixels: Some(dump.clone()),
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
     })
     .unwrap();
 

@@ -75,7 +75,7 @@ pub(crate) fn attention_overlays(
     config: &ReportConfig,
 ) -> Result<Option<Figure>, ReportError> {
     const STEM: &str = "attention_overlays";
-    if !config.replay_images || !pixels.run.embeddings().is_file() {
+    if !config.replay_images || !pixels.run.embeddings().exists() {
         return Ok(None);
     }
     let vars = variants(ctx);

@@ -571,7 +571,7 @@ fn figures_that_cannot_be_drawn_are_rows_of_errors_parquet() {
     fs::write(run_dir.embeddings(), b"not a parquet file").unwrap();
     let metrics_log = ErrorLog::new("metrics");
     metrics_log.record(Some("img1000.png"), Some(1000), Some("blur"), ErrorKind::Metric, "ssim failed".into());
-    metrics_log.save(&run_dir.errors()).unwrap();
+    clipshift_tables::replace_stage_errors(&run_dir, "metrics", &metrics_log.take()).unwrap();
 
     let summary = run(&ReportConfig::new(&dir)).unwrap();
     let rows = read_errors(&run_dir.errors()).unwrap();
