@@ -119,9 +119,9 @@ fn every_stage_records_the_same_kind_for_the_same_failure_and_keeps_the_rest() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
-/// A small PNG file whose header declares `width` x `height` pixels (its one data chunk
-/// is an empty zlib stream): a decompression bomb as far as the header goes.
-fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+/// A PNG file of the given `IHDR` fields and further chunks (name and data), written
+/// by hand so that the test controls every byte.
+fn png_file(width: u32, height: u32, bit_depth_and_colour: [u8; 2], chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
     fn crc32(bytes: &[u8]) -> u32 {
         let mut crc = !0u32;
         for &b in bytes {
@@ -132,17 +132,47 @@ fn png_declaring(width: u32, height: u32) -> Vec<u8> {
         }
         !crc
     }
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend_from_slice(&width.to_be_bytes());
+    let mut ihdr = width.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB, no interlace
+    ihdr.extend_from_slice(&[bit_depth_and_colour[0], bit_depth_and_colour[1], 0, 0, 0]); // no interlace
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    for chunk in [ihdr, b"IDAT\x78\x9c\x03\x00\x00\x00\x00\x01".to_vec(), b"IEND".to_vec()] {
-        png.extend_from_slice(&(chunk.len() as u32 - 4).to_be_bytes());
+    let all = std::iter::once((b"IHDR", ihdr)).chain(chunks.iter().cloned()).chain([(b"IEND", Vec::new())]);
+    for (name, data) in all {
+        let mut chunk = name.to_vec();
+        chunk.extend_from_slice(&data);
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
         png.extend_from_slice(&chunk);
         png.extend_from_slice(&crc32(&chunk).to_be_bytes());
     }
     png
+}
+
+/// A small PNG file whose header declares `width` x `height` pixels (its one data chunk
+/// is an empty zlib stream): a decompression bomb as far as the header goes.
+fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    png_file(width, height, [8, 2], &[(b"IDAT", b"\x78\x9c\x03\x00\x00\x00\x00\x01".to_vec())])
+}
+
+/// An 8-bit palette PNG (colour type 3) of `indices` rows over `palette`: its pixel data
+/// in one stored (uncompressed) deflate block.
+fn palette_png(palette: &[[u8; 3]], indices: &[Vec<u8>]) -> Vec<u8> {
+    let (width, height) = (indices[0].len() as u32, indices.len() as u32);
+    let raw: Vec<u8> = indices.iter().flat_map(|row| std::iter::once(0u8).chain(row.iter().copied())).collect();
+    let adler = {
+        let (mut a, mut b) = (1u32, 0u32);
+        for &x in &raw {
+            a = (a + u32::from(x)) % 65521;
+            b = (b + a) % 65521;
+        }
+        (b << 16) | a
+    };
+    let mut zlib = vec![0x78, 0x01, 0x01];
+    zlib.extend_from_slice(&(raw.len() as u16).to_le_bytes());
+    zlib.extend_from_slice(&(!(raw.len() as u16)).to_le_bytes());
+    zlib.extend_from_slice(&raw);
+    zlib.extend_from_slice(&adler.to_be_bytes());
+    let plte: Vec<u8> = palette.iter().flatten().copied().collect();
+    png_file(width, height, [8, 3], &[(b"PLTE", plte), (b"IDAT", zlib)])
 }
 
 fn encoded(image: impl Into<image::DynamicImage>, format: image::ImageFormat) -> Vec<u8> {
@@ -176,6 +206,9 @@ fn every_file_of_a_bad_corpus_is_an_image_or_one_error_row() {
         "rgba.png",
         &encoded(image::RgbaImage::from_fn(9, 7, |x, y| Rgba([x as u8, y as u8, 9, 0])), ImageFormat::Png),
     );
+    let palette = [[255, 0, 0], [0, 128, 255], [7, 8, 9]];
+    let indices = vec![vec![0, 1, 2, 1], vec![2, 2, 0, 1], vec![1, 0, 0, 2]];
+    write("palette.png", &palette_png(&palette, &indices));
     write("still.gif", &encoded(gradient.clone(), ImageFormat::Gif));
     let mut animated = Vec::new();
     {
@@ -225,6 +258,7 @@ fn every_file_of_a_bad_corpus_is_an_image_or_one_error_row() {
             "animated.gif",
             "gray.png",
             "one_pixel.png",
+            "palette.png",
             "rgba.png",
             "sixteen_bit.png",
             "still.gif"
@@ -247,10 +281,58 @@ fn every_file_of_a_bad_corpus_is_an_image_or_one_error_row() {
     assert_eq!(summary.errors, refused.len());
     let bomb = errors.iter().find(|e| e.path.as_deref() == Some("bomb.png")).unwrap();
     assert!(bomb.message.contains("60000x60000") && bomb.message.contains("--max-pixels"), "{}", bomb.message);
+    // A palette image gives its palette's colours, as PIL's convert("RGB").
+    let decoded =
+        clipshift_augment::read_source(&data.join("palette.png"), clipshift_augment::DEFAULT_MAX_PIXELS).unwrap().rgb;
+    for (y, row) in indices.iter().enumerate() {
+        for (x, &i) in row.iter().enumerate() {
+            assert_eq!(decoded.get_pixel(x as u32, y as u32).0, palette[i as usize], "palette.png at ({x}, {y})");
+        }
+    }
     // An animated GIF gives its first frame.
     let first =
         clipshift_augment::read_source(&data.join("animated.gif"), clipshift_augment::DEFAULT_MAX_PIXELS).unwrap().rgb;
     assert!(first.pixels().all(|p| p.0 == [10, 10, 10]), "{:?}", first.get_pixel(0, 0));
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// A file the stage may not read is one `read` error row naming it, and the rest of the
+/// folder is processed (exit status 3). As root, which reads any file, the stage runs as
+/// the unprivileged user `nobody` (uid 65534) through util-linux's `setpriv`.
+#[test]
+fn an_unreadable_file_is_one_read_error_row() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = temp_dir("unreadable");
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    copy_samples(&data, 1);
+    let locked = data.join("locked.png");
+    std::fs::write(&locked, encoded(image::RgbImage::new(4, 4), image::ImageFormat::Png)).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    // Others may enter the folders and write the run.
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = root.join("run");
+
+    let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+    let is_root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
+    let augment = stage_binary("augment");
+    let mut cmd = if is_root {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(augment.get_program());
+        cmd
+    } else {
+        augment
+    };
+    let out = cmd.arg("--run").arg(&run).arg("--data").arg(&data).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("locked.png"), "a warning line names the file: {stderr}");
+    let errors = read_errors(&RunDir::new(&run).errors()).unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!((errors[0].path.as_deref(), errors[0].kind), (Some("locked.png"), ErrorKind::Read));
+    assert!(errors[0].message.to_lowercase().contains("permission denied"), "{}", errors[0].message);
+    assert_eq!(table(&RunDir::new(&run).images()).num_rows(), 1, "the readable image is processed");
     std::fs::remove_dir_all(&root).unwrap();
 }
 

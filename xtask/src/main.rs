@@ -5,6 +5,7 @@
 //! links neither polars nor ONNX Runtime, and compiles in seconds.
 
 mod bench_memory;
+mod bench_resume;
 mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -54,9 +55,11 @@ enum Task {
     /// Formatting, clippy, the one-way dependency graph, then `test`: what CI runs.
     Ci,
     /// Benchmarks: augment, encode or metrics against their Python peers; memory (peak
-    /// RSS of every stage against the number of images, `--sizes 64,256,1024`).
+    /// RSS of every stage against the number of images, `--sizes 64,256,1024`); scale (the
+    /// same with wall time and rows/s, 1,664 and 13,312 images); resume (a run killed at
+    /// 60% and started again, against a whole run).
     Bench {
-        /// Which benchmark: augment, encode, metrics, memory.
+        /// Which benchmark: augment, encode, metrics, memory, scale, resume.
         what: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -424,11 +427,18 @@ fn bench(root: &Path, what: &str, args: &[String]) -> Result<()> {
         return bench_augment(root, args);
     }
     if what == "memory" {
-        return bench_memory::bench_memory(root, args);
+        return bench_memory::bench_memory(root, args, &[64, 256, 1024]);
+    }
+    if what == "scale" {
+        // The paper's 13,312 images against an eighth of them.
+        return bench_memory::bench_memory(root, args, &[1664, 13312]);
+    }
+    if what == "resume" {
+        return bench_resume::bench_resume(root, args);
     }
     let package = match what {
         "augment" | "encode" | "metrics" => format!("clipshift-{what}"),
-        other => bail!("unknown benchmark `{other}` (expected augment, encode, metrics or memory)"),
+        other => bail!("unknown benchmark `{other}` (expected augment, encode, metrics, memory, scale or resume)"),
     };
     let lib = runtime::ensure(root, false)?;
     // The Python peer each benchmark is compared with, run in its own environment.
@@ -473,16 +483,20 @@ fn bench_augment(root: &Path, args: &[String]) -> Result<()> {
     run(bench.args(["bench", "--profile", "dev", "-p", "clipshift-augment", "--bench", "vs_albumentations"]))
 }
 
-/// Exports the random-init ViT-B/32 (fp32 and int8) the encode benchmark times, once, and
-/// returns the peer script's arguments. `crates/encode/benches/encode.rs` reads the same paths.
-fn encode_bench_model(root: &Path) -> Result<Vec<String>> {
-    let bench = root.join(".cache/bench-encode");
-    let model = bench.join("random-vit-b-32");
+/// The random-init full-size ViT-B/32 (fp32 and int8) the benchmarks time, exported once.
+pub(crate) fn bench_vit_b32(root: &Path) -> Result<PathBuf> {
+    let model = root.join(".cache/bench-encode/random-vit-b-32");
     if !model.join("model.int8.json").exists() {
         let output = model.to_string_lossy().into_owned();
         let export = ["--random-init", "vit-b-32", "--seed", "0", "--quantize", "int8", "--output", &output];
         export_model(root, &export.map(String::from))?;
     }
-    let out = bench.join("peers.json").to_string_lossy().into_owned();
+    Ok(model)
+}
+
+/// The encode benchmark's model, exported once, as the peer script's arguments. `crates/encode/benches/encode.rs` reads the same paths.
+fn encode_bench_model(root: &Path) -> Result<Vec<String>> {
+    let model = bench_vit_b32(root)?;
+    let out = root.join(".cache/bench-encode/peers.json").to_string_lossy().into_owned();
     Ok(vec!["--model".into(), model.to_string_lossy().into_owned(), "--out".into(), out])
 }

@@ -39,6 +39,8 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     // A run written in shards: every shard must be there and finished; run.json becomes their merge.
     clipshift_tables::merge_shards(&run)?;
     let info = RunInfo::load(&run)?;
+    // Every table's schema and values, and that they agree on their images.
+    clipshift_tables::validate_run(&run)?;
     if info.model.random_init {
         tracing::warn!("model is random-init: the report's numbers are meaningless");
     }

@@ -8,6 +8,7 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use crate::validate::{check_schema, check_values, plain_batch, plain_schema};
 use crate::{AtomicFile, TableError, part_files};
 
 /// Rows per Parquet row group: bounded memory on write, and useful pruning on read.
@@ -83,13 +84,18 @@ fn read_file(
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|source| TableError::Parquet { path: path.to_path_buf(), source })?
         .with_batch_size(batch_rows);
+    check_schema(path, builder.schema())?;
     if let Some(columns) = columns {
         let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
         builder = builder.with_projection(mask);
     }
     let reader = builder.build().map_err(|source| TableError::Parquet { path: path.to_path_buf(), source })?;
     let path = path.to_path_buf();
-    Ok(reader.map(move |b| b.map_err(|source| TableError::Arrow { path: path.clone(), source })))
+    Ok(reader.map(move |b| {
+        let batch = plain_batch(&path, b.map_err(|source| TableError::Arrow { path: path.clone(), source })?)?;
+        check_values(&path, &batch)?;
+        Ok(batch)
+    }))
 }
 
 /// Reads a whole (small) table, e.g. `images.parquet`, into one batch. Its parts must
@@ -100,10 +106,11 @@ pub fn read_table(table: &Path) -> Result<RecordBatch, TableError> {
         return Err(TableError::Missing { path: table.to_path_buf(), hint: "the table has no parts".into() });
     };
     let file = File::open(first).map_err(|source| TableError::Io { path: first.clone(), source })?;
-    let schema = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|source| TableError::Parquet { path: first.clone(), source })?
-        .schema()
-        .clone();
+    let schema = plain_schema(
+        ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|source| TableError::Parquet { path: first.clone(), source })?
+            .schema(),
+    );
     let mut batches = Vec::new();
     for path in &files {
         for batch in read_file(path, 8192, None)? {
@@ -118,7 +125,7 @@ pub fn read_table(table: &Path) -> Result<RecordBatch, TableError> {
             batches.push(batch);
         }
     }
-    arrow::compute::concat_batches(&schema, &batches)
+    arrow::compute::concat_batches(&std::sync::Arc::new(schema), &batches)
         .map_err(|source| TableError::Arrow { path: table.to_path_buf(), source })
 }
 

@@ -21,6 +21,7 @@ mod merge;
 mod parts;
 pub mod schema;
 mod sources;
+mod validate;
 
 pub use atomic::{AtomicFile, write_atomic};
 pub use compare::{compare_runs, compare_tables};
@@ -40,5 +41,6 @@ pub use parts::{
     stage_error_files,
 };
 pub use sources::SourceImages;
+pub use validate::validate_run;
 
 pub use arrow;
