@@ -1,7 +1,8 @@
 //! `cargo xtask bench resume`: what a crash costs. The pipeline runs whole on 16
-//! photographs with a random-init full-size ViT-B/32; then again, killed with SIGKILL at
-//! 60% of the whole run's time, and started again with the same commands. It prints the
-//! rerun's time against the whole run's, and checks the two runs hold the same tables.
+//! photographs with a random-init full-size ViT-B/32; then, for each kill point (default
+//! 30% and 60% of the whole run's time), again: killed with SIGKILL there and started
+//! again with the same commands. It prints each rerun's time against the whole run's,
+//! and checks every resumed run holds the same tables as the whole one.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +15,7 @@ use crate::{bench_vit_b32, build_stages, run_stage, runtime};
 const STAGES: [&str; 4] = ["augment", "encode", "metrics", "report"];
 
 pub(crate) fn bench_resume(root: &Path, args: &[String]) -> Result<()> {
-    let (images, at) = parse_args(args)?;
+    let (images, kill_points) = parse_args(args)?;
     let ort = runtime::ensure(root, false)?;
     let model = bench_vit_b32(root)?;
     let bins = build_stages(root)?;
@@ -44,79 +45,84 @@ pub(crate) fn bench_resume(root: &Path, args: &[String]) -> Result<()> {
     }
     let whole: Duration = times.iter().sum();
 
-    eprintln!("== killed at {:.0}% of {:.1} s", at * 100.0, whole.as_secs_f64());
-    let killed_dir = out.join("killed");
-    let deadline = Instant::now() + whole.mul_f64(at);
-    let mut killed_in = None;
-    for stage in STAGES {
-        let mut child = command(stage, &killed_dir).spawn()?;
-        loop {
-            if let Some(status) = child.try_wait()? {
-                if !matches!(status.code(), Some(0 | 3)) {
-                    bail!("{stage} failed with {status} before the kill");
+    let mut reruns = Vec::new();
+    for (trial, &at) in kill_points.iter().enumerate() {
+        eprintln!("== killed at {:.0}% of {:.1} s", at * 100.0, whole.as_secs_f64());
+        let killed_dir = out.join(format!("killed-{trial}"));
+        let deadline = Instant::now() + whole.mul_f64(at);
+        let mut killed_in = None;
+        for stage in STAGES {
+            let mut child = command(stage, &killed_dir).spawn()?;
+            loop {
+                if let Some(status) = child.try_wait()? {
+                    if !matches!(status.code(), Some(0 | 3)) {
+                        bail!("{stage} failed with {status} before the kill");
+                    }
+                    break;
                 }
+                if Instant::now() >= deadline {
+                    child.kill()?;
+                    child.wait()?;
+                    killed_in = Some(stage);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if killed_in.is_some() {
                 break;
             }
-            if Instant::now() >= deadline {
-                child.kill()?;
-                child.wait()?;
-                killed_in = Some(stage);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
         }
-        if killed_in.is_some() {
-            break;
+        let killed_in = killed_in.context("the run finished before the kill; use a smaller --at")?;
+        eprintln!("== the same commands again");
+        let start = Instant::now();
+        for stage in STAGES {
+            run_stage(&mut command(stage, &killed_dir))?;
         }
-    }
-    let killed_in = killed_in.context("the run finished before the kill; use a larger --at")?;
-
-    eprintln!("== the same commands again");
-    let start = Instant::now();
-    for stage in STAGES {
-        run_stage(&mut command(stage, &killed_dir))?;
-    }
-    let rerun = start.elapsed();
-    let same = Command::new(bins.join("clipshift-tables")).arg("compare").arg(&whole_dir).arg(&killed_dir).status()?;
-    if !same.success() {
-        bail!("the resumed run's tables differ from the whole run's");
+        reruns.push((at, killed_in, start.elapsed()));
+        let same =
+            Command::new(bins.join("clipshift-tables")).arg("compare").arg(&whole_dir).arg(&killed_dir).status()?;
+        if !same.success() {
+            bail!("the run resumed after a kill at {:.0}% differs from the whole run", at * 100.0);
+        }
     }
 
     println!("\nresume after SIGKILL, {images} photographs, random-init ViT-B/32 ({}):\n", model.display());
-    println!("| | seconds |");
-    println!("|---|--:|");
+    println!("| | seconds | / whole run |");
+    println!("|---|--:|--:|");
     for (stage, t) in STAGES.iter().zip(&times) {
-        println!("| whole run: {stage} | {:.2} |", t.as_secs_f64());
+        println!("| whole run: {stage} | {:.2} | |", t.as_secs_f64());
     }
-    println!("| whole run | {:.2} |", whole.as_secs_f64());
-    println!(
-        "| killed at {:.0}% (during {killed_in}), then the same commands | {:.2} |",
-        at * 100.0,
-        rerun.as_secs_f64()
-    );
-    println!("| rerun / whole run | {:.2} |", rerun.as_secs_f64() / whole.as_secs_f64());
-    println!("\ntables of the resumed run equal the whole run's; runs under {}", out.display());
+    println!("| whole run | {:.2} | 1.00 |", whole.as_secs_f64());
+    for (at, stage, rerun) in reruns {
+        let (secs, ratio) = (rerun.as_secs_f64(), rerun.as_secs_f64() / whole.as_secs_f64());
+        println!("| killed at {:.0}% (during {stage}), the same commands again | {secs:.2} | {ratio:.2} |", at * 100.0);
+    }
+    println!("\nevery resumed run's tables equal the whole run's; runs under {}", out.display());
     Ok(())
 }
 
-/// `--images N` (16) and `--at FRACTION` (0.6).
-fn parse_args(args: &[String]) -> Result<(usize, f64)> {
-    let (mut images, mut at) = (16, 0.6);
+/// `--images N` (16) and `--at FRACTION,...` (0.3,0.6).
+fn parse_args(args: &[String]) -> Result<(usize, Vec<f64>)> {
+    let (mut images, mut at) = (16, vec![0.3, 0.6]);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let value = it.next().with_context(|| format!("{arg} needs a value"))?;
         match arg.as_str() {
             "--images" => images = value.parse().context("--images needs a count")?,
-            "--at" => at = value.parse().context("--at needs a fraction such as 0.6")?,
-            other => bail!("unknown argument `{other}` (expected --images N, --at FRACTION)"),
+            "--at" => {
+                at = value
+                    .split(',')
+                    .map(|v| v.trim().parse::<f64>().with_context(|| format!("bad fraction `{v}` in --at")))
+                    .collect::<Result<_>>()?
+            }
+            other => bail!("unknown argument `{other}` (expected --images N, --at F,F,...)"),
         }
     }
-    if images == 0 || !(0.0..1.0).contains(&at) {
-        bail!("--images must be positive and --at in [0, 1)");
+    if images == 0 || at.is_empty() || at.iter().any(|a| !(0.0..1.0).contains(a)) {
+        bail!("--images must be positive and every --at fraction in [0, 1)");
     }
     Ok((images, at))
 }
-
 /// The first `n` photographs of data/samples (by name), copied into `dir`.
 fn sample_photographs(root: &Path, dir: &Path, n: usize) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;

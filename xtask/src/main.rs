@@ -157,7 +157,12 @@ fn run(cmd: &mut Command) -> Result<()> {
 }
 
 fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // `cargo run` sets it for the xtask; a build script that watches it (ring's) would
+    // otherwise rebuild, with everything above it, whenever builds alternate between the
+    // xtask and a plain `cargo` in a shell.
+    cmd.env_remove("CARGO_MANIFEST_DIR");
+    cmd
 }
 
 /// Builds every stage binary and returns their folder. All targets are built, so that

@@ -4,7 +4,10 @@ PIL (libjpeg-turbo) is what the paper's code and Hugging Face processors decode 
 `Image.open(p).convert("RGB")` is the behaviour clipshift must reproduce exactly. This
 writes `fixtures/jpeg_pil.json`: for every `data/samples/*.jpg` and for two small files
 made here (`fixtures/jpeg/progressive.jpg`, `fixtures/jpeg/cmyk.jpg`, which exercise the
-progressive and four-component paths), the size and the sha256 of PIL's RGB bytes.
+progressive and four-component paths), the size and the sha256 of PIL's RGB bytes. It
+also makes an animated WebP (lossless) and an animated GIF of two different frames
+(`fixtures/animated/`) and records PIL's `convert("RGB")` of each, its first frame, in
+`fixtures/first_frame_pil.json`.
 
 Run from the repository root:
     python -m venv .venv && .venv/bin/pip install -r crates/augment/reference/jpeg-requirements.txt
@@ -45,6 +48,16 @@ def make_small(out_dir):
     small.convert("CMYK").save(os.path.join(out_dir, "cmyk.jpg"), quality=90)
 
 
+def make_animated(out_dir):
+    """Two-frame animations whose frames differ everywhere: the first must be decoded."""
+    with Image.open(os.path.join(SAMPLES, "dahlia_flower.jpg")) as im:
+        first = im.convert("RGB").resize((48, 32), Image.Resampling.BILINEAR)
+    second = Image.eval(first, lambda v: 255 - v)
+    first.save(os.path.join(out_dir, "animated.webp"), save_all=True, append_images=[second], lossless=True,
+               duration=100, loop=0)
+    first.save(os.path.join(out_dir, "animated.gif"), save_all=True, append_images=[second], duration=100, loop=0)
+
+
 def main():
     jpeg_dir = os.path.join(FIXTURES, "jpeg")
     os.makedirs(jpeg_dir, exist_ok=True)
@@ -59,6 +72,19 @@ def main():
         json.dump(out, f, indent=1, sort_keys=True)
         f.write("\n")
     print(f"wrote {len(entries)} digests with Pillow {PIL.__version__}")
+
+    animated_dir = os.path.join(FIXTURES, "animated")
+    os.makedirs(animated_dir, exist_ok=True)
+    make_animated(animated_dir)
+    frames = {}
+    for name in ("animated.webp", "animated.gif"):
+        path = os.path.join(animated_dir, name)
+        with Image.open(path) as im:
+            assert im.n_frames == 2, name
+        frames["crates/augment/reference/fixtures/animated/" + name] = pil_rgb(path)
+    with open(os.path.join(FIXTURES, "first_frame_pil.json"), "w") as f:
+        json.dump({"pillow": PIL.__version__, "images": frames}, f, indent=1, sort_keys=True)
+        f.write("\n")
 
 
 if __name__ == "__main__":

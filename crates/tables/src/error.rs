@@ -21,6 +21,8 @@ pub enum TableError {
         "{path} is incomplete: the `{stage}` stage did not finish (interrupted, or still running); run it again to resume"
     )]
     Incomplete { path: PathBuf, stage: String },
+    #[error("another process is running the `{stage}` stage for shard {shard} of this run (it holds {path})")]
+    Busy { path: PathBuf, stage: String, shard: String },
     #[error("{path}: {message}")]
     Shards { path: PathBuf, message: String },
     #[error("{path} is a link to {target}, outside the run directory; refusing to write through it")]

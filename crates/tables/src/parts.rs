@@ -216,6 +216,8 @@ pub struct StageParts {
     seq: u64,
     last_commit: Instant,
     interval: Duration,
+    /// Held while the stage runs: a second process on the same stage and shard is refused.
+    _lock: std::fs::File,
 }
 
 struct OutputTable {
@@ -239,6 +241,7 @@ impl StageParts {
         fresh: bool,
     ) -> Result<Self, TableError> {
         assert!(!tables.is_empty(), "a stage writes at least its primary table");
+        let lock = lock(run, stage, shard)?;
         let errors_dir = run.errors();
         ensure_dir(&errors_dir)?;
         let stale = |p: &Part| p.shard == shard || p.shard.count != shard.count;
@@ -283,6 +286,7 @@ impl StageParts {
             seq: committed.last().map_or(0, |s| s + 1),
             last_commit: Instant::now(),
             interval,
+            _lock: lock,
         })
     }
 
@@ -353,6 +357,26 @@ impl StageParts {
             .map(|p| p.path)
             .collect();
         crate::io::count_rows(&files)
+    }
+}
+
+/// Takes the run's lock of `stage` and `shard` (`.lock-<stage>-KKKK-of-NNNN`, released when
+/// the process ends, even killed): two processes writing the same parts would corrupt
+/// each other's commits, for example a Slurm task requeued while the first still runs.
+fn lock(run: &RunDir, stage: &str, shard: Shard) -> Result<std::fs::File, TableError> {
+    let path = run.root().join(format!(".lock-{stage}-{}", shard.tag()));
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| TableError::Io { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(TableError::Busy { path, stage: stage.into(), shard: shard.to_string() })
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(TableError::Io { path, source }),
     }
 }
 
@@ -450,9 +474,14 @@ mod tests {
         parts.write(0, &ids(&[3])).unwrap();
         parts.write(1, &ids(&[11])).unwrap();
         assert_eq!(parts.finish(&errors).unwrap(), 1);
+        let parts = StageParts::open(&run, "stage", Shard::WHOLE, &tables, false).unwrap();
         assert_eq!((all_ids(&primary), all_ids(&other)), (vec![1, 2, 3], vec![10, 11]));
         assert_eq!(part_files(&primary).unwrap().len(), 2);
 
+        // One process per stage and shard at a time.
+        let err = StageParts::open(&run, "stage", Shard::WHOLE, &tables, false).err().unwrap().to_string();
+        assert!(err.contains("another process") && err.contains("`stage`"), "{err}");
+        drop(parts);
         // Fresh: everything of the stage goes, and a table without rows still gets a part.
         let parts = StageParts::open(&run, "stage", Shard::WHOLE, &tables, true).unwrap();
         parts.finish(&errors).unwrap();

@@ -1,6 +1,7 @@
 //! JPEG decoding against PIL's `Image.open(p).convert("RGB")` (libjpeg-turbo), digests
 //! from `reference/jpeg_reference.py`: every JPEG sample, a progressive and a CMYK file
-//! must give PIL's bytes exactly, and a file PIL refuses as truncated is an error.
+//! must give PIL's bytes exactly, and a file PIL refuses as truncated is an error. An
+//! animated WebP and GIF give PIL's first frame.
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,19 @@ fn jpeg_pixels_equal_pils() {
         }
     }
     assert!(wrong.is_empty(), "decoded pixels differ from PIL's for {wrong:?}");
+}
+
+#[test]
+fn an_animation_gives_pils_first_frame() {
+    let reference = fixtures::json("first_frame_pil.json");
+    let images = reference["images"].as_object().expect("images object");
+    assert_eq!(images.len(), 2, "an animated WebP and an animated GIF");
+    for (name, want) in images {
+        let src = read_source(&repo_root().join(name), DEFAULT_MAX_PIXELS).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((u64::from(src.width), u64::from(src.height)), (48, 32), "{name}");
+        let digest = format!("{:x}", Sha256::digest(src.rgb.as_raw()));
+        assert_eq!(digest, want["sha256"].as_str().unwrap(), "{name}: not PIL's first frame");
+    }
 }
 
 fn sample() -> Vec<u8> {
