@@ -44,6 +44,9 @@ die() {
 if [[ $mode == full ]]; then
     [[ -n ${ORT_DYLIB_PATH:-} ]] || die "ORT_DYLIB_PATH is not set; point it at libonnxruntime.so (e.g. the one \`cargo xtask fetch-runtime\` puts under $repo/.cache/onnxruntime)"
     [[ -f $ORT_DYLIB_PATH ]] || die "ORT_DYLIB_PATH=$ORT_DYLIB_PATH is not a file"
+    # The jobs run in other directories: an absolute path.
+    ORT_DYLIB_PATH=$(realpath -e -- "$ORT_DYLIB_PATH")
+    export ORT_DYLIB_PATH
     bin=$(realpath -e -- "${CLIPSHIFT_BIN:-$repo/target/debug}") || die "CLIPSHIFT_BIN (${CLIPSHIFT_BIN:-$repo/target/debug}) does not exist: build first (cargo build --workspace)"
     for stage in augment encode metrics report; do
         [[ -x $bin/clipshift-$stage ]] || die "$bin/clipshift-$stage is missing: build first (cargo build --workspace)"
