@@ -214,7 +214,45 @@ fn metrics_measure_every_variant(study: &Study, sym_id: u64) -> RecordBatch {
     let names: HashSet<String> =
         strings(&pairs, &run.pairwise(), "a").into_iter().chain(strings(&pairs, &run.pairwise(), "b")).collect();
     assert_eq!(names.len(), variants);
+    layer_shift_equals_numpys(run, images * (variants - 1));
     metrics
+}
+
+/// `layer_shift.parquet` against numpy on the same stored states
+/// (`crates/metrics/reference/layer_shift.py`): every image, augmentation and layer.
+fn layer_shift_equals_numpys(run: &RunDir, comparisons: usize) {
+    let manifest = clipshift_tables::RunManifest::load(run).unwrap();
+    let [states, _] = manifest.model.unwrap().layer_states.expect("the tiny model exports its layer states");
+    assert_eq!(states, 3, "the tiny model: after the pre-layernorm, then two blocks");
+    let python = std::env::var_os("CLIPSHIFT_QUERY_PYTHON").expect(
+        "CLIPSHIFT_QUERY_PYTHON (Python with pyarrow and numpy) is unset: run the tests through `cargo xtask test`",
+    );
+    let script = crate::support::workspace_root().join("crates/metrics/reference/layer_shift.py");
+    let out = std::process::Command::new(python).arg(script).arg(run.root()).arg(states.to_string()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reference: Vec<(u64, String, u32, f64, f64)> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reference.len(), comparisons * states);
+
+    let path = run.layer_shift();
+    let shift = table(&path);
+    assert_eq!(shift.schema(), schema::layer_shift());
+    let ids = column::<UInt64Array>(&shift, &path, schema::IMAGE_ID).unwrap();
+    let augs = strings(&shift, &path, schema::AUGMENTATION);
+    let layers = column::<clipshift_tables::arrow::array::UInt32Array>(&shift, &path, "layer").unwrap();
+    let cos = column::<Float64Array>(&shift, &path, schema::COSINE_SIMILARITY).unwrap();
+    let l2 = column::<Float64Array>(&shift, &path, "l2_distance").unwrap();
+    let ours: HashMap<(u64, String, u32), (f64, f64)> = (0..shift.num_rows())
+        .map(|r| ((ids.value(r), augs[r].clone(), layers.value(r)), (cos.value(r), l2.value(r))))
+        .collect();
+    assert_eq!(ours.len(), reference.len(), "one row per image, augmentation and layer");
+    for (id, aug, layer, want_cos, want_l2) in reference {
+        let (got_cos, got_l2) = ours[&(id, aug.clone(), layer)];
+        assert!((got_cos - want_cos).abs() < 1e-9, "{id} {aug} layer {layer}: cosine {got_cos} vs numpy {want_cos}");
+        assert!(
+            (got_l2 - want_l2).abs() < 1e-9 * want_l2.max(1.0),
+            "{id} {aug} layer {layer}: L2 {got_l2} vs {want_l2}"
+        );
+    }
 }
 
 /// Report: the aggregate tables, every figure as SVG and PNG, the pixel figures replayed
@@ -246,6 +284,38 @@ fn report_writes_every_output(study: &Study) {
     }
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.to_lowercase().contains("random"), "the random-model banner is missing");
+    layer_profile_is_the_mean_of_layer_shift(run, study.variants - 1);
+}
+
+/// The depth figure's table: per augmentation and layer state, the mean over images of
+/// `layer_shift.parquet`'s cosine, inside its interval, and the half-shift layer.
+fn layer_profile_is_the_mean_of_layer_shift(run: &RunDir, augmentations: usize) {
+    let (path, profile_path) = (run.layer_shift(), run.report_dir().join("layer_profile.parquet"));
+    let shift = table(&path);
+    let profile = table(&profile_path);
+    assert_eq!(profile.num_rows(), augmentations * 3, "every augmentation at every layer state");
+    let mut sums: HashMap<(String, u32), (f64, usize)> = HashMap::new();
+    let augs = strings(&shift, &path, schema::AUGMENTATION);
+    let layers = column::<clipshift_tables::arrow::array::UInt32Array>(&shift, &path, "layer").unwrap();
+    let cos = column::<Float64Array>(&shift, &path, schema::COSINE_SIMILARITY).unwrap();
+    for (r, aug) in augs.into_iter().enumerate() {
+        let entry = sums.entry((aug, layers.value(r))).or_default();
+        entry.0 += cos.value(r);
+        entry.1 += 1;
+    }
+    let p_augs = strings(&profile, &profile_path, schema::AUGMENTATION);
+    let p_layers = column::<clipshift_tables::arrow::array::UInt32Array>(&profile, &profile_path, "layer").unwrap();
+    let mean = column::<Float64Array>(&profile, &profile_path, "mean_cosine_similarity").unwrap();
+    let (lo, hi) = (
+        column::<Float64Array>(&profile, &profile_path, "ci_low").unwrap(),
+        column::<Float64Array>(&profile, &profile_path, "ci_high").unwrap(),
+    );
+    for r in 0..profile.num_rows() {
+        let (sum, n) = sums[&(p_augs[r].clone(), p_layers.value(r))];
+        assert!((mean.value(r) - sum / n as f64).abs() < 1e-12, "{} layer {}", p_augs[r], p_layers.value(r));
+        assert!(lo.value(r) <= mean.value(r) + 1e-12 && mean.value(r) <= hi.value(r) + 1e-12);
+    }
+    assert!(run.report_dir().join("layer_profile.svg").is_file());
 }
 
 /// Every stage re-runs alone from the run directory, through its binary, with the same

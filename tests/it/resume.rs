@@ -70,6 +70,17 @@ fn full_run(run: &Path, data: &Path) -> Vec<Duration> {
     times
 }
 
+/// A scratch folder with the generated data and an uninterrupted run of it: `(folder,
+/// data, run, each stage's time)`.
+fn reference_run(name: &str) -> (PathBuf, PathBuf, PathBuf, Vec<Duration>) {
+    let root = temp_dir(name);
+    let data = root.join("data");
+    generated_data(&data);
+    let reference = root.join("reference");
+    let times = full_run(&reference, &data);
+    (root, data, reference, times)
+}
+
 fn assert_same_tables(a: &Path, b: &Path, context: &str) {
     let differences = compare_runs(&RunDir::new(a), &RunDir::new(b)).unwrap();
     assert!(
@@ -79,37 +90,20 @@ fn assert_same_tables(a: &Path, b: &Path, context: &str) {
     );
 }
 
-/// A small deterministic generator (SplitMix64) for the kill times; the seed is printed.
-struct Draws(u64);
-
-impl Draws {
-    fn next_fraction(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Kills every stage with SIGKILL at a random moment of its run, starts it again, and
 /// checks the finished run equals the uninterrupted one, in five trials.
 #[test]
 fn a_stage_killed_at_any_moment_resumes_to_the_uninterrupted_tables() {
-    let root = temp_dir("resume");
-    let data = root.join("data");
-    generated_data(&data);
-    let reference = root.join("reference");
-    let times = full_run(&reference, &data);
+    let (root, data, reference, times) = reference_run("resume");
 
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
     eprintln!("kill times drawn with seed {seed}");
-    let mut draws = Draws(seed);
+    let mut draws = clipshift_augment::Rng::from_state(seed);
     for trial in 0..5 {
         let run = root.join(format!("trial-{trial}"));
         for (stage, time) in STAGES.iter().zip(&times) {
             // Anywhere from before the first commit to after the last one.
-            let delay = time.mul_f64(1.2 * draws.next_fraction());
+            let delay = time.mul_f64(1.2 * draws.uniform());
             let mut child = stage_command(stage, &run, &data, &[]).spawn().unwrap();
             std::thread::sleep(delay);
             child.kill().unwrap();
@@ -129,7 +123,9 @@ fn pyarrow_reads_every_table(run: &Path) {
         .expect("CLIPSHIFT_QUERY_PYTHON (a Python with pyarrow) is unset: run the tests through `cargo xtask test`");
     let dirs = RunDir::new(run);
     for table in
-        [dirs.images(), dirs.augmentations(), dirs.embeddings(), dirs.metrics(), dirs.pairwise(), dirs.errors()]
+        [dirs.images(), dirs.augmentations(), dirs.embeddings(), dirs.metrics(), dirs.pairwise(), dirs.layer_shift()]
+            .into_iter()
+            .chain([dirs.errors()])
     {
         let script = "import sys, pyarrow.dataset as ds; print(ds.dataset(sys.argv[1]).to_table().num_rows)";
         let out = Command::new(&python).args(["-c", script]).arg(&table).output().unwrap();
@@ -149,11 +145,7 @@ fn committed(table: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
 /// are (no committed work is redone) and says it resumed.
 #[test]
 fn a_resumed_stage_keeps_what_it_committed() {
-    let root = temp_dir("resume-keep");
-    let data = root.join("data");
-    generated_data(&data);
-    let reference = root.join("reference");
-    full_run(&reference, &data);
+    let (root, data, reference, _) = reference_run("resume-keep");
     let run = root.join("run");
     let dirs = RunDir::new(&run);
     for (stage, table) in STAGES.iter().zip([dirs.images(), dirs.embeddings(), dirs.metrics()]) {
@@ -188,11 +180,7 @@ fn a_resumed_stage_keeps_what_it_committed() {
 /// unsharded run; the report refuses while a shard is missing, naming it.
 #[test]
 fn shards_and_one_report_equal_one_unsharded_run() {
-    let root = temp_dir("shards");
-    let data = root.join("data");
-    generated_data(&data);
-    let reference = root.join("reference");
-    full_run(&reference, &data);
+    let (root, data, reference, _) = reference_run("shards");
     let run = root.join("run");
     for k in [2, 0, 1] {
         let shard = format!("{k}/3");

@@ -134,7 +134,9 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     );
 
     let errors = ErrorLog::new("encode");
-    let mut writer = EmbeddingWriter { dim: spec.embedding_dim, patches, schema: None };
+    // A resumed run that has no batch left keeps the shape its earlier run recorded.
+    let recorded_states = manifest.model.as_ref().and_then(|m| m.layer_states).filter(|_| start == Start::Resume);
+    let mut writer = EmbeddingWriter { dim: spec.embedding_dim, patches, schema: None, layer_states: recorded_states };
     let progress = progress_bar(total_images, "encode");
     let augmentations = shard_part_files(&run.augmentations(), shard)?;
 
@@ -230,14 +232,20 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
         intra_threads: config.session.intra_threads,
         augment,
     };
-    record_in_manifest(&mut manifest, &spec, policy, how);
+    record_in_manifest(&mut manifest, &spec, policy, writer.layer_states, how);
     manifest.complete("encode");
     manifest.save_shard(&run, shard)?;
     summary(Some(encoder.provider()), start)
 }
 
 /// Records the model and how it ran in `run.json`, beside the other stages' sections.
-fn record_in_manifest(manifest: &mut RunManifest, spec: &ModelSpec, policy: ResizePolicy, how: EncodeManifest) {
+fn record_in_manifest(
+    manifest: &mut RunManifest,
+    spec: &ModelSpec,
+    policy: ResizePolicy,
+    layer_states: Option<[usize; 2]>,
+    how: EncodeManifest,
+) {
     manifest.model = Some(ModelManifest {
         name: spec.name.clone(),
         source: spec.source.clone(),
@@ -248,6 +256,7 @@ fn record_in_manifest(manifest: &mut RunManifest, spec: &ModelSpec, policy: Resi
         image_size: spec.image_size,
         patch_size: spec.patch_size,
         resize_policy: policy.as_str().into(),
+        layer_states,
     });
     manifest.encode = Some(how);
 }
@@ -340,6 +349,8 @@ struct EmbeddingWriter {
     dim: usize,
     patches: Option<usize>,
     schema: Option<Arc<clipshift_tables::arrow::datatypes::Schema>>,
+    /// `[states, width]` of the per-layer class-token states, once an output had them.
+    layer_states: Option<[usize; 2]>,
 }
 
 impl EmbeddingWriter {
@@ -354,6 +365,9 @@ impl EmbeddingWriter {
             });
         }
         let layers = output.layer_cls_states.as_ref().map(|_| (output.layers as i32, output.hidden as i32));
+        if output.layer_cls_states.is_some() {
+            self.layer_states = Some([output.layers, output.hidden]);
+        }
         let table_schema = self
             .schema
             .get_or_insert_with(|| schema::embeddings(self.dim as i32, self.patches.map(|p| p as i32), layers))

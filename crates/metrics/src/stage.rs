@@ -1,6 +1,7 @@
 //! The metrics stage: for every image, compare each augmented variant with the original
 //! (embedding, attention and pixel metrics) and measure all pairwise distances among its
-//! variants; writes `metrics.parquet` and `pairwise.parquet`.
+//! variants; writes `metrics.parquet` and `pairwise.parquet`, and, when the model exports
+//! per-layer class-token states, `layer_shift.parquet` (the same comparison at every depth).
 //!
 //! Pixels are replayed from `augmentations.parquet`, never stored. Both input tables are
 //! streamed image by image in the same order, so memory does not grow with the run.
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use clipshift_augment::Replay;
 use clipshift_console::progress_bar;
 use clipshift_tables::arrow::array::{
-    Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
+    Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use clipshift_tables::{
     ErrorKind, ErrorLog, ImageGroups, MetricsManifest, RunDir, RunManifest, Shard, SourceImages, StageParts, Start,
@@ -67,12 +68,16 @@ struct ImageInput {
 struct Embedding {
     vector: Vec<f32>,
     attention: Option<Vec<f32>>,
+    /// The class token after the pre-layernorm, then after each block, back to back.
+    layers: Option<Vec<f32>>,
 }
 
 #[derive(Default)]
 struct ImageOutput {
     metrics: Vec<(u64, String, [Option<f64>; 7])>,
     pairs: Vec<(u64, String, String, Option<f64>, f64)>,
+    /// (image, augmentation, layer, cosine, L2) of the class-token states.
+    layers: Vec<(u64, String, u32, Option<f64>, f64)>,
 }
 
 pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> {
@@ -105,7 +110,12 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
     manifest.save_shard(&run, shard)?;
     let sources = SourceImages::load(&run, shard)?;
 
-    let tables = [(run.metrics(), schema::metrics()), (run.pairwise(), schema::pairwise())];
+    // `[states, width]` of the per-layer class-token states, when embeddings hold them.
+    let layer_states = manifest.model.as_ref().and_then(|m| m.layer_states);
+    let mut tables = vec![(run.metrics(), schema::metrics()), (run.pairwise(), schema::pairwise())];
+    if layer_states.is_some() {
+        tables.push((run.layer_shift(), schema::layer_shift()));
+    }
     let mut parts = StageParts::open(&run, "metrics", shard, &tables, start == Start::Fresh)?;
     // Resumed: skip every image with committed rows or errors.
     let mut done: HashSet<u64> = HashSet::new();
@@ -117,10 +127,12 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
     let progress = progress_bar(sources.len().saturating_sub(done.len()) as u64, "metrics");
 
     let embeddings_path = run.embeddings();
-    // Not the per-layer states: for ViT-B/32 they are 95% of a row.
-    let needed = [schema::IMAGE_ID, schema::AUGMENTATION, "embedding", "cls_attention"];
+    let mut needed = vec![schema::IMAGE_ID, schema::AUGMENTATION, "embedding", "cls_attention"];
+    if layer_states.is_some() {
+        needed.push("layer_cls_states");
+    }
     let embedding_parts = shard_part_files(&embeddings_path, shard)?;
-    let mut embedded = ImageGroups::open_files(&embeddings_path, embedding_parts, Some(&needed))?.peekable();
+    let mut embedded = ImageGroups::open_files(&embeddings_path, embedding_parts, Some(needed.as_slice()))?.peekable();
     let augmentations_path = run.augmentations();
     let mut chunk = Vec::with_capacity(CHUNK_IMAGES);
     let mut groups = ImageGroups::open_files(&augmentations_path, shard_part_files(&augmentations_path, shard)?, None)?;
@@ -148,7 +160,7 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
             let outputs: Vec<ImageOutput> = chunk
                 .par_iter()
                 .map(|input| {
-                    let out = measure_image(input, &sources, &errors);
+                    let out = measure_image(input, &sources, &errors, layer_states);
                     progress.inc(1);
                     out
                 })
@@ -187,6 +199,8 @@ fn read_embeddings(rows: &RecordBatch, path: &Path) -> Result<HashMap<String, Em
     let augs = column::<StringArray>(rows, path, schema::AUGMENTATION)?;
     let vectors = column::<FixedSizeListArray>(rows, path, "embedding")?;
     let attention = column::<FixedSizeListArray>(rows, path, "cls_attention")?;
+    let layers = rows.column_by_name("layer_cls_states").is_some();
+    let layers = if layers { Some(column::<FixedSizeListArray>(rows, path, "layer_cls_states")?) } else { None };
     let floats = |list: &FixedSizeListArray, i: usize| -> Result<Vec<f32>, TableError> {
         let values = list.value(i);
         let values = values.as_any().downcast_ref::<Float32Array>().ok_or_else(|| TableError::Column {
@@ -199,7 +213,11 @@ fn read_embeddings(rows: &RecordBatch, path: &Path) -> Result<HashMap<String, Em
     let mut out = HashMap::with_capacity(rows.num_rows());
     for i in 0..rows.num_rows() {
         let attention = if attention.is_valid(i) { Some(floats(attention, i)?) } else { None };
-        out.insert(augs.value(i).to_string(), Embedding { vector: floats(vectors, i)?, attention });
+        let layers = match layers {
+            Some(list) if list.is_valid(i) => Some(floats(list, i)?),
+            _ => None,
+        };
+        out.insert(augs.value(i).to_string(), Embedding { vector: floats(vectors, i)?, attention, layers });
     }
     Ok(out)
 }
@@ -235,7 +253,12 @@ fn pixel_scores(
     features.compare(&pixels).map_err(|e| (ErrorKind::Metric, e.to_string()))
 }
 
-fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) -> ImageOutput {
+fn measure_image(
+    input: &ImageInput,
+    sources: &SourceImages,
+    errors: &ErrorLog,
+    layer_states: Option<[usize; 2]>,
+) -> ImageOutput {
     let id = input.image_id;
     let size = sources.image_size();
     let mut out = ImageOutput::default();
@@ -277,6 +300,14 @@ fn measure_image(input: &ImageInput, sources: &SourceImages, errors: &ErrorLog) 
                 None
             }
         });
+        if let (Some([count, width]), Some(a), Some(b)) = (layer_states, &original.layers, &variant.layers)
+            && a.len() == count * width
+            && b.len() == count * width
+        {
+            for (layer, (u, v)) in a.chunks_exact(width).zip(b.chunks_exact(width)).enumerate() {
+                out.layers.push((id, aug.clone(), layer as u32, cosine_similarity(u, v), l2_distance(u, v)));
+            }
+        }
         out.metrics.push((
             id,
             aug.clone(),
@@ -346,6 +377,21 @@ fn write_outputs(outputs: &[ImageOutput], parts: &mut StageParts) -> Result<(), 
         )
         .map_err(|source| TableError::Arrow { path: "pairwise.parquet".into(), source })?;
         parts.write(1, &batch)?;
+    }
+    let rows: Vec<_> = outputs.iter().flat_map(|o| &o.layers).collect();
+    if !rows.is_empty() {
+        let batch = RecordBatch::try_new(
+            schema::layer_shift(),
+            vec![
+                Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1.as_str()))),
+                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.2))),
+                Arc::new(rows.iter().map(|r| r.3.filter(|v| v.is_finite())).collect::<Float64Array>()),
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.4))),
+            ],
+        )
+        .map_err(|source| TableError::Arrow { path: "layer_shift.parquet".into(), source })?;
+        parts.write(2, &batch)?;
     }
     Ok(())
 }

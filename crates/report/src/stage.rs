@@ -216,6 +216,7 @@ fn draw_figures(
             ),
         ),
         ("ranked_profiles", figures::ranked_profiles(ctx)),
+        ("layer_profile", figures::layer_shift(ctx, run, config)),
         ("sample_heatmap", figures::sample_heatmap(ctx, config.seed)),
     ];
     attempts
@@ -273,6 +274,7 @@ fn table_links(run: &RunDir, figs: &[Figure], config: &ReportConfig) -> Vec<(Str
         (run.embeddings(), "input: embedding and class-token attention of every variant (encode stage)"),
         (run.metrics(), "input: per-image metrics of every augmentation (metrics stage)"),
         (run.pairwise(), "input: distances between the variants of each image (metrics stage)"),
+        (run.layer_shift(), "input: the class token's shift at every layer state (metrics stage)"),
         (run.errors(), "failures recorded by any stage"),
     ] {
         if path.exists() {

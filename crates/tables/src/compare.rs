@@ -17,11 +17,18 @@ const AGGREGATE_TOLERANCE: f64 = 1e-9;
 /// The tables of a run that `compare_runs` checks, relative to the run directory, and
 /// whether each is an aggregate.
 fn tables(run: &RunDir) -> Vec<(PathBuf, bool)> {
-    let mut tables: Vec<(PathBuf, bool)> =
-        [run.images(), run.augmentations(), run.embeddings(), run.metrics(), run.pairwise(), run.errors()]
-            .into_iter()
-            .map(|p| (p, false))
-            .collect();
+    let mut tables: Vec<(PathBuf, bool)> = [
+        run.images(),
+        run.augmentations(),
+        run.embeddings(),
+        run.metrics(),
+        run.pairwise(),
+        run.layer_shift(),
+        run.errors(),
+    ]
+    .into_iter()
+    .map(|p| (p, false))
+    .collect();
     tables.extend(
         [run.summary(), run.distance_matrix(), run.linkage(), run.clusters(), run.wilcoxon()]
             .into_iter()

@@ -45,6 +45,9 @@ impl RunDir {
     pub fn pairwise(&self) -> PathBuf {
         self.root.join("pairwise.parquet")
     }
+    pub fn layer_shift(&self) -> PathBuf {
+        self.root.join("layer_shift.parquet")
+    }
     pub fn errors(&self) -> PathBuf {
         self.root.join("errors.parquet")
     }

@@ -118,6 +118,10 @@ pub struct ModelManifest {
     pub patch_size: u32,
     /// Preprocessing policy: `paper` or `clip`.
     pub resize_policy: String,
+    /// `[states, width]` of `layer_cls_states` in embeddings.parquet (the class token after
+    /// the pre-layernorm, then after each block), when the model exports them.
+    #[serde(default)]
+    pub layer_states: Option<[usize; 2]>,
 }
 
 /// How the encode stage ran.
@@ -391,6 +395,7 @@ mod tests {
             image_size: 224,
             patch_size: 32,
             resize_policy: "paper".into(),
+            layer_states: None,
         }
     }
 

@@ -109,6 +109,18 @@ pub fn pairwise() -> SchemaRef {
     ]))
 }
 
+/// `layer_shift.parquet`: one row per image x augmentation x layer state (0: after the
+/// pre-layernorm, then one per block), comparing the class token with the original's.
+pub fn layer_shift() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(IMAGE_ID, DataType::UInt64, false),
+        Field::new(AUGMENTATION, DataType::Utf8, false),
+        Field::new("layer", DataType::UInt32, false),
+        Field::new(COSINE_SIMILARITY, DataType::Float64, true),
+        Field::new("l2_distance", DataType::Float64, false),
+    ]))
+}
+
 /// `errors.parquet`: one row per failure, from any stage.
 pub fn errors() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -217,6 +229,21 @@ pub fn l2_kde() -> SchemaRef {
     Arc::new(Schema::new(vec![text(AUGMENTATION), f64_field("l2_distance", false), f64_field("density", false)]))
 }
 
+/// `report/layer_profile.parquet`: one row per augmentation x layer state: the mean cosine
+/// similarity to the original's class token, its bootstrap 95% interval, and the
+/// augmentation's half-shift layer (the first reaching half the last layer's shift).
+pub fn layer_profile() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text(AUGMENTATION),
+        u32_field("layer"),
+        f64_field("mean_cosine_similarity", false),
+        f64_field("ci_low", false),
+        f64_field("ci_high", false),
+        u64_field("n"),
+        Field::new("half_shift_layer", DataType::UInt32, true),
+    ]))
+}
+
 /// `report/l2_bars.parquet`: one row per augmentation.
 pub fn l2_bars() -> SchemaRef {
     Arc::new(Schema::new(vec![text(AUGMENTATION), f64_field("mean", false), f64_field("std", true), u64_field("n")]))
@@ -317,6 +344,7 @@ mod report_tests {
             cosine_distribution(),
             l2_kde(),
             l2_bars(),
+            layer_profile(),
             dendrogram(),
             radar(),
             metric_heatmap(),

@@ -39,6 +39,7 @@ fn expected(table: &str) -> Option<Schema> {
         "embeddings.parquet" => schema::embeddings(1, Some(1), Some((1, 1))),
         "metrics.parquet" => schema::metrics(),
         "pairwise.parquet" => schema::pairwise(),
+        "layer_shift.parquet" => schema::layer_shift(),
         "errors.parquet" => schema::errors(),
         _ => return None,
     };
@@ -115,8 +116,8 @@ pub(crate) fn check_schema(path: &Path, found: &Schema) -> Result<(), TableError
 fn range(table: &str, column: &str) -> Option<(f64, f64)> {
     let unit = (0.0, 1.0);
     Some(match (table, column) {
-        ("metrics.parquet", "cosine_similarity" | "ssim") => (-1.0, 1.0),
-        ("metrics.parquet", "l2_distance") => (0.0, f64::INFINITY),
+        ("metrics.parquet" | "layer_shift.parquet", "cosine_similarity") | ("metrics.parquet", "ssim") => (-1.0, 1.0),
+        ("metrics.parquet" | "layer_shift.parquet", "l2_distance") => (0.0, f64::INFINITY),
         (
             "metrics.parquet",
             "attention_similarity" | "patch_similarity" | "edge_preservation" | "detail_preservation",
@@ -244,7 +245,12 @@ pub fn validate_run(run: &RunDir) -> Result<(), TableError> {
         }
         known = Some(variants);
     }
-    for (table, key) in [(run.metrics(), Some(schema::AUGMENTATION)), (run.pairwise(), None)] {
+    let keyed = [
+        (run.metrics(), Some(schema::AUGMENTATION)),
+        (run.pairwise(), None),
+        (run.layer_shift(), Some(schema::AUGMENTATION)),
+    ];
+    for (table, key) in keyed {
         if !exists(&table)? {
             continue;
         }

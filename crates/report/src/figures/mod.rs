@@ -5,6 +5,7 @@
 mod attention;
 mod cosine;
 mod dendrogram;
+mod depth;
 mod gallery;
 mod heatmaps;
 mod l2;
@@ -19,6 +20,7 @@ use crate::stats;
 pub(crate) use attention::attention_overlays;
 pub(crate) use cosine::cosine_distribution;
 pub(crate) use dendrogram::dendrogram;
+pub(crate) use depth::layer_shift;
 pub(crate) use gallery::gallery;
 pub(crate) use heatmaps::{heatmap, sample_heatmap};
 pub(crate) use l2::{l2_bars, l2_kde};

@@ -95,6 +95,7 @@ fn write_manifest(dir: &Path) {
         image_size: 224,
         patch_size: 32,
         resize_policy: "paper".into(),
+        layer_states: None,
     };
     let lineage = augment.lineage();
     let mut manifest = RunManifest { augment: Some(augment), model: Some(model), ..RunManifest::default() };

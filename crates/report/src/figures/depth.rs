@@ -1,0 +1,151 @@
+//! Where in depth the shift appears: the class token's cosine similarity to the
+//! original's at every layer state (`layer_shift.parquet`), per augmentation.
+
+use std::collections::BTreeMap;
+
+use clipshift_tables::{RunDir, schema};
+use polars::prelude::*;
+
+use super::{Ctx, Figure, fig};
+use crate::ReportError;
+use crate::chart::{self, Axis, Rect, Scale, Svg, TextStyle, header, legend, nice_domain};
+use crate::config::ReportConfig;
+use crate::io::{col_f64, col_str, col_u64, frame, scan, table_name};
+use crate::stats;
+
+/// The first layer at which the shift (1 − mean cosine) reaches half of its value at the
+/// last layer; `None` when there is no shift at the last layer.
+pub(crate) fn half_shift_layer(means: &[f64]) -> Option<usize> {
+    let last = 1.0 - *means.last()?;
+    if last.is_nan() || last <= 0.0 {
+        return None;
+    }
+    means.iter().position(|m| 1.0 - m >= 0.5 * last)
+}
+
+/// Mean cosine similarity against depth, one line per augmentation with its bootstrap
+/// 95% band; each augmentation's legend entry names its half-shift layer. `None` when
+/// the run has no `layer_shift.parquet` (a model without per-layer states).
+pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) -> Result<Option<Figure>, ReportError> {
+    let path = run.layer_shift();
+    if clipshift_tables::part_files(&path)?.is_empty() {
+        return Ok(None);
+    }
+    let name = table_name(&path);
+    let df = scan(&path)?
+        .select([col(schema::AUGMENTATION), col("layer"), col(schema::COSINE_SIMILARITY)])
+        .collect()
+        .map_err(ReportError::polars(&name))?;
+    let augs = col_str(&df, &name, schema::AUGMENTATION)?;
+    let layers = col_u64(&df, &name, "layer")?;
+    let cosines = col_f64(&df, &name, schema::COSINE_SIMILARITY)?;
+    let mut values: BTreeMap<(String, u64), Vec<f64>> = BTreeMap::new();
+    for ((a, l), c) in augs.into_iter().zip(layers).zip(cosines) {
+        values.entry((a, l)).or_default().extend(c);
+    }
+    let depth = values.keys().map(|(_, l)| *l).max().unwrap_or(0) as usize + 1;
+
+    let (mut t_aug, mut t_layer, mut t_mean, mut t_lo, mut t_hi, mut t_n, mut t_half) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut curves = Vec::new();
+    for a in &ctx.data.augs {
+        let mut points = Vec::new();
+        for layer in 0..depth {
+            let v = values.get(&(a.clone(), layer as u64)).map(Vec::as_slice).unwrap_or_default();
+            if v.is_empty() {
+                continue;
+            }
+            let seed = clipshift_tables::Fnv1a::with_seed(config.seed).bytes(a.as_bytes()).word(layer as u64).finish();
+            let (lo, hi) = stats::bootstrap_mean_ci(v, config.bootstrap_resamples, seed);
+            points.push((layer, stats::mean(v), lo, hi, v.len()));
+        }
+        if points.len() != depth {
+            continue; // an augmentation without every layer (all its variants failed) draws no line
+        }
+        let half = half_shift_layer(&points.iter().map(|p| p.1).collect::<Vec<_>>());
+        for &(layer, mean, lo, hi, n) in &points {
+            t_aug.push(a.clone());
+            t_layer.push(layer as u32);
+            t_mean.push(mean);
+            t_lo.push(lo);
+            t_hi.push(hi);
+            t_n.push(n as u64);
+            t_half.push(half.map(|h| h as u32));
+        }
+        curves.push((a.clone(), points, half));
+    }
+    let table = frame(
+        "layer_profile",
+        &schema::layer_profile(),
+        vec![
+            Column::new(schema::AUGMENTATION.into(), t_aug),
+            Column::new("layer".into(), t_layer),
+            Column::new("mean_cosine_similarity".into(), t_mean),
+            Column::new("ci_low".into(), t_lo),
+            Column::new("ci_high".into(), t_hi),
+            Column::new("n".into(), t_n),
+            Column::new("half_shift_layer".into(), t_half),
+        ],
+    )?;
+    if curves.is_empty() {
+        return Ok(None);
+    }
+
+    let title = "Cosine similarity to the original's class token at each depth";
+    let mut svg = Svg::new(960.0, 560.0);
+    let top = header(&mut svg, title, ctx.random_init) + 16.0;
+    let r = Rect { x: 90.0, y: top, w: 600.0, h: 560.0 - top - 70.0 };
+    let lo = curves.iter().flat_map(|c| c.1.iter().map(|p| p.2)).fold(f64::INFINITY, f64::min);
+    let hi = curves.iter().flat_map(|c| c.1.iter().map(|p| p.3)).fold(f64::NEG_INFINITY, f64::max);
+    let (y0, y1, yt) = nice_domain(lo, hi.max(lo + 1e-9), 5);
+    let xt: Vec<f64> = (0..depth).map(|l| l as f64).collect();
+    let xs = Scale::new(0.0, (depth.max(2) - 1) as f64, r.x, r.right());
+    let ys = Scale::new(y0, y1, r.bottom(), r.y);
+    chart::draw_axes(
+        &mut svg,
+        r,
+        &Axis { scale: xs, ticks: &xt, label: "Layer state (0: after the pre-layernorm, then each block)" },
+        &Axis { scale: ys, ticks: &yt, label: "Mean cosine similarity" },
+    );
+    for (a, points, _) in &curves {
+        let c = ctx.colour_of(a);
+        let mut band: Vec<(f64, f64)> = points.iter().map(|p| (xs.map(p.0 as f64), ys.map(p.3))).collect();
+        band.extend(points.iter().rev().map(|p| (xs.map(p.0 as f64), ys.map(p.2))));
+        svg.polygon(&band, &c, 0.15, "none", 0.0, None);
+        let line: Vec<(f64, f64)> = points.iter().map(|p| (xs.map(p.0 as f64), ys.map(p.1))).collect();
+        svg.polyline(&line, &c, 2.0);
+    }
+    let entries: Vec<(String, String)> = curves
+        .iter()
+        .map(|(a, _, half)| {
+            let at = half.map_or("no shift".to_owned(), |h| format!("half at {h}"));
+            (format!("{a} ({at})"), ctx.colour_of(a))
+        })
+        .collect();
+    legend(&mut svg, r.right() + 24.0, r.y, &entries);
+    svg.text(
+        r.right() + 24.0,
+        r.y + 20.0 * entries.len() as f64 + 16.0,
+        "half at k: first layer with half the final shift",
+        TextStyle::size(11.0).fill("#333333"),
+    );
+    let cap = ctx.caption(format!(
+        "Mean over images of the cosine similarity between the variant's and the original's class-token state at each layer (layer_shift.parquet), with its percentile bootstrap 95% interval ({} resamples) as a band. Each augmentation's half-shift layer is the first at which 1 \u{2212} mean cosine reaches half its value at the last layer.",
+        config.bootstrap_resamples
+    ));
+    Ok(Some(fig("layer_profile", title, cap, svg.finish(), table)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_half_shift_layer_is_the_first_reaching_half_the_final_shift() {
+        // Shifts 0, 0.1, 0.3, 0.4: half of 0.4 is first reached at layer 2.
+        assert_eq!(half_shift_layer(&[1.0, 0.9, 0.7, 0.6]), Some(2));
+        assert_eq!(half_shift_layer(&[0.9, 0.9]), Some(0));
+        assert_eq!(half_shift_layer(&[1.0, 1.0]), None);
+        assert_eq!(half_shift_layer(&[]), None);
+    }
+}
