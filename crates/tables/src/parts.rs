@@ -205,8 +205,8 @@ fn ensure_dir(table: &Path) -> Result<(), TableError> {
 ///
 /// The stage writes batches with [`StageParts::write`] and calls
 /// [`StageParts::commit_if_due`] wherever everything written so far is whole (after
-/// complete images); at most every few seconds that commits them, with the errors the
-/// stage recorded for them, as one part per table.
+/// complete images); that commits them, with the errors the stage recorded for them, as
+/// one part per table: the first chunk at once, then at most every few seconds.
 pub struct StageParts {
     stage: String,
     shard: Shard,
@@ -284,7 +284,8 @@ impl StageParts {
             errors_dir,
             tables: outputs,
             seq: committed.last().map_or(0, |s| s + 1),
-            last_commit: Instant::now(),
+            // The first whole chunk is committed at once: an early kill loses little.
+            last_commit: Instant::now().checked_sub(interval).unwrap_or_else(Instant::now),
             interval,
             _lock: lock,
         })
