@@ -137,6 +137,15 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     // A resumed run that has no batch left keeps the shape its earlier run recorded.
     let recorded_states = manifest.model.as_ref().and_then(|m| m.layer_states).filter(|_| start == Start::Resume);
     let mut writer = EmbeddingWriter { dim: spec.embedding_dim, patches, schema: None, layer_states: recorded_states };
+    let how = EncodeManifest {
+        device: format!("{:?}", config.session.device).to_lowercase(),
+        provider: encoder.provider().into(),
+        batch,
+        intra_threads: config.session.intra_threads,
+        augment,
+    };
+    // Recorded before the first commit, so a run killed later resumes knowing the shapes.
+    let mut model_recorded = false;
     let progress = progress_bar(total_images, "encode");
     let augmentations = shard_part_files(&run.augmentations(), shard)?;
 
@@ -199,7 +208,14 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
                     flat.extend_from_slice(&item.tensor);
                 }
                 match encoder.encode(&flat, items.len()) {
-                    Ok(output) => writer.write(&mut parts, &items, &output)?,
+                    Ok(output) => {
+                        writer.write(&mut parts, &items, &output)?;
+                        if !model_recorded {
+                            record_in_manifest(&mut manifest, &spec, policy, writer.layer_states, how.clone());
+                            manifest.save_shard(&run, shard)?;
+                            model_recorded = true;
+                        }
+                    }
                     Err(err) => {
                         for item in &items {
                             errors.record(
@@ -225,13 +241,6 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
     progress.finish_and_clear();
     parts.finish(&errors)?;
 
-    let how = EncodeManifest {
-        device: format!("{:?}", config.session.device).to_lowercase(),
-        provider: encoder.provider().into(),
-        batch,
-        intra_threads: config.session.intra_threads,
-        augment,
-    };
     record_in_manifest(&mut manifest, &spec, policy, writer.layer_states, how);
     manifest.complete("encode");
     manifest.save_shard(&run, shard)?;
