@@ -92,11 +92,45 @@ class VisionConfig:
             raise SystemExit(f"unsupported hidden_act {self.hidden_act!r}; supported: {', '.join(SUPPORTED_ACTS)}")
 
 
+@dataclass
+class TextConfig:
+    """transformers' CLIPTextConfig fields the graph needs (defaults: ViT-B/32's text tower)."""
+    vocab_size: int = 49408
+    max_position_embeddings: int = 77
+    hidden_size: int = 512
+    intermediate_size: int = 2048
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 8
+    projection_dim: int = 512
+    hidden_act: str = "quick_gelu"
+    layer_norm_eps: float = 1e-5
+    # transformers pools at the first eos_token_id, or at the largest id (the legacy
+    # rule, which the OpenAI checkpoints' config selects with eos_token_id = 2).
+    eos_token_id: int = 2
+
+    def validate(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise SystemExit(f"text hidden_size {self.hidden_size} is not divisible by "
+                             f"num_attention_heads {self.num_attention_heads}")
+        if self.hidden_act not in SUPPORTED_ACTS:
+            raise SystemExit(f"unsupported text hidden_act {self.hidden_act!r}; supported: {', '.join(SUPPORTED_ACTS)}")
+
+
 PRESETS = {
     "tiny": VisionConfig(image_size=224, patch_size=32, hidden_size=64, intermediate_size=256,
                          num_hidden_layers=2, num_attention_heads=4, projection_dim=32),
     "vit-b-32": VisionConfig(),
 }
+# The tiny text tower keeps the real vocabulary (49,408 x 16 token embeddings, 3 MB) so the
+# real tokenizer drives it; everything else is toy-sized.
+TEXT_PRESETS = {
+    "tiny": TextConfig(hidden_size=16, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                       projection_dim=32, eos_token_id=49407),
+    "vit-b-32": TextConfig(eos_token_id=49407),
+}
+CLIP_VOCAB_SIZE = 49408
+# CLIP's initial temperature, log(1 / 0.07), as transformers initialises logit_scale.
+RANDOM_LOGIT_SCALE = math.log(1 / 0.07)
 
 
 # --------------------------------------------------------------------------------------
@@ -181,12 +215,197 @@ def check_shapes(cfg: VisionConfig, w: dict[str, np.ndarray]) -> None:
             raise SystemExit(f"{name}: shape {tuple(w[name].shape)} does not match the config ({shape})")
 
 
+def random_text_weights(cfg: TextConfig, seed: int) -> dict[str, np.ndarray]:
+    """Random text-tower weights with HF parameter names, on their own stream of `seed`
+    (so adding the text tower left every vision weight as it was), scaled as
+    `random_weights` scales the vision tower's."""
+    rng = np.random.default_rng([seed, 1])
+    h, m = cfg.hidden_size, cfg.intermediate_size
+
+    def normal(shape, std):
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+    w: dict[str, np.ndarray] = {}
+
+    def ln(prefix: str) -> None:
+        w[prefix + ".weight"] = (1.0 + rng.standard_normal(h) * 0.1).astype(np.float32)
+        w[prefix + ".bias"] = normal(h, 0.02)
+
+    def lin(prefix: str, n_out: int, n_in: int) -> None:
+        w[prefix + ".weight"] = normal((n_out, n_in), n_in ** -0.5)
+        w[prefix + ".bias"] = normal(n_out, 0.02)
+
+    e = "text_model.embeddings."
+    w[e + "token_embedding.weight"] = normal((cfg.vocab_size, h), 0.1 * 5)
+    w[e + "position_embedding.weight"] = normal((cfg.max_position_embeddings, h), 0.02 * 5)
+    for i in range(cfg.num_hidden_layers):
+        pre = f"text_model.encoder.layers.{i}."
+        ln(pre + "layer_norm1")
+        for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            lin(pre + "self_attn." + proj, h, h)
+        ln(pre + "layer_norm2")
+        lin(pre + "mlp.fc1", m, h)
+        lin(pre + "mlp.fc2", h, m)
+    ln("text_model.final_layer_norm")
+    w["text_projection.weight"] = normal((cfg.projection_dim, h), h ** -0.5)
+    return w
+
+
+def required_text_names(cfg: TextConfig) -> list[str]:
+    names = ["text_model.embeddings.token_embedding.weight", "text_model.embeddings.position_embedding.weight"]
+    for i in range(cfg.num_hidden_layers):
+        pre = f"text_model.encoder.layers.{i}."
+        for mod in ("layer_norm1", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                    "self_attn.out_proj", "layer_norm2", "mlp.fc1", "mlp.fc2"):
+            names += [pre + mod + ".weight", pre + mod + ".bias"]
+    return names + ["text_model.final_layer_norm.weight", "text_model.final_layer_norm.bias",
+                    "text_projection.weight"]
+
+
+def check_text_shapes(cfg: TextConfig, w: dict[str, np.ndarray]) -> None:
+    h, m = cfg.hidden_size, cfg.intermediate_size
+    expect = {
+        "text_model.embeddings.token_embedding.weight": (cfg.vocab_size, h),
+        "text_model.embeddings.position_embedding.weight": (cfg.max_position_embeddings, h),
+        "text_projection.weight": (cfg.projection_dim, h),
+    }
+    for i in range(cfg.num_hidden_layers):
+        pre = f"text_model.encoder.layers.{i}."
+        expect[pre + "mlp.fc1.weight"] = (m, h)
+        expect[pre + "mlp.fc2.weight"] = (h, m)
+        for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            expect[pre + "self_attn." + proj + ".weight"] = (h, h)
+    for name, shape in expect.items():
+        if tuple(w[name].shape) != shape:
+            raise SystemExit(f"{name}: shape {tuple(w[name].shape)} does not match the text config ({shape})")
+
+
+# --------------------------------------------------------------------------------------
+# tokenizer
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character table, which CLIP's BPE vocabulary is written in."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\u00a1"), ord("\u00ac") + 1)) \
+        + list(range(ord("\u00ae"), ord("\u00ff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs)))
+
+
+def open_clip_bpe() -> Path:
+    """CLIP's BPE merges as open_clip ships them (`pip install --no-deps open_clip_torch`),
+    found without importing open_clip (which imports torch)."""
+    import importlib.util
+    spec = importlib.util.find_spec("open_clip")
+    path = Path(spec.submodule_search_locations[0]) / "bpe_simple_vocab_16e6.txt.gz" if spec else None
+    if path is None or not path.exists():
+        raise SystemExit("error: CLIP's BPE vocabulary (open_clip/bpe_simple_vocab_16e6.txt.gz) is not installed; "
+                         "`cargo xtask export-model` installs it (pip install --no-deps open_clip_torch)")
+    return path
+
+
+def clip_tokenizer_json(bpe_gz: Path, context_length: int) -> dict:
+    """CLIP's tokenizer in the Hugging Face `tokenizers` format, built from the BPE merges
+    the way open_clip's SimpleTokenizer builds its vocabulary, with transformers'
+    CLIPTokenizer pipeline (NFC, whitespace runs to one space, lowercase; CLIP's split
+    pattern; byte-level BPE with `</w>` word ends; <|startoftext|> ... <|endoftext|>),
+    truncation to `context_length` and padding with <|endoftext|> to it. The fixture
+    script checks it tokenises as transformers does."""
+    import gzip
+    lines = gzip.open(bpe_gz).read().decode("utf-8").split("\n")
+    merges = [tuple(line.split()) for line in lines[1:49152 - 256 - 2 + 1]]
+    byte_chars = list(bytes_to_unicode().values())
+    vocab = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(m) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    ids = {t: i for i, t in enumerate(vocab)}
+    bos, eos = ids["<|startoftext|>"], ids["<|endoftext|>"]
+
+    def special(token: str) -> dict:
+        return {"id": ids[token], "content": token, "single_word": False, "lstrip": False, "rstrip": False,
+                "normalized": False, "special": True}
+
+    return {
+        "version": "1.0",
+        "truncation": {"direction": "Right", "max_length": context_length, "strategy": "LongestFirst", "stride": 0},
+        "padding": {"strategy": {"Fixed": context_length}, "direction": "Right", "pad_to_multiple_of": None,
+                    "pad_id": eos, "pad_type_id": 0, "pad_token": "<|endoftext|>"},
+        "added_tokens": [special("<|startoftext|>"), special("<|endoftext|>")],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "NFC"},
+            {"type": "Replace", "pattern": {"Regex": "\\s+"}, "content": " "},
+            {"type": "Lowercase"}]},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d"
+                                                   "|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+"},
+             "behavior": "Removed", "invert": True},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]},
+        "post_processor": {"type": "RobertaProcessing", "sep": ["<|endoftext|>", eos], "cls": ["<|startoftext|>", bos],
+                           "trim_offsets": False, "add_prefix_space": False},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<|endoftext|>", "continuing_subword_prefix": "",
+                  "end_of_word_suffix": "</w>", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": ids, "merges": [list(m) for m in merges]},
+    }
+
+
+def fixed_length(tokenizer: dict, context_length: int, pad_token: str) -> dict:
+    """A checkpoint's tokenizer.json set to truncate and pad to the context length, as
+    transformers' `padding="max_length", truncation=True` does."""
+    ids = {t["content"]: t["id"] for t in tokenizer.get("added_tokens", [])}
+    ids.update(tokenizer["model"]["vocab"])
+    if pad_token not in ids:
+        raise SystemExit(f"error: tokenizer.json has no pad token {pad_token!r}")
+    return dict(tokenizer,
+                truncation={"direction": "Right", "max_length": context_length, "strategy": "LongestFirst",
+                            "stride": 0},
+                padding={"strategy": {"Fixed": context_length}, "direction": "Right", "pad_to_multiple_of": None,
+                         "pad_id": ids[pad_token], "pad_type_id": 0, "pad_token": pad_token})
+
+
 # --------------------------------------------------------------------------------------
 # checkpoint
 
 
+@dataclass
+class TextTower:
+    cfg: TextConfig
+    weights: dict
+    logit_scale: float  # the checkpoint's parameter: log of the multiplier of the cosine logits
+    tokenizer: dict | None  # tokenizer.json's content
+
+
+def text_config_of(config: dict) -> TextConfig | None:
+    tc = config.get("text_config")
+    if not tc:
+        return None
+    d = TextConfig()
+    cfg = TextConfig(
+        vocab_size=int(tc.get("vocab_size", d.vocab_size)),
+        max_position_embeddings=int(tc.get("max_position_embeddings", d.max_position_embeddings)),
+        hidden_size=int(tc.get("hidden_size", d.hidden_size)),
+        intermediate_size=int(tc.get("intermediate_size", d.intermediate_size)),
+        num_hidden_layers=int(tc.get("num_hidden_layers", d.num_hidden_layers)),
+        num_attention_heads=int(tc.get("num_attention_heads", d.num_attention_heads)),
+        projection_dim=int(config.get("projection_dim", tc.get("projection_dim", d.projection_dim))),
+        hidden_act=str(tc.get("hidden_act", d.hidden_act)),
+        layer_norm_eps=float(tc.get("layer_norm_eps", d.layer_norm_eps)),
+        eos_token_id=int(tc.get("eos_token_id", d.eos_token_id)),
+    )
+    cfg.validate()
+    return cfg
+
+
 def load_checkpoint(repo: str, revision: str | None):
-    """Return (VisionConfig, weights, mean, std, image_size) for a Hub checkpoint or a local dir."""
+    """Return (VisionConfig, weights, mean, std, image_size, TextTower or None) for a Hub
+    checkpoint or a local dir. The text tower is exported when the checkpoint has its
+    config and weights; its tokenizer is the checkpoint's tokenizer.json, or CLIP's BPE
+    vocabulary when it has none."""
     local = Path(repo)
     if local.is_dir():
         def get(fn, missing_ok=False):
@@ -234,6 +453,7 @@ def load_checkpoint(repo: str, revision: str | None):
         print(f"warning: preprocessor crop size {crop} differs from the model's image_size "
               f"{cfg.image_size}; the model's is used", file=sys.stderr)
 
+    tcfg = text_config_of(config)
     wanted = required_names(cfg)
     st_path = get("model.safetensors", missing_ok=True)
     if st_path is not None:
@@ -253,6 +473,14 @@ def load_checkpoint(repo: str, revision: str | None):
     missing = [prefix + n for n in wanted if prefix + n not in keys]
     if missing:
         raise SystemExit(f"{wpath}: missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    vision_names = wanted
+    if tcfg is not None:
+        text_names = required_text_names(tcfg) + ["logit_scale"]
+        if all(prefix + n in keys for n in text_names):
+            wanted = wanted + text_names
+        else:
+            print(f"note: {wpath.name} has no complete text tower; exporting the vision tower only", file=sys.stderr)
+            tcfg = None
     if st_path is not None:
         try:
             from safetensors import safe_open
@@ -265,8 +493,31 @@ def load_checkpoint(repo: str, revision: str | None):
             weights = {n: got[prefix + n] for n in wanted}
     else:
         weights = {n: np.asarray(all_tensors[prefix + n], dtype=np.float32) for n in wanted}
+    text = None
+    if tcfg is not None:
+        text_weights = {n: weights.pop(n) for n in list(weights) if n not in vision_names}
+        logit_scale = float(np.asarray(text_weights.pop("logit_scale")).reshape(()))
+        check_text_shapes(tcfg, text_weights)
+        tok_path = get("tokenizer.json", missing_ok=True)
+        if tok_path is not None:
+            tokenizer = json.loads(tok_path.read_text())
+            conf_path = get("tokenizer_config.json", missing_ok=True)
+            pad = json.loads(conf_path.read_text()).get("pad_token") if conf_path is not None else None
+            tokenizer = fixed_length(tokenizer, tcfg.max_position_embeddings, pad or "<|endoftext|>")
+        elif tcfg.vocab_size < CLIP_VOCAB_SIZE:
+            tokenizer = None
+        else:
+            print("note: no tokenizer.json; using CLIP's BPE vocabulary", file=sys.stderr)
+            tokenizer = clip_tokenizer_json(open_clip_bpe(), tcfg.max_position_embeddings)
+        size = len(tokenizer["model"]["vocab"]) if tokenizer is not None else CLIP_VOCAB_SIZE
+        if size > tcfg.vocab_size:
+            print(f"warning: the tokenizer's {size} tokens do not fit the text tower's {tcfg.vocab_size} "
+                  "(a test checkpoint?); "
+                  "no tokenizer is written (the text tower takes token ids only)", file=sys.stderr)
+            tokenizer = None
+        text = TextTower(tcfg, text_weights, logit_scale, tokenizer)
     check_shapes(cfg, weights)
-    return cfg, weights, mean, std, image_size
+    return cfg, weights, mean, std, image_size, text
 
 
 # --------------------------------------------------------------------------------------
@@ -300,6 +551,63 @@ class GraphBuilder:
         return outs[0] if outputs == 1 else outs
 
 
+def layer_norm(g: GraphBuilder, w: dict, x: str, prefix: str, eps: float, out: str | None = None) -> str:
+    s = g.init(prefix + ".weight", w[prefix + ".weight"])
+    b = g.init(prefix + ".bias", w[prefix + ".bias"])
+    return g.op("LayerNormalization", [x, s, b], name=out, axis=-1, epsilon=eps)
+
+
+def linear(g: GraphBuilder, w: dict, x: str, prefix: str, bias: bool = True) -> str:
+    wt = g.init(prefix + ".weight_t", w[prefix + ".weight"].T)  # [in, out]
+    y = g.op("MatMul", [x, wt])
+    if bias:
+        y = g.op("Add", [y, g.init(prefix + ".bias", w[prefix + ".bias"])])
+    return y
+
+
+def encoder_layer(g: GraphBuilder, w: dict, h: str, pre: str, i: int, eps: float, act: str,
+                  allowed: str | None = None) -> tuple[str, str]:
+    """One pre-LN CLIP encoder layer (eager attention) on [N, T, H]; returns (hidden, probs).
+
+    `allowed` (bool, broadcastable to [N, heads, T, T]) masks the attention scores
+    (the text tower's causal and padding mask), as transformers' additive mask of the
+    dtype's minimum does.
+    """
+    x = layer_norm(g, w, h, pre + "layer_norm1", eps)
+    q = g.op("Mul", [linear(g, w, x, pre + "self_attn.q_proj"), "attn_scale"])
+    k = linear(g, w, x, pre + "self_attn.k_proj")
+    v = linear(g, w, x, pre + "self_attn.v_proj")
+    q = g.op("Transpose", [g.op("Reshape", [q, "sh_heads"])], perm=[0, 2, 1, 3])  # [N, nh, T, hd]
+    kt = g.op("Transpose", [g.op("Reshape", [k, "sh_heads"])], perm=[0, 2, 3, 1])  # [N, nh, hd, T]
+    v = g.op("Transpose", [g.op("Reshape", [v, "sh_heads"])], perm=[0, 2, 1, 3])  # [N, nh, T, hd]
+    scores = g.op("MatMul", [q, kt], name=f"attn_scores_{i}")
+    if allowed is not None:
+        scores = g.op("Where", [allowed, scores, "mask_value"], name=f"attn_masked_{i}")
+    probs = g.op("Softmax", [scores], name=f"attn_probs_{i}", axis=-1)
+    ctx = g.op("MatMul", [probs, v])
+    ctx = g.op("Reshape", [g.op("Transpose", [ctx], perm=[0, 2, 1, 3]), "sh_merge"])
+    h = g.op("Add", [h, linear(g, w, ctx, pre + "self_attn.out_proj")], name=f"attn_residual_{i}")
+    x = layer_norm(g, w, h, pre + "layer_norm2", eps)
+    x = linear(g, w, x, pre + "mlp.fc1")
+    x = activation(g, x, act, f"act_{i}")
+    x = linear(g, w, x, pre + "mlp.fc2")
+    return g.op("Add", [h, x], name=f"hidden_{i + 1}"), probs
+
+
+def attention_constants(g: GraphBuilder, hidden: int, heads: int) -> None:
+    g.const_i64("sh_heads", [0, 0, heads, hidden // heads])  # [N, T, heads, hd]
+    g.const_i64("sh_merge", [0, 0, hidden])                 # [N, T, H]
+
+
+def finish_model(g: GraphBuilder, graph_name: str, inputs: list, outputs: list):
+    from onnx import helper
+    graph = helper.make_graph(g.nodes, graph_name, inputs, outputs, initializer=g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="clipshift-export_clip", producer_version="1")
+    model.ir_version = 8  # opset 17 <-> IR 8; readable by every onnxruntime >= 1.14
+    return model
+
+
 def build_graph(cfg: VisionConfig, w: dict[str, np.ndarray], graph_name: str):
     from onnx import TensorProto, helper
 
@@ -309,27 +617,14 @@ def build_graph(cfg: VisionConfig, w: dict[str, np.ndarray], graph_name: str):
     H, T, Lyr, nh, hd = cfg.hidden_size, cfg.num_positions, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.head_dim
     eps = float(cfg.layer_norm_eps)
 
-    def ln(x: str, prefix: str, out: str | None = None) -> str:
-        s = g.init(prefix + ".weight", w[prefix + ".weight"])
-        b = g.init(prefix + ".bias", w[prefix + ".bias"])
-        return g.op("LayerNormalization", [x, s, b], name=out, axis=-1, epsilon=eps)
-
-    def linear(x: str, prefix: str, bias: bool = True) -> str:
-        wt = g.init(prefix + ".weight_t", w[prefix + ".weight"].T)  # [in, out]
-        y = g.op("MatMul", [x, wt])
-        if bias:
-            y = g.op("Add", [y, g.init(prefix + ".bias", w[prefix + ".bias"])])
-        return y
-
     # shared constants
     g.const_i64("idx_0", 0)
     g.const_i64("sh_tokens", [0, H, -1])          # [N, H, g*g]
-    g.const_i64("sh_heads", [0, 0, nh, hd])       # [N, T, heads, hd]
-    g.const_i64("sh_merge", [0, 0, H])            # [N, T, H]
+    attention_constants(g, H, nh)
     g.const_i64("sh_cls_tail", [1, H])
     g.const_i64("slice_start", [0])
     g.const_i64("slice_end", [1])
-    scale = g.init("attn_scale", np.asarray(hd ** -0.5, dtype=np.float32))
+    g.init("attn_scale", np.asarray(hd ** -0.5, dtype=np.float32))
 
     # embeddings
     e = "vision_model.embeddings."
@@ -346,7 +641,7 @@ def build_graph(cfg: VisionConfig, w: dict[str, np.ndarray], graph_name: str):
     emb = g.op("Concat", [cls, patches], name="tokens", axis=1)                         # [N, T, H]
     pos = g.init(e + "position_embedding.weight", w[e + "position_embedding.weight"])
     emb = g.op("Add", [emb, pos], name="embeddings")
-    h = ln(emb, "vision_model.pre_layrnorm", out="hidden_0")
+    h = layer_norm(g, w, emb, "vision_model.pre_layrnorm", eps, out="hidden_0")
 
     def cls_of(x: str, i: int) -> str:
         c = g.op("Gather", [x, "idx_0"], axis=1)                                        # [N, H]
@@ -356,28 +651,11 @@ def build_graph(cfg: VisionConfig, w: dict[str, np.ndarray], graph_name: str):
     cls_states = [cls_of(h, 0)]
     probs = None
     for i in range(Lyr):
-        pre = f"vision_model.encoder.layers.{i}."
-        x = ln(h, pre + "layer_norm1")
-        q = g.op("Mul", [linear(x, pre + "self_attn.q_proj"), scale])
-        k = linear(x, pre + "self_attn.k_proj")
-        v = linear(x, pre + "self_attn.v_proj")
-        q = g.op("Transpose", [g.op("Reshape", [q, "sh_heads"])], perm=[0, 2, 1, 3])  # [N, nh, T, hd]
-        kt = g.op("Transpose", [g.op("Reshape", [k, "sh_heads"])], perm=[0, 2, 3, 1])  # [N, nh, hd, T]
-        v = g.op("Transpose", [g.op("Reshape", [v, "sh_heads"])], perm=[0, 2, 1, 3])  # [N, nh, T, hd]
-        scores = g.op("MatMul", [q, kt], name=f"attn_scores_{i}")
-        probs = g.op("Softmax", [scores], name=f"attn_probs_{i}", axis=-1)
-        ctx = g.op("MatMul", [probs, v])
-        ctx = g.op("Reshape", [g.op("Transpose", [ctx], perm=[0, 2, 1, 3]), "sh_merge"])
-        h = g.op("Add", [h, linear(ctx, pre + "self_attn.out_proj")], name=f"attn_residual_{i}")
-        x = ln(h, pre + "layer_norm2")
-        x = linear(x, pre + "mlp.fc1")
-        x = activation(g, x, cfg.hidden_act, f"act_{i}")
-        x = linear(x, pre + "mlp.fc2")
-        h = g.op("Add", [h, x], name=f"hidden_{i + 1}")
+        h, probs = encoder_layer(g, w, h, f"vision_model.encoder.layers.{i}.", i, eps, cfg.hidden_act)
         cls_states.append(cls_of(h, i + 1))
 
     pooled = g.op("Gather", [h, "idx_0"], name="cls_last", axis=1)
-    pooled = ln(pooled, "vision_model.post_layernorm", out="pooled")
+    pooled = layer_norm(g, w, pooled, "vision_model.post_layernorm", eps, out="pooled")
     wproj = g.init("visual_projection.weight_t", w["visual_projection.weight"].T)
     g.op("MatMul", [pooled, wproj], name="image_embeds")
     g.op("Identity", [probs], name="last_attention")
@@ -391,11 +669,59 @@ def build_graph(cfg: VisionConfig, w: dict[str, np.ndarray], graph_name: str):
         helper.make_tensor_value_info("last_attention", TensorProto.FLOAT, [N, nh, T, T]),
         helper.make_tensor_value_info("layer_cls_states", TensorProto.FLOAT, [N, Lyr + 1, H]),
     ]
-    graph = helper.make_graph(g.nodes, graph_name, inputs, outputs, initializer=g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="clipshift-export_clip", producer_version="1")
-    model.ir_version = 8  # opset 17 <-> IR 8; readable by every onnxruntime >= 1.14
-    return model
+    return finish_model(g, graph_name, inputs, outputs)
+
+
+def build_text_graph(cfg: TextConfig, w: dict[str, np.ndarray], graph_name: str):
+    """transformers' CLIPTextModelWithProjection (eager attention): token + position
+    embeddings -> L pre-LN layers under the causal and padding mask -> final_layer_norm
+    -> the state at the pooled position -> text projection (no bias)."""
+    from onnx import TensorProto, helper
+
+    cfg.validate()
+    check_text_shapes(cfg, w)
+    g = GraphBuilder()
+    H, P, nh = cfg.hidden_size, cfg.max_position_embeddings, cfg.num_attention_heads
+    eps = float(cfg.layer_norm_eps)
+    attention_constants(g, H, nh)
+    g.init("attn_scale", np.asarray((H // nh) ** -0.5, dtype=np.float32))
+    g.init("mask_value", np.asarray(np.finfo(np.float32).min, dtype=np.float32))
+    g.const_i64("zero", [0])
+    g.const_i64("one", [1])
+    g.const_i64("two", [2])
+    g.const_i64("axes_01", [0, 1])
+    g.const_i64("axes_12", [1, 2])
+
+    e = "text_model.embeddings."
+    tok = g.op("Gather", [g.init(e + "token_embedding.weight", w[e + "token_embedding.weight"]), "input_ids"],
+               name="token_embeds", axis=0)                                             # [N, S, H]
+    seq = g.op("Slice", [g.op("Shape", ["input_ids"]), "one", "two"], name="seq_len")  # [1]
+    pos = g.op("Slice", [g.init(e + "position_embedding.weight", w[e + "position_embedding.weight"]),
+                         "zero", seq], name="position_embeds")                          # [S, H]
+    h = g.op("Add", [tok, pos], name="hidden_0")
+
+    causal = g.init("causal_mask", np.tril(np.ones((P, P), dtype=bool)))
+    causal = g.op("Slice", [causal, g.op("Concat", ["zero", "zero"], axis=0), g.op("Concat", [seq, seq], axis=0),
+                            "axes_01"], name="causal")                                  # [S, S]
+    keys = g.op("Unsqueeze", [g.op("Cast", ["attention_mask"], to=TensorProto.BOOL), "axes_12"])  # [N, 1, 1, S]
+    allowed = g.op("And", [causal, keys], name="allowed")                               # [N, 1, S, S]
+    for i in range(cfg.num_hidden_layers):
+        h, _ = encoder_layer(g, w, h, f"text_model.encoder.layers.{i}.", i, eps, cfg.hidden_act, allowed)
+    h = layer_norm(g, w, h, "text_model.final_layer_norm", eps, out="last_hidden")
+
+    if cfg.eos_token_id == 2:  # legacy: the largest id (<|endoftext|> in CLIP's vocabulary); first on ties
+        key = g.op("Cast", ["input_ids"], to=TensorProto.FLOAT)
+    else:
+        eos = g.const_i64("eos_token_id", cfg.eos_token_id)
+        key = g.op("Cast", [g.op("Equal", ["input_ids", eos])], to=TensorProto.FLOAT)
+    at = g.op("ArgMax", [key], name="pooled_position", axis=1, keepdims=1)               # [N, 1]
+    pooled = g.op("GatherND", [h, at], name="pooled", batch_dims=1)                     # [N, H]
+    g.op("MatMul", [pooled, g.init("text_projection.weight_t", w["text_projection.weight"].T)], name="text_embeds")
+
+    inputs = [helper.make_tensor_value_info(name, TensorProto.INT64, ["N", P])
+              for name in ("input_ids", "attention_mask")]
+    outputs = [helper.make_tensor_value_info("text_embeds", TensorProto.FLOAT, ["N", cfg.projection_dim])]
+    return finish_model(g, graph_name + "-text", inputs, outputs)
 
 
 def activation(g: GraphBuilder, x: str, act: str, name: str) -> str:
@@ -471,6 +797,24 @@ def sidecar(cfg: VisionConfig, *, name: str, source: str, random_init: bool, see
     }
 
 
+def text_sidecar(text: TextTower, *, onnx_name: str, sha: str, tokenizer_name: str | None,
+                 tokenizer_sha: str | None) -> dict:
+    c = text.cfg
+    return {
+        "onnx": onnx_name,
+        "sha256": sha,
+        "tokenizer": tokenizer_name,
+        "tokenizer_sha256": tokenizer_sha,
+        "context_length": c.max_position_embeddings,
+        "vocab_size": c.vocab_size,
+        "hidden_size": c.hidden_size,
+        "num_layers": c.num_hidden_layers,
+        "num_heads": c.num_attention_heads,
+        "embedding_dim": c.projection_dim,
+        "outputs": {"text_embeds": "text_embeds"},
+    }
+
+
 def write_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2) + "\n")
@@ -513,6 +857,41 @@ def smoke_test(path: Path, cfg: VisionConfig, batch_tol: float = 1e-4) -> None:
             d = np.abs(out["image_embeds"][0] - first["image_embeds"][0]).max()
             assert d < batch_tol, f"batch 1 and batch 3 disagree on the same image (max |diff| {d})"
     print(f"onnxruntime smoke test passed (batch 1 and 3): {path}")
+
+
+def run_text_onnx(path: Path, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return sess.run(["text_embeds"], {"input_ids": ids, "attention_mask": mask})[0]
+
+
+def random_token_ids(cfg: TextConfig, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` sequences of different lengths: start token, random tokens, end token, padding."""
+    rng = np.random.default_rng(seed)
+    P, V = cfg.max_position_embeddings, cfg.vocab_size
+    eos = V - 1 if cfg.eos_token_id == 2 else cfg.eos_token_id
+    ids = np.full((n, P), eos, dtype=np.int64)
+    mask = np.zeros((n, P), dtype=np.int64)
+    for i in range(n):
+        length = int(rng.integers(2, P + 1))
+        ids[i, 0] = V - 2
+        ids[i, 1:length - 1] = rng.integers(0, V - 2, length - 2)
+        ids[i, length - 1] = eos
+        mask[i, :length] = 1
+    return ids, mask
+
+
+def text_smoke_test(path: Path, cfg: TextConfig) -> None:
+    ids, mask = random_token_ids(cfg, 3, 1234)
+    three = run_text_onnx(path, ids, mask)
+    one = run_text_onnx(path, ids[:1], mask[:1])
+    assert three.shape == (3, cfg.projection_dim), three.shape
+    assert np.isfinite(three).all(), "text_embeds has non-finite values"
+    d = np.abs(one[0] - three[0]).max()
+    assert d < 1e-4, f"batch 1 and batch 3 disagree on the same text (max |diff| {d})"
+    print(f"onnxruntime smoke test passed (text, batch 1 and 3): {path}")
 
 
 def import_transformers():
@@ -577,6 +956,34 @@ def verify_with_transformers(path: Path, cfg: VisionConfig, w: dict[str, np.ndar
     print(f"verification passed (tolerance {tol})")
 
 
+def verify_text_with_transformers(path: Path, text: TextTower, tol: float = 1e-4) -> None:
+    """The text tower against transformers' CLIPTextModelWithProjection on the same weights."""
+    torch, _, _ = import_transformers()
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+    c = text.cfg
+    hf_cfg = CLIPTextConfig(
+        vocab_size=c.vocab_size, max_position_embeddings=c.max_position_embeddings, hidden_size=c.hidden_size,
+        intermediate_size=c.intermediate_size, num_hidden_layers=c.num_hidden_layers,
+        num_attention_heads=c.num_attention_heads, projection_dim=c.projection_dim, hidden_act=c.hidden_act,
+        layer_norm_eps=c.layer_norm_eps, eos_token_id=c.eos_token_id)
+    hf_cfg._attn_implementation = "eager"
+    model = CLIPTextModelWithProjection(hf_cfg)
+    model.eval()
+    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in text.weights.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not m.endswith("position_ids")]
+    if missing or unexpected:
+        raise SystemExit(f"text verification: state dict mismatch: missing {missing}, unexpected {unexpected}")
+    ids, mask = random_token_ids(c, 3, 99)
+    with torch.no_grad():
+        ref = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).text_embeds.numpy()
+    d = float(np.abs(run_text_onnx(path, ids, mask) - ref).max())
+    print(f"  max |onnx - transformers| text_embeds: {d:.3e}")
+    if not d <= tol:
+        raise SystemExit(f"text verification FAILED (tolerance {tol}): {d}")
+    print(f"text verification passed (tolerance {tol})")
+
+
 def quantize_int8(src: Path, meta: dict, out_dir: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     dst = out_dir / "model.int8.onnx"
@@ -611,6 +1018,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quantize", choices=["int8"], default=None,
                     help="also write a dynamically quantised copy (model.int8.onnx + model.int8.json)")
     ap.add_argument("--skip-smoke-test", action="store_true", help="do not run the model in onnxruntime")
+    ap.add_argument("--no-text", action="store_true", help="export the vision tower only")
     args = ap.parse_args(argv)
     if args.verify:
         import_transformers()  # before the export, not after it
@@ -622,9 +1030,16 @@ def main(argv=None) -> int:
         source = f"random-init:{args.random_init}"
         name = args.name or f"clip-{args.random_init}-random-seed{args.seed}"
         seed = args.seed
+        text = None
+        if not args.no_text:
+            tcfg = TEXT_PRESETS[args.random_init]
+            text = TextTower(tcfg, random_text_weights(tcfg, args.seed), RANDOM_LOGIT_SCALE,
+                             clip_tokenizer_json(open_clip_bpe(), tcfg.max_position_embeddings))
     else:
         ckpt = args.checkpoint or DEFAULT_CHECKPOINT
-        cfg, weights, mean, std, image_size = load_checkpoint(ckpt, args.revision)
+        cfg, weights, mean, std, image_size, text = load_checkpoint(ckpt, args.revision)
+        if args.no_text:
+            text = None
         source = ckpt if args.revision is None else f"{ckpt}@{args.revision}"
         name = args.name or Path(ckpt.rstrip("/")).name
         seed = None
@@ -637,8 +1052,27 @@ def main(argv=None) -> int:
     meta = sidecar(cfg, name=name, source=source, random_init=bool(args.random_init), seed=seed,
                    onnx_name=onnx_path.name, sha=sha256_of(onnx_path), mean=mean, std=std,
                    image_size=image_size)
+    if text is not None:
+        if text.cfg.projection_dim != cfg.projection_dim:
+            raise SystemExit(f"text projection_dim {text.cfg.projection_dim} differs from the vision tower's "
+                             f"{cfg.projection_dim}")
+        text_path = out_dir / "text_model.onnx"
+        save_model(build_text_graph(text.cfg, text.weights, name), text_path)
+        tok_name = tok_sha = None
+        if text.tokenizer is not None:
+            tok_path = out_dir / "tokenizer.json"
+            tok_path.write_text(json.dumps(text.tokenizer, ensure_ascii=False, separators=(",", ":")) + "\n")
+            tok_name, tok_sha = tok_path.name, sha256_of(tok_path)
+        meta["text"] = text_sidecar(text, onnx_name=text_path.name, sha=sha256_of(text_path),
+                                    tokenizer_name=tok_name, tokenizer_sha=tok_sha)
+        meta["logit_scale"] = text.logit_scale
     write_json(out_dir / "model.json", meta)
     print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.2f} MB) and {out_dir / 'model.json'}")
+    if text is not None:
+        c = text.cfg
+        print(f"wrote {out_dir / 'text_model.onnx'}: {c.num_hidden_layers} layers, hidden {c.hidden_size}, "
+              f"{c.num_attention_heads} heads, context {c.max_position_embeddings}, vocabulary {c.vocab_size}"
+              f"{', tokenizer.json' if text.tokenizer is not None else ', no tokenizer'}")
     print(f"  {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, {cfg.num_attention_heads} heads, "
           f"mlp {cfg.intermediate_size}, projection {cfg.projection_dim}, {cfg.hidden_act}, "
           f"eps {cfg.layer_norm_eps}, image {cfg.image_size}, patch {cfg.patch_size}")
@@ -646,8 +1080,12 @@ def main(argv=None) -> int:
 
     if not args.skip_smoke_test:
         smoke_test(onnx_path, cfg)
+        if text is not None:
+            text_smoke_test(out_dir / "text_model.onnx", text.cfg)
     if args.verify:
         verify_with_transformers(onnx_path, cfg, weights)
+        if text is not None:
+            verify_text_with_transformers(out_dir / "text_model.onnx", text)
     if args.quantize == "int8":
         quantize_int8(onnx_path, meta, out_dir)
         if not args.skip_smoke_test:

@@ -25,13 +25,19 @@ Input (recomputed by the Rust test, never stored), as in models/reference_output
     pixel_values[n, c, y, x] = sin(0.013*x + 0.029*y + 0.7*c + 1.3*n)
     N = 3, C = 3, H = W = image_size; computed in float64, then cast to float32.
 
-reference.json holds, under "vision" (the text tower gets its own key when it is exported):
+reference.json holds, under "vision":
 
     image_embeds        [N][D]              CLIPModel.get_image_features: projected, not normalised
     last_attention      [N][heads][T][T]    softmax probabilities of the last layer (eager attention)
     cls_attention       [N][P]              mean over heads of last_attention[n, :, 0, 1:], in float64
     layer_cls_states    [N][L+1][hidden]    hidden_states[i][n, 0, :]: i = 0 after pre_layrnorm,
                                             then the output of each encoder layer
+
+and under "text", for fixed token ids of the tiny vocabulary (stored with their masks):
+
+    input_ids, attention_mask   [N][context]    start token, tokens, end token, padding
+    text_embeds                 [N][D]          CLIPModel.get_text_features: projected, not normalised
+    logit_scale                 scalar          the parameter (log of the logits' multiplier)
 
 which is the model contract of export_clip.py. Floats are the shortest decimal that
 reads back as the same float32.
@@ -137,6 +143,36 @@ def reference_outputs(model, torch, image_size: int) -> dict:
     }
 
 
+TEXT_BATCH = 3
+
+
+def text_input() -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of the tiny vocabulary: start token, tokens, end token, then padding (id 0,
+    mask 0), of three lengths; the last fills the context. Stored in reference.json."""
+    ctx, bos, eos = TEXT["max_position_embeddings"], TEXT["bos_token_id"], TEXT["eos_token_id"]
+    ids = np.zeros((TEXT_BATCH, ctx), dtype=np.int64)
+    mask = np.zeros((TEXT_BATCH, ctx), dtype=np.int64)
+    for n, length in enumerate((5, 11, ctx)):
+        body = [(7 * n + 13 * i + 3) % (bos - 1) + 1 for i in range(length - 2)]
+        ids[n, :length] = [bos, *body, eos]
+        mask[n, :length] = 1
+    return ids, mask
+
+
+def text_reference(model, torch) -> dict:
+    ids, mask = text_input()
+    with torch.no_grad():
+        out = model.get_text_features(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+    embeds = (out.pooler_output if hasattr(out, "pooler_output") else out).numpy()
+    print(f"text_embeds {list(embeds.shape)}")
+    return {
+        "input_ids": ids.tolist(),
+        "attention_mask": mask.tolist(),
+        "text_embeds": shortest(embeds),
+        "logit_scale": float(model.logit_scale.detach().numpy()),
+    }
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -171,6 +207,7 @@ def main(argv=None) -> int:
         },
         "attention": impl,
         "vision": reference_outputs(loaded, torch, VISION["image_size"]),
+        "text": text_reference(loaded, torch),
     }
     path = args.output / "reference.json"
     path.write_text(json.dumps(ref, indent=1) + "\n")
