@@ -318,22 +318,35 @@ fn is_real_model(dir: &Path) -> bool {
         .is_some_and(|v| v.get("random_init").and_then(|r| r.as_bool()) == Some(false))
 }
 
-/// A Python virtual environment under .cache/ with `requirements` installed (created on demand).
+/// A Python virtual environment under .cache/ with `requirements` installed (created on
+/// demand), and `requirements-no-deps.txt` beside it, when there is one, without their
+/// dependencies (a wheel wanted for a data file, such as open_clip_torch for CLIP's BPE
+/// vocabulary, whose dependencies include PyTorch).
 fn python_env(root: &Path, name: &str, requirements: &Path) -> Result<PathBuf> {
     let venv = root.join(".cache").join(name);
     let python = venv.join("bin/python");
     let stamp = venv.join(".installed");
-    let wanted =
-        std::fs::read_to_string(requirements).with_context(|| format!("reading {}", requirements.display()))?;
+    let no_deps = requirements.with_file_name("requirements-no-deps.txt");
+    let read = |path: &Path| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+    let mut wanted = read(requirements)?;
+    if no_deps.exists() {
+        wanted += &read(&no_deps)?;
+    }
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
     }
     runtime::require_python()?;
     eprintln!("creating Python environment {} from {}", venv.display(), requirements.display());
     run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    run(Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-        .arg(requirements))?;
+    let pip = || {
+        let mut cmd = Command::new(&python);
+        cmd.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]);
+        cmd
+    };
+    run(pip().arg("-r").arg(requirements))?;
+    if no_deps.exists() {
+        run(pip().arg("--no-deps").arg("-r").arg(&no_deps))?;
+    }
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }

@@ -1,5 +1,6 @@
 //! clipshift-encode: the model sidecar, CLIP preprocessing, the ONNX Runtime session
-//! (CPU, or CUDA behind the `cuda` feature), batched inference, and the encode stage.
+//! (CPU, or CUDA behind the `cuda` feature), batched inference, the encode stage, and
+//! the text tower (tokenizer and session) the text stage uses.
 //!
 //! This is the only crate that links ONNX Runtime. It loads the runtime's shared library
 //! dynamically (from `ORT_DYLIB_PATH` or the workspace cache that `cargo xtask
@@ -12,9 +13,11 @@ mod preprocess;
 mod runtime;
 mod session;
 pub mod stage;
+mod text;
 
 pub use error::EncodeError;
-pub use model::{ModelSpec, ResizePolicy};
+pub use model::{ModelSpec, ResizePolicy, TextSpec};
 pub use preprocess::{Preprocessor, clip_resize_crop};
 pub use runtime::{Device, find_runtime_library};
 pub use session::{BatchOutput, Encoder, SessionConfig};
+pub use text::{TextEncoder, Tokens};

@@ -40,6 +40,31 @@ pub struct OutputNames {
     pub layer_cls_states: Option<String>,
 }
 
+/// The text tower: `model.json`'s `text` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextSpec {
+    pub onnx: String,
+    pub sha256: String,
+    /// `tokenizer.json` (Hugging Face `tokenizers` format), absent when the tower's
+    /// vocabulary is not a tokenizer's (test checkpoints).
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+    #[serde(default)]
+    pub tokenizer_sha256: Option<String>,
+    /// Tokens per prompt (CLIP: 77), the graph's fixed sequence length.
+    pub context_length: usize,
+    pub vocab_size: usize,
+    /// Width of `text_embeds`; equals the vision tower's `embedding_dim`.
+    pub embedding_dim: usize,
+    pub outputs: TextOutputNames,
+}
+
+/// Names of the text graph's outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextOutputNames {
+    pub text_embeds: String,
+}
+
 /// The parsed `model.json` sidecar plus the directory it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSpec {
@@ -64,6 +89,13 @@ pub struct ModelSpec {
     #[serde(default)]
     pub num_heads: Option<usize>,
     pub outputs: OutputNames,
+    /// The text tower, when the model was exported with one.
+    #[serde(default)]
+    pub text: Option<TextSpec>,
+    /// CLIP's learned temperature as stored in the checkpoint: the logits of image-text
+    /// cosine similarities are `exp(logit_scale) x cos`.
+    #[serde(default)]
+    pub logit_scale: Option<f64>,
     #[serde(skip)]
     pub dir: PathBuf,
 }
@@ -106,6 +138,20 @@ impl ModelSpec {
         }
         if self.embedding_dim == 0 {
             return bad("embedding_dim must be positive".into());
+        }
+        if let Some(text) = &self.text {
+            if text.embedding_dim != self.embedding_dim {
+                return bad(format!(
+                    "the text tower's embedding_dim {} differs from the vision tower's {}",
+                    text.embedding_dim, self.embedding_dim
+                ));
+            }
+            if text.context_length == 0 {
+                return bad("text context_length must be positive".into());
+            }
+            if self.logit_scale.is_none_or(|s| !s.is_finite()) {
+                return bad("a model with a text tower needs a finite logit_scale".into());
+            }
         }
         Ok(())
     }

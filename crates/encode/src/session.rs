@@ -63,25 +63,7 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(spec: ModelSpec, config: &SessionConfig) -> Result<Self, EncodeError> {
-        let env = environment()?;
-        let level = match config.optimization_level.unwrap_or(3) {
-            0 => GraphOptimizationLevel::Disable,
-            1 => GraphOptimizationLevel::Level1,
-            2 => GraphOptimizationLevel::Level2,
-            _ => GraphOptimizationLevel::All,
-        };
-        let mut builder = Session::builder(env)
-            .map_err(|e| EncodeError::runtime("session builder", e))?
-            .with_optimization_level(level)
-            .map_err(|e| EncodeError::runtime("optimisation level", e))?;
-        if let Some(threads) = config.intra_threads {
-            builder = builder.with_intra_threads(threads).map_err(|e| EncodeError::runtime("intra-op threads", e))?;
-        }
-        let (builder, provider, fallback) = select_provider(builder, config.device)?;
-        let mut builder = builder;
-        let session = builder
-            .commit_from_file(spec.onnx_path())
-            .map_err(|e| EncodeError::Model { path: spec.onnx_path(), message: e.to_string() })?;
+        let OpenSession { session, provider, fallback } = open_session(&spec.onnx_path(), config)?;
         check_contract(&session, &spec)?;
         let read_attention = spec.outputs.last_attention.is_some();
         let read_layers = spec.outputs.layer_cls_states.is_some();
@@ -196,7 +178,37 @@ impl Encoder {
     }
 }
 
-fn extract<'a>(
+/// A session on `path` with `config`'s options and execution provider.
+pub(crate) struct OpenSession {
+    pub(crate) session: Session,
+    pub(crate) provider: &'static str,
+    /// Why CUDA was asked for and the CPU runs, if so.
+    pub(crate) fallback: Option<String>,
+}
+
+pub(crate) fn open_session(path: &std::path::Path, config: &SessionConfig) -> Result<OpenSession, EncodeError> {
+    let env = environment()?;
+    let level = match config.optimization_level.unwrap_or(3) {
+        0 => GraphOptimizationLevel::Disable,
+        1 => GraphOptimizationLevel::Level1,
+        2 => GraphOptimizationLevel::Level2,
+        _ => GraphOptimizationLevel::All,
+    };
+    let mut builder = Session::builder(env)
+        .map_err(|e| EncodeError::runtime("session builder", e))?
+        .with_optimization_level(level)
+        .map_err(|e| EncodeError::runtime("optimisation level", e))?;
+    if let Some(threads) = config.intra_threads {
+        builder = builder.with_intra_threads(threads).map_err(|e| EncodeError::runtime("intra-op threads", e))?;
+    }
+    let (mut builder, provider, fallback) = select_provider(builder, config.device)?;
+    let session = builder
+        .commit_from_file(path)
+        .map_err(|e| EncodeError::Model { path: path.to_path_buf(), message: e.to_string() })?;
+    Ok(OpenSession { session, provider, fallback })
+}
+
+pub(crate) fn extract<'a>(
     outputs: &'a ort::session::SessionOutputs<'_>,
     name: &str,
 ) -> Result<(Vec<i64>, &'a [f32]), EncodeError> {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clipshift_encode::{Encoder, ModelSpec, SessionConfig};
+use clipshift_encode::{Encoder, ModelSpec, SessionConfig, TextEncoder};
 
 use crate::{SERIAL, root};
 
@@ -34,8 +34,35 @@ fn a_model_at_odds_with_its_sidecar_or_the_contract_is_refused_at_load() {
     assert!(err.contains("model.onnx") && err.contains("`attn_probs`"), "{err}");
     let err = refusal(&tiny_with("size", |s| s["image_size"] = 192.into()));
     assert!(err.contains("pixel_values") && err.contains("192"), "{err}");
-    let err = refusal(&tiny_with("width", |s| s["embedding_dim"] = 16.into()));
+    let err = refusal(&tiny_with("width", |s| {
+        s["embedding_dim"] = 16.into();
+        s.as_object_mut().unwrap().remove("text");
+    }));
     assert!(err.contains("image_embeds") && err.contains("embedding_dim"), "{err}");
+}
+
+#[test]
+fn a_text_tower_at_odds_with_its_sidecar_is_refused_at_load() {
+    let err = ModelSpec::load(&tiny_with("text-width", |s| s["text"]["embedding_dim"] = 16.into())).unwrap_err();
+    assert!(err.to_string().contains("model.json") && err.to_string().contains("embedding_dim 16"), "{err}");
+
+    let text_refusal = |name: &str, edit: fn(&mut serde_json::Value)| {
+        let dir = tiny_with(name, edit);
+        for file in ["text_model.onnx", "tokenizer.json"] {
+            std::fs::copy(root().join("models/tiny-clip").join(file), dir.join(file)).unwrap();
+        }
+        let spec = ModelSpec::load(&dir).unwrap();
+        let _guard = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Err(err) = TextEncoder::new(&spec, &SessionConfig::default()) else { panic!("{name} must be refused") };
+        std::fs::remove_dir_all(&dir).unwrap();
+        err.to_string()
+    };
+    let err = text_refusal("context", |s| s["text"]["context_length"] = 64.into());
+    assert!(err.contains("text_model.onnx") && err.contains("input_ids") && err.contains("64"), "{err}");
+    let err = text_refusal("output", |s| s["text"]["outputs"]["text_embeds"] = "pooled".into());
+    assert!(err.contains("text_model.onnx") && err.contains("`pooled`"), "{err}");
+    let err = text_refusal("tokenizer", |s| s["text"]["tokenizer_sha256"] = "00".into());
+    assert!(err.contains("tokenizer.json") && err.contains("sha256"), "{err}");
 }
 
 #[test]

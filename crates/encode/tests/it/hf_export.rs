@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clipshift_encode::{Encoder, ModelSpec, SessionConfig};
+use clipshift_encode::{Encoder, ModelSpec, SessionConfig, TextEncoder, Tokens};
 
 use crate::formula::formula_input;
 use crate::{SERIAL, root};
@@ -105,8 +105,9 @@ fn exported_hf_checkpoint_matches_transformers() {
     let (batch, size) = (vision["batch"].as_u64().unwrap() as usize, vision["image_size"].as_u64().unwrap() as usize);
     assert_eq!(spec.image_size as usize, size, "the sidecar's image_size is not the checkpoint's");
 
-    let mut encoder =
-        Encoder::new(spec, &SessionConfig { intra_threads: Some(1), ..SessionConfig::default() }).unwrap();
+    let config = SessionConfig { intra_threads: Some(1), ..SessionConfig::default() };
+    let text = text_embeds(&spec, &config, &fx["text"]);
+    let mut encoder = Encoder::new(spec, &config).unwrap();
     let out = encoder.encode(&formula_input(batch, size), batch).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 
@@ -124,6 +125,7 @@ fn exported_hf_checkpoint_matches_transformers() {
         ("image_embeds", assert_close("image_embeds", &out.embeddings, &embeds)),
         ("cls_attention", assert_close("cls_attention", out.cls_attention.as_ref().unwrap(), &cls_attention)),
         ("layer_cls_states", assert_close("layer_cls_states", out.layer_cls_states.as_ref().unwrap(), &states)),
+        ("text_embeds", text),
     ];
     // A nearly uniform class-token row would make the attention check show little.
     let peak = attention.chunks_exact(tokens * tokens).flat_map(|head| &head[..tokens]).fold(0.0f32, |m, &p| m.max(p));
@@ -131,4 +133,21 @@ fn exported_hf_checkpoint_matches_transformers() {
     for (name, diff) in diffs {
         println!("max |export - transformers| {name}: {diff:e}");
     }
+}
+
+/// The exported text tower on transformers' token ids: its embeddings against
+/// `get_text_features` (returns the largest difference) and its logit scale.
+fn text_embeds(spec: &ModelSpec, config: &SessionConfig, reference: &serde_json::Value) -> f32 {
+    let ints = |v: &serde_json::Value| -> Vec<i64> {
+        v.as_array().unwrap().iter().flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_i64().unwrap())).collect()
+    };
+    let count = reference["input_ids"].as_array().unwrap().len();
+    let tokens = Tokens { ids: ints(&reference["input_ids"]), mask: ints(&reference["attention_mask"]), count };
+    assert_eq!(spec.logit_scale, reference["logit_scale"].as_f64(), "logit_scale");
+    let mut text = TextEncoder::new(spec, config).unwrap().expect("the checkpoint has a text tower");
+    assert!(text.spec().tokenizer.is_none(), "a 64-token vocabulary cannot take CLIP's tokenizer");
+    let embeds = text.embed_tokens(&tokens).unwrap();
+    let (shape, expected) = flatten(&reference["text_embeds"]);
+    assert_eq!(shape, [count, spec.embedding_dim]);
+    assert_close("text_embeds", &embeds, &expected)
 }

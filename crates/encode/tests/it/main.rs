@@ -7,6 +7,7 @@ mod dump_pixels;
 mod formula;
 mod hf_export;
 mod preprocess;
+mod text;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
