@@ -48,7 +48,7 @@ if [[ $mode == full ]]; then
     ORT_DYLIB_PATH=$(realpath -e -- "$ORT_DYLIB_PATH")
     export ORT_DYLIB_PATH
     bin=$(realpath -e -- "${CLIPSHIFT_BIN:-$repo/target/debug}") || die "CLIPSHIFT_BIN (${CLIPSHIFT_BIN:-$repo/target/debug}) does not exist: build first (cargo build --workspace)"
-    for stage in augment encode metrics report; do
+    for stage in augment encode metrics text report; do
         [[ -x $bin/clipshift-$stage ]] || die "$bin/clipshift-$stage is missing: build first (cargo build --workspace)"
     done
     command -v cargo >/dev/null || die "cargo not found (needed for \`cargo xtask compare\`)"
@@ -264,8 +264,11 @@ while (($# > 0)); do
 done
 mkdir -p "$run"
 echo "$stage ${args[*]}" >>"$run/calls.$stage.${shard%/*}"
-if [[ $stage == report ]]; then
+if [[ $stage == text || $stage == report ]]; then
     for f in "$run"/done.metrics.*; do [[ -e $f ]] || { echo "no shards" >&2; exit 1; }; done
+fi
+if [[ $stage == report ]]; then
+    [[ -e $run/done.text.whole ]] || { echo "report before text" >&2; exit 1; }
     mkdir -p "$run/report"; ls "$run" >"$run/report/index.html"; exit 0
 fi
 [[ ${CLIPSHIFT_STUB_FAIL:-} == "$stage:${shard%/*}" ]] && { echo "stub failure" >&2; exit 1; }
@@ -274,7 +277,7 @@ touch "$run/done.$stage.${shard%/*}"
 exit 0
 EOF
     chmod +x "$stubs/stub"
-    for stage in augment encode metrics report; do ln -s stub "$stubs/clipshift-$stage"; done
+    for stage in augment encode metrics text report; do ln -s stub "$stubs/clipshift-$stage"; done
 
     ids=$(cd / && "$here/submit.sh" --run "$tmp/runs/stub" --data "$tmp/data" --model "$tmp/model" --shards 3 \
         --bin "$stubs" --seed 7 --device cpu -- --chdir="$tmp/out")
@@ -295,6 +298,7 @@ EOF
         grep -qx "encode --run $run --model $tmp/model --shard $k/3 --device cpu" "$run/calls.encode.$k" \
             || die "unexpected encode call: $(cat "$run/calls.encode.$k")"
     done
+    [[ -e $run/done.text.whole ]] || die "stub text did not run"
     [[ -s $run/report/index.html ]] || die "stub report did not run"
     say "submit.sh with stubs: 3 shards + report COMPLETED (exit status 3 counted as success)"
 
@@ -341,6 +345,7 @@ ref() {
 ref augment --run "$b" --data "$data" --seed 0
 ref encode --run "$b" --model "$model"
 ref metrics --run "$b"
+ref text --run "$b"
 ref report --run "$b"
 say "unsharded reference run done"
 

@@ -45,9 +45,10 @@ fn pipeline_end_to_end_with_the_tiny_model() {
     let root = temp_dir("pipeline");
     let data = root.join("data");
     std::fs::create_dir_all(data.join("nested")).unwrap();
-    copy_samples(&data, SAMPLES);
+    let samples = copy_samples(&data, SAMPLES);
     write_symmetric_image(&data.join("nested/symmetric.png"));
     std::fs::write(data.join("broken.jpg"), b"this is not a JPEG").unwrap();
+    write_captions(&data, &samples);
     let suite = Suite::paper();
     let variants = suite.members().len() + 1;
     assert_eq!(variants, 10);
@@ -56,6 +57,7 @@ fn pipeline_end_to_end_with_the_tiny_model() {
     let sym_id = augment_records_and_replays(&study);
     let embeddings = encode_embeds_every_variant(&study);
     let metrics = metrics_measure_every_variant(&study, sym_id);
+    text_aligns_every_variant(&study);
     report_writes_every_output(&study);
     every_stage_reruns_alone(&study, &metrics, &embeddings);
     std::fs::remove_dir_all(&study.root).unwrap();
@@ -252,6 +254,123 @@ fn layer_shift_equals_numpys(run: &RunDir, comparisons: usize) {
             (got_l2 - want_l2).abs() < 1e-9 * want_l2.max(1.0),
             "{id} {aug} layer {layer}: L2 {got_l2} vs {want_l2}"
         );
+    }
+}
+
+/// `captions.csv` for the data folder: a caption for every sample (one with a comma and
+/// quotes), none for the symmetric image, and three bad rows: an empty caption, a second
+/// different caption, and a file that is not in the run (ignored).
+fn write_captions(data: &Path, samples: &[PathBuf]) {
+    let mut csv = String::from("path,caption\n");
+    for (i, sample) in samples.iter().enumerate() {
+        let name = sample.file_name().unwrap().to_str().unwrap();
+        csv += &format!("{name},\"Sample {i}, a \"\"real\"\" photograph.\"\n");
+    }
+    let first = samples[0].file_name().unwrap().to_str().unwrap();
+    csv += &format!("broken.jpg,\n{first},another caption\nnot-here.png,a photo that is not in the run\n");
+    std::fs::write(data.join("captions.csv"), csv).unwrap();
+}
+
+/// Text: every table against numpy on the stored embeddings
+/// (`crates/text/reference/text_alignment.py`), with two templates ensembled, the paper
+/// suite's keywords and the data's captions; the bad caption rows are error rows.
+fn text_aligns_every_variant(study: &Study) {
+    let (run, images, variants) = (&study.run, study.images, study.variants);
+    let templates = vec!["a photo of a {}.".to_string(), "a drawing of a {}.".to_string()];
+    let summary = clipshift_text::stage::run(&clipshift_text::stage::TextConfig {
+        run_dir: run.root().to_path_buf(),
+        model: None,
+        labels: None,
+        templates,
+        captions: None,
+        batch: 16,
+        session: SessionConfig::default(),
+    })
+    .unwrap();
+    let keywords = study.suite.keywords().values().flatten().collect::<HashSet<_>>().len();
+    assert_eq!(keywords, 9, "the paper suite has a keyword prompt per augmentation");
+    assert_eq!(summary.skipped, None);
+    assert_eq!(summary.prompts, 100 * 2 + keywords + SAMPLES, "labels x templates, keywords, captions");
+    assert_eq!(summary.zero_shot_rows, images * variants);
+    assert_eq!(summary.keyword_rows, images * (variants - 1) * keywords);
+    assert_eq!(summary.caption_rows, SAMPLES * variants, "the symmetric image has no caption");
+    let errors: Vec<_> = read_errors(&run.errors()).unwrap().into_iter().filter(|e| e.stage == "text").collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors.iter().all(|e| e.kind == ErrorKind::Caption && e.path.as_deref().unwrap().ends_with("captions.csv"))
+    );
+    assert!(errors.iter().any(|e| e.message.contains("row 5")) && errors.iter().any(|e| e.message.contains("row 6")));
+
+    let python = std::env::var_os("CLIPSHIFT_QUERY_PYTHON").expect(
+        "CLIPSHIFT_QUERY_PYTHON (Python with pyarrow and numpy) is unset: run the tests through `cargo xtask test`",
+    );
+    let script = crate::support::workspace_root().join("crates/text/reference/text_alignment.py");
+    let out = std::process::Command::new(python).arg(script).arg(run.root()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reference: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let close = |a: f64, b: &serde_json::Value, what: &str| {
+        let b = b.as_f64().unwrap();
+        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{what}: {a} vs numpy {b}");
+    };
+    let key = |row: &serde_json::Value, n: usize| -> Vec<String> {
+        row.as_array().unwrap()[..n].iter().map(|v| v.to_string().trim_matches('"').to_string()).collect()
+    };
+
+    let path = run.zero_shot();
+    let zs = table(&path);
+    assert_eq!(zs.schema(), schema::zero_shot());
+    let ids = column::<UInt64Array>(&zs, &path, schema::IMAGE_ID).unwrap();
+    let augs = strings(&zs, &path, schema::AUGMENTATION);
+    let labels = strings(&zs, &path, "label");
+    let probability = column::<Float64Array>(&zs, &path, "probability").unwrap();
+    let flipped = column::<clipshift_tables::arrow::array::BooleanArray>(&zs, &path, "flipped").unwrap();
+    let kl = column::<Float64Array>(&zs, &path, "kl_to_original").unwrap();
+    let ours: HashMap<Vec<String>, usize> =
+        (0..zs.num_rows()).map(|r| (vec![ids.value(r).to_string(), augs[r].clone()], r)).collect();
+    let want = reference["zero_shot"].as_array().unwrap();
+    assert_eq!((want.len(), ours.len()), (zs.num_rows(), zs.num_rows()));
+    for row in want {
+        let r = ours[&key(row, 2)];
+        let row = row.as_array().unwrap();
+        assert_eq!(labels[r], row[2].as_str().unwrap(), "top-1 label of {:?}", key(&row[..].to_vec().into(), 2));
+        close(probability.value(r), &row[3], "probability");
+        assert_eq!(flipped.value(r), row[4].as_bool().unwrap(), "flipped");
+        close(kl.value(r), &row[5], "KL");
+    }
+
+    let path = run.keyword_alignment();
+    let kw = table(&path);
+    assert_eq!(kw.schema(), schema::keyword_alignment());
+    let ids = column::<UInt64Array>(&kw, &path, schema::IMAGE_ID).unwrap();
+    let augs = strings(&kw, &path, schema::AUGMENTATION);
+    let prompts = strings(&kw, &path, "prompt");
+    let delta = column::<Float64Array>(&kw, &path, "delta_cosine").unwrap();
+    let ours: HashMap<Vec<String>, f64> = (0..kw.num_rows())
+        .map(|r| (vec![ids.value(r).to_string(), augs[r].clone(), prompts[r].clone()], delta.value(r)))
+        .collect();
+    let want = reference["keyword"].as_array().unwrap();
+    assert_eq!((want.len(), ours.len()), (kw.num_rows(), kw.num_rows()));
+    for row in want {
+        close(ours[&key(row, 3)], &row[3], "delta_cosine");
+    }
+
+    let path = run.caption_alignment();
+    let cap = table(&path);
+    assert_eq!(cap.schema(), schema::caption_alignment());
+    let ids = column::<UInt64Array>(&cap, &path, schema::IMAGE_ID).unwrap();
+    let augs = strings(&cap, &path, schema::AUGMENTATION);
+    let cosine = column::<Float64Array>(&cap, &path, schema::COSINE_SIMILARITY).unwrap();
+    let delta = column::<Float64Array>(&cap, &path, "delta_cosine").unwrap();
+    let rank = column::<clipshift_tables::arrow::array::UInt32Array>(&cap, &path, "rank").unwrap();
+    let ours: HashMap<Vec<String>, usize> =
+        (0..cap.num_rows()).map(|r| (vec![ids.value(r).to_string(), augs[r].clone()], r)).collect();
+    let want = reference["caption"].as_array().unwrap();
+    assert_eq!(want.len(), cap.num_rows());
+    for row in want {
+        let r = ours[&key(row, 2)];
+        close(cosine.value(r), &row[2], "caption cosine");
+        close(delta.value(r), &row[3], "caption delta");
+        assert_eq!(u64::from(rank.value(r)), row[4].as_u64().unwrap(), "caption rank");
     }
 }
 

@@ -23,7 +23,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run augment, encode, metrics and report in order and print the report's path.
+    /// Run augment, encode, metrics, text and report in order and print the report's path.
     Pipeline(PipelineArgs),
     /// Run the augment stage alone (arguments go to clipshift-augment).
     Augment(StageArgs),
@@ -31,6 +31,8 @@ enum Task {
     Encode(StageArgs),
     /// Run the metrics stage alone (arguments go to clipshift-metrics).
     Metrics(StageArgs),
+    /// Run the text stage alone (arguments go to clipshift-text).
+    Text(StageArgs),
     /// Run the report stage alone (arguments go to clipshift-report).
     Report(StageArgs),
     /// Whether two run directories hold the same tables (rows as multisets); exit 1 if not.
@@ -123,6 +125,7 @@ fn real_main() -> Result<()> {
         Task::Augment(a) => stage(&root, "augment", &a.args, None),
         Task::Encode(a) => stage(&root, "encode", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Metrics(a) => stage(&root, "metrics", &a.args, None),
+        Task::Text(a) => stage(&root, "text", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Report(a) => stage(&root, "report", &a.args, None),
         Task::Compare { first, second } => {
             let bins = build_stages(&root)?;
@@ -249,8 +252,11 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
         }
     }
     let sharded = args.shard.as_deref().is_some_and(|s| s.trim() != "0/1");
+    let text = vec!["--run".to_string(), run_arg.clone(), "--device".into(), args.device.clone()];
     let mut stages = vec![("augment", &augment), ("encode", &encode), ("metrics", &metrics)];
+    // The text stage and the report read the whole run: after the last shard.
     if !sharded {
+        stages.push(("text", &text));
         stages.push(("report", &plain));
     }
     let mut recorded = Vec::new();
@@ -267,7 +273,8 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
     }
     if sharded {
         println!(
-            "shard {} finished in {}; once every shard has, run `cargo xtask report -- --run {run_arg}`",
+            "shard {} finished in {}; once every shard has, run `cargo xtask text -- --run {run_arg}` and \
+             `cargo xtask report -- --run {run_arg}`",
             args.shard.as_deref().unwrap_or_default(),
             root.join(&run_dir).display()
         );

@@ -102,6 +102,11 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
     let start = manifest.begin("augment", request, config.fresh, committed);
     if start == Start::Done {
         tracing::info!(%shard, "augment already finished with these settings; nothing to do (--fresh recomputes)");
+        // Keyword prompts change no pixel: a finished run takes new ones without recomputing.
+        if let Some(augment) = manifest.augment.as_mut().filter(|a| a.suite.keywords != config.suite.keywords()) {
+            augment.suite.keywords = config.suite.keywords();
+            manifest.save_shard(&run, shard)?;
+        }
         return summary(&run, shard, start);
     }
     manifest.save_shard(&run, shard)?;
@@ -278,5 +283,8 @@ fn relative_path(root: &Path, path: &Path) -> String {
 
 /// The suite as `run.json` records it: every member with its hyperparameters resolved.
 fn suite_manifest(suite: &Suite) -> SuiteManifest {
-    serde_json::from_value(suite.to_json()).expect("Suite::to_json has the manifest's shape")
+    let mut manifest: SuiteManifest =
+        serde_json::from_value(suite.to_json()).expect("Suite::to_json has the manifest's shape");
+    manifest.keywords = suite.keywords();
+    manifest
 }

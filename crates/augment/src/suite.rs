@@ -16,6 +16,7 @@
 //! [[member]]
 //! name = "flip"
 //! transform = "horizontal_flip"
+//! keywords = ["a mirrored photo"]   # optional: prompts for the text stage's keyword alignment
 //!
 //! # A severity sweep: one member per value of `vary`, named `<prefix>_<value>`
 //! # (or by `names`). A scalar value of a range parameter means [v, v].
@@ -50,6 +51,10 @@ use crate::transforms::{
 pub struct SuiteMember {
     pub name: String,
     pub transform: Transform,
+    /// Text prompts that describe this augmentation ('a blurry photo'), for the text
+    /// stage's keyword alignment; they do not change any pixel.
+    #[serde(skip)]
+    pub keywords: Vec<String>,
 }
 
 /// An ordered set of uniquely named augmentations.
@@ -62,7 +67,11 @@ pub struct Suite {
 impl Suite {
     /// The study's nine augmentations with its hyperparameters, each at p = 1.
     pub fn paper() -> Suite {
-        let m = |name: &str, transform: Transform| SuiteMember { name: name.to_string(), transform };
+        let m = |name: &str, transform: Transform| SuiteMember {
+            name: name.to_string(),
+            keywords: vec![paper_keyword(name).to_string()],
+            transform,
+        };
         Suite {
             name: "paper".to_string(),
             members: vec![
@@ -169,8 +178,9 @@ impl Suite {
                 Some(toml::Value::String(s)) => s,
                 _ => return Err(err(format!("member #{} needs a string `name`", i + 1))),
             };
+            let keywords = take_keywords(&mut table).map_err(|e| err(format!("member {member_name:?}: {e}")))?;
             let transform = parse_transform(table).map_err(|e| err(format!("member {member_name:?}: {e}")))?;
-            out.push(SuiteMember { name: member_name, transform });
+            out.push(SuiteMember { name: member_name, transform, keywords });
         }
         for (i, item) in sweeps.into_iter().enumerate() {
             let toml::Value::Table(mut table) = item else {
@@ -202,6 +212,7 @@ impl Suite {
                 None => None,
                 _ => return Err(err(format!("{what}: `names` must be an array of strings"))),
             };
+            let keywords = take_keywords(&mut table).map_err(|e| err(format!("{what}: {e}")))?;
             if names.is_none() && prefix.is_none() {
                 return Err(err(format!("{what}: needs `prefix` (or `names`)")));
             }
@@ -225,7 +236,7 @@ impl Suite {
                             .map_err(|_| err(format!("{what}, {vary} = {}: {first}", value_label(&value))))?
                     }
                 };
-                out.push(SuiteMember { name: member_name, transform });
+                out.push(SuiteMember { name: member_name, transform, keywords: keywords.clone() });
             }
         }
         Suite::new(&name, out).map_err(|e| match e {
@@ -261,6 +272,11 @@ impl Suite {
         self.members.iter().find(|m| m.name == name)
     }
 
+    /// Each member's keyword prompts (members without any left out).
+    pub fn keywords(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.members.iter().filter(|m| !m.keywords.is_empty()).map(|m| (m.name.clone(), m.keywords.clone())).collect()
+    }
+
     /// `{"name": ..., "members": [{"name": ..., "transform": "gauss_noise", ...}, ...]}`
     /// with every hyperparameter resolved (for `run.json`).
     pub fn to_json(&self) -> serde_json::Value {
@@ -276,6 +292,37 @@ impl Suite {
             })
             .collect();
         serde_json::json!({ "name": self.name, "members": serde_json::Value::Array(members) })
+    }
+}
+
+/// The paper suite's keyword prompt for each of its members.
+fn paper_keyword(member: &str) -> &'static str {
+    match member {
+        "noise" => "a noisy photo",
+        "blur" => "a blurry photo",
+        "color_jitter" => "a photo with shifted colours",
+        "shift_scale_rotate" => "a rotated and shifted photo",
+        "horizontal_flip" => "a mirrored photo",
+        "elastic" => "a warped photo",
+        "perspective" => "a photo seen in perspective",
+        "brightness_contrast" => "a brighter photo",
+        "coarse_dropout" => "a photo with black squares",
+        other => unreachable!("no keyword for paper member {other}"),
+    }
+}
+
+/// Removes `keywords` (an array of non-empty strings) from a member or sweep table.
+fn take_keywords(table: &mut toml::Table) -> Result<Vec<String>, String> {
+    match table.remove("keywords") {
+        None => Ok(Vec::new()),
+        Some(toml::Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                toml::Value::String(s) if !s.trim().is_empty() => Ok(s),
+                other => Err(format!("`keywords` must be non-empty strings, found {other}")),
+            })
+            .collect(),
+        Some(other) => Err(format!("`keywords` must be an array of strings, found {other}")),
     }
 }
 

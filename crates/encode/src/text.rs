@@ -97,7 +97,10 @@ impl TextEncoder {
             return Ok(Vec::new());
         }
         if tokens.ids.len() != n * context || tokens.mask.len() != n * context {
-            return Err(EncodeError::runtime("text input", format!("{} ids are not {n} x {context}", tokens.ids.len())));
+            return Err(EncodeError::runtime(
+                "text input",
+                format!("{} ids are not {n} x {context}", tokens.ids.len()),
+            ));
         }
         if let Some(bad) = tokens.ids.iter().find(|&&i| i < 0 || i as usize >= self.spec.vocab_size) {
             return Err(EncodeError::runtime("text input", format!("token id {bad} outside the vocabulary")));

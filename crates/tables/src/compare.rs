@@ -24,6 +24,10 @@ fn tables(run: &RunDir) -> Vec<(PathBuf, bool)> {
         run.metrics(),
         run.pairwise(),
         run.layer_shift(),
+        run.text_embeddings(),
+        run.zero_shot(),
+        run.keyword_alignment(),
+        run.caption_alignment(),
         run.errors(),
     ]
     .into_iter()

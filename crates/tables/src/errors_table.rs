@@ -29,10 +29,12 @@ pub enum ErrorKind {
     Write,
     /// A report figure could not be drawn; the rest of the report is written.
     Figure,
+    /// A captions file, or one of its rows, could not be used; the other captions are.
+    Caption,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         Self::Read,
         Self::Decode,
         Self::Duplicate,
@@ -43,6 +45,7 @@ impl ErrorKind {
         Self::Metric,
         Self::Write,
         Self::Figure,
+        Self::Caption,
     ];
 
     /// The value stored in the table.
@@ -58,6 +61,7 @@ impl ErrorKind {
             Self::Metric => "metric",
             Self::Write => "write",
             Self::Figure => "figure",
+            Self::Caption => "caption",
         }
     }
 

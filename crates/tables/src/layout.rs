@@ -48,6 +48,18 @@ impl RunDir {
     pub fn layer_shift(&self) -> PathBuf {
         self.root.join("layer_shift.parquet")
     }
+    pub fn text_embeddings(&self) -> PathBuf {
+        self.root.join("text_embeddings.parquet")
+    }
+    pub fn zero_shot(&self) -> PathBuf {
+        self.root.join("zero_shot.parquet")
+    }
+    pub fn keyword_alignment(&self) -> PathBuf {
+        self.root.join("keyword_alignment.parquet")
+    }
+    pub fn caption_alignment(&self) -> PathBuf {
+        self.root.join("caption_alignment.parquet")
+    }
     pub fn errors(&self) -> PathBuf {
         self.root.join("errors.parquet")
     }

@@ -33,7 +33,7 @@ pub use io::{TableWriter, column, count_rows, read_batches, read_files, read_tab
 pub use layout::RunDir;
 pub use manifest::{
     AugmentManifest, EncodeManifest, InputsManifest, Lineage, MemberManifest, MetricsManifest, ModelManifest,
-    RunManifest, StageProgress, Start, SuiteManifest, encode_lineage, fingerprint,
+    RunManifest, StageProgress, Start, SuiteManifest, TextManifest, encode_lineage, fingerprint,
 };
 pub use merge::merge_shards;
 pub use parts::{

@@ -31,6 +31,9 @@ pub struct RunManifest {
     /// Written by the metrics stage: what its tables were computed from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsManifest>,
+    /// Written by the text stage: what its tables were computed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextManifest>,
     /// Per stage (`augment`, `encode`, `metrics`): what it was asked and whether it finished.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub progress: BTreeMap<String, StageProgress>,
@@ -83,6 +86,10 @@ pub struct AugmentManifest {
 pub struct SuiteManifest {
     pub name: String,
     pub members: Vec<MemberManifest>,
+    /// Member -> keyword prompts, for the text stage; not part of the augment lineage,
+    /// since they change no pixel.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keywords: BTreeMap<String, Vec<String>>,
 }
 
 /// One suite member: its name and its transform's hyperparameters (`transform`, …).
@@ -142,6 +149,27 @@ pub struct EncodeManifest {
 pub struct MetricsManifest {
     /// The encode stage's lineage ([`RunManifest::encode_lineage`]).
     pub encode: Lineage,
+}
+
+/// What the text stage's tables were computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextManifest {
+    /// The encode stage's lineage ([`RunManifest::encode_lineage`]).
+    pub encode: Lineage,
+    /// sha256 of the text tower's ONNX file.
+    pub text_sha256: String,
+    /// Where the zero-shot labels came from (a file, or `cifar100` for the built-in list).
+    pub labels: String,
+    pub label_count: usize,
+    pub templates: Vec<String>,
+    /// Keyword prompts per augmentation (from the suite).
+    pub keywords: BTreeMap<String, Vec<String>>,
+    /// The captions file, when the data had one.
+    pub captions: Option<PathBuf>,
+    pub captioned_images: usize,
+    /// Distinct prompts embedded, and the seconds it took.
+    pub prompts: usize,
+    pub embedding_seconds: f64,
 }
 
 impl AugmentManifest {
@@ -239,6 +267,7 @@ impl RunManifest {
         let model = keys.remove("model").map(|v| section(path, "model.", v)).transpose()?;
         let encode = keys.remove("encode").map(|v| section(path, "encode.", v)).transpose()?;
         let metrics = keys.remove("metrics").map(|v| section(path, "metrics.", v)).transpose()?;
+        let text = keys.remove("text").map(|v| section(path, "text.", v)).transpose()?;
         let progress = keys.remove("progress").map(|v| section(path, "progress.", v)).transpose()?.unwrap_or_default();
         let augment: Option<AugmentManifest> =
             if keys.is_empty() { None } else { Some(section(path, "", serde_json::Value::Object(keys))?) };
@@ -251,7 +280,7 @@ impl RunManifest {
                 message: "expected a positive integer, found 0".into(),
             });
         }
-        Ok(Self { augment, model, encode, metrics, progress })
+        Ok(Self { augment, model, encode, metrics, text, progress })
     }
 
     /// Writes `run.json` atomically.
@@ -290,6 +319,16 @@ impl RunManifest {
             hint: "run.json has no metrics section; run the `metrics` stage first".into(),
         })?;
         stale_if_changed(run, "metrics.parquet", "metrics", &metrics.encode, &encode)
+    }
+
+    /// Refuses the text stage's tables when they were computed from other embeddings
+    /// than the run has now; `Ok(false)` when the text stage has not run.
+    pub fn check_text_current(&self, run: &RunDir) -> Result<bool, TableError> {
+        let Some(text) = &self.text else { return Ok(false) };
+        self.check_embeddings_current(run)?;
+        let encode = self.encode_lineage().expect("checked: the encode section exists");
+        stale_if_changed(run, "zero_shot.parquet", "text", &text.encode, &encode)?;
+        Ok(true)
     }
 
     /// The augment section, or an error naming `run.json` and the stage that writes it.
@@ -369,6 +408,7 @@ mod tests {
             suite: SuiteManifest {
                 name: "paper".into(),
                 members: vec![MemberManifest { name: "blur".into(), transform }],
+                keywords: BTreeMap::new(),
             },
             inputs: InputsManifest { images: 2, fingerprint: "00ff".into(), suite: "abcd".into() },
         }

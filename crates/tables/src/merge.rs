@@ -116,6 +116,8 @@ pub fn merge_shards(run: &RunDir) -> Result<u32, TableError> {
     for progress in merged.progress.values_mut() {
         set_images(&mut progress.request);
     }
+    // The text stage runs on the whole run, after the merge: its section lives in run.json only.
+    merged.text = RunManifest::load(run)?.text;
     merged.save(run)?;
     tracing::info!(shards = count, images = ids.len(), "merged the shards' manifests into run.json");
     Ok(count)

@@ -121,6 +121,54 @@ pub fn layer_shift() -> SchemaRef {
     ]))
 }
 
+// The text stage's tables (models with a text tower).
+
+/// `text_embeddings.parquet`: one row per distinct prompt the text stage embedded
+/// (projected, not normalised, as `embedding` in `embeddings.parquet`).
+pub fn text_embeddings(dim: i32) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("prompt", DataType::Utf8, false),
+        Field::new("embedding", DataType::FixedSizeList(list_item(), dim), false),
+    ]))
+}
+
+/// `zero_shot.parquet`: one row per image x variant (the original included): the top-1
+/// label over the label set and how the label distribution moved from the original's.
+pub fn zero_shot() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(IMAGE_ID, DataType::UInt64, false),
+        Field::new(AUGMENTATION, DataType::Utf8, false),
+        Field::new("label", DataType::Utf8, false),
+        Field::new("probability", DataType::Float64, false),
+        Field::new("flipped", DataType::Boolean, false),
+        Field::new("kl_to_original", DataType::Float64, false),
+    ]))
+}
+
+/// `keyword_alignment.parquet`: one row per image x augmentation x keyword prompt:
+/// cos(variant, prompt) - cos(original, prompt).
+pub fn keyword_alignment() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(IMAGE_ID, DataType::UInt64, false),
+        Field::new(AUGMENTATION, DataType::Utf8, false),
+        Field::new("prompt", DataType::Utf8, false),
+        Field::new("delta_cosine", DataType::Float64, false),
+    ]))
+}
+
+/// `caption_alignment.parquet`: one row per captioned image x variant (the original
+/// included): cosine with its own caption, its change from the original's, and the rank
+/// of its own caption among the run's captions (1 = retrieved first).
+pub fn caption_alignment() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(IMAGE_ID, DataType::UInt64, false),
+        Field::new(AUGMENTATION, DataType::Utf8, false),
+        Field::new(COSINE_SIMILARITY, DataType::Float64, false),
+        Field::new("delta_cosine", DataType::Float64, false),
+        Field::new("rank", DataType::UInt32, false),
+    ]))
+}
+
 /// `errors.parquet`: one row per failure, from any stage.
 pub fn errors() -> SchemaRef {
     Arc::new(Schema::new(vec![

@@ -40,6 +40,10 @@ fn expected(table: &str) -> Option<Schema> {
         "metrics.parquet" => schema::metrics(),
         "pairwise.parquet" => schema::pairwise(),
         "layer_shift.parquet" => schema::layer_shift(),
+        "text_embeddings.parquet" => schema::text_embeddings(1),
+        "zero_shot.parquet" => schema::zero_shot(),
+        "keyword_alignment.parquet" => schema::keyword_alignment(),
+        "caption_alignment.parquet" => schema::caption_alignment(),
         "errors.parquet" => schema::errors(),
         _ => return None,
     };
@@ -123,6 +127,10 @@ fn range(table: &str, column: &str) -> Option<(f64, f64)> {
             "attention_similarity" | "patch_similarity" | "edge_preservation" | "detail_preservation",
         ) => unit,
         ("pairwise.parquet", "cosine_distance") => (0.0, 2.0),
+        ("zero_shot.parquet", "probability") => unit,
+        ("zero_shot.parquet", "kl_to_original") => (0.0, f64::INFINITY),
+        ("keyword_alignment.parquet" | "caption_alignment.parquet", "delta_cosine") => (-2.0, 2.0),
+        ("caption_alignment.parquet", "cosine_similarity") => (-1.0, 1.0),
         ("pairwise.parquet", "euclidean_distance") => (0.0, f64::INFINITY),
         _ => return None,
     })

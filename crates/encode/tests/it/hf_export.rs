@@ -139,7 +139,11 @@ fn exported_hf_checkpoint_matches_transformers() {
 /// `get_text_features` (returns the largest difference) and its logit scale.
 fn text_embeds(spec: &ModelSpec, config: &SessionConfig, reference: &serde_json::Value) -> f32 {
     let ints = |v: &serde_json::Value| -> Vec<i64> {
-        v.as_array().unwrap().iter().flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_i64().unwrap())).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()))
+            .collect()
     };
     let count = reference["input_ids"].as_array().unwrap().len();
     let tokens = Tokens { ids: ints(&reference["input_ids"]), mask: ints(&reference["attention_mask"]), count };

@@ -82,7 +82,7 @@ fn write_manifest(dir: &Path) {
         max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
         limit: None,
         save_images: false,
-        suite: SuiteManifest { name: "paper".into(), members },
+        suite: SuiteManifest { name: "paper".into(), members, keywords: Default::default() },
         inputs: InputsManifest { images: 0, fingerprint: "0000000000000000".into(), suite: "0".into() },
     };
     let model = ModelManifest {
