@@ -404,6 +404,51 @@ fn report_writes_every_output(study: &Study) {
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.to_lowercase().contains("random"), "the random-model banner is missing");
     layer_profile_is_the_mean_of_layer_shift(run, study.variants - 1);
+    text_figures_summarise_the_text_tables(run, study.variants - 1);
+}
+
+/// The text figures' tables: the zero-shot flip rate and mean KL are the means of
+/// zero_shot.parquet over images, recall@1 the share of rank-1 captions, inside their
+/// intervals; every keyword cell and correlation is there.
+fn text_figures_summarise_the_text_tables(run: &RunDir, augmentations: usize) {
+    let report = run.report_dir();
+    let (path, summary_path) = (run.zero_shot(), report.join("zero_shot_flips.parquet"));
+    let zs = table(&path);
+    let summary = table(&summary_path);
+    assert_eq!(summary.num_rows(), augmentations);
+    let augs = strings(&zs, &path, schema::AUGMENTATION);
+    let flipped = column::<clipshift_tables::arrow::array::BooleanArray>(&zs, &path, "flipped").unwrap();
+    let kl = column::<Float64Array>(&zs, &path, "kl_to_original").unwrap();
+    let s_augs = strings(&summary, &summary_path, schema::AUGMENTATION);
+    for (r, aug) in s_augs.iter().enumerate() {
+        let rows: Vec<usize> = (0..zs.num_rows()).filter(|&i| &augs[i] == aug).collect();
+        let flips = rows.iter().filter(|&&i| flipped.value(i)).count() as f64 / rows.len() as f64;
+        let mean_kl = rows.iter().map(|&i| kl.value(i)).sum::<f64>() / rows.len() as f64;
+        let get = |c: &str| column::<Float64Array>(&summary, &summary_path, c).unwrap().value(r);
+        assert!((get("flip_rate") - flips).abs() < 1e-12, "{aug}: flip rate");
+        assert!((get("mean_kl") - mean_kl).abs() < 1e-12, "{aug}: mean KL");
+        assert!(get("flip_ci_low") <= flips + 1e-12 && flips <= get("flip_ci_high") + 1e-12, "{aug}: flip interval");
+        assert!(get("kl_ci_low") <= mean_kl + 1e-12 && mean_kl <= get("kl_ci_high") + 1e-12, "{aug}: KL interval");
+    }
+    assert_eq!(table(&report.join("keyword_heatmap.parquet")).num_rows(), augmentations * 9);
+    assert_eq!(table(&report.join("keyword_shift_correlation.parquet")).num_rows(), augmentations);
+
+    let (path, summary_path) = (run.caption_alignment(), report.join("caption_retrieval.parquet"));
+    let cap = table(&path);
+    let summary = table(&summary_path);
+    assert_eq!(summary.num_rows(), augmentations + 1, "the original and every augmentation");
+    let augs = strings(&cap, &path, schema::AUGMENTATION);
+    let rank = column::<clipshift_tables::arrow::array::UInt32Array>(&cap, &path, "rank").unwrap();
+    for (r, aug) in strings(&summary, &summary_path, schema::AUGMENTATION).iter().enumerate() {
+        let rows: Vec<usize> = (0..cap.num_rows()).filter(|&i| &augs[i] == aug).collect();
+        let recall = rows.iter().filter(|&&i| rank.value(i) == 1).count() as f64 / rows.len() as f64;
+        let got = column::<Float64Array>(&summary, &summary_path, "recall_at_1").unwrap().value(r);
+        assert!((got - recall).abs() < 1e-12, "{aug}: recall@1 {got} vs {recall}");
+    }
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    for stem in ["zero_shot_flips", "keyword_heatmap", "keyword_shift_correlation", "caption_retrieval"] {
+        assert!(html.contains(&format!("id=\"{stem}\"")), "index.html lacks the figure {stem}");
+    }
 }
 
 /// The depth figure's table: per augmentation and layer state, the mean over images of

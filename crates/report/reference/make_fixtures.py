@@ -90,6 +90,15 @@ for data in hist_cases:
     counts, edges = np.histogram(data, bins="auto")
     out["histogram"].append({"data": data.tolist(), "edges": edges.tolist(), "counts": counts.tolist()})
 
+# scipy.stats.pearsonr, the keyword-shift correlation; constant data gives NaN (null).
+prng = np.random.default_rng(11)
+out["pearson"] = []
+for n in [2, 3, 10, 200]:
+    x = prng.normal(size=n)
+    y = 0.6 * x + prng.normal(size=n)
+    out["pearson"].append({"x": x.tolist(), "y": y.tolist(), "r": float(scipy.stats.pearsonr(x, y).statistic)})
+out["pearson"].append({"x": [1.0, 1.0, 1.0], "y": [0.0, 1.0, 2.0], "r": None})
+
 path = pathlib.Path(__file__).with_name("fixtures.json")
 path.write_text(json.dumps(out, indent=1) + "\n")
 print(f"wrote {path}")

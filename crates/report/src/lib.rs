@@ -32,4 +32,7 @@ pub use cluster::{Link, Merge, condensed, dendrogram_links, fcluster_distance, l
 pub use config::{Linkage, ReportConfig};
 pub use error::ReportError;
 pub use stage::{ReportSummary, run};
-pub use stats::{Wilcoxon, bootstrap_mean_ci, gaussian_kde, histogram_auto, holm, linspace, quantile, wilcoxon};
+pub use stats::{
+    Wilcoxon, bootstrap_mean_ci, bootstrap_pearson_ci, gaussian_kde, histogram_auto, holm, linspace, pearson, quantile,
+    wilcoxon,
+};

@@ -219,6 +219,15 @@ fn draw_figures(
         ("layer_profile", figures::layer_shift(ctx, run, config)),
         ("sample_heatmap", figures::sample_heatmap(ctx, config.seed)),
     ];
+    let mut attempts: Vec<(&str, Result<Option<Figure>, ReportError>)> = attempts.into();
+    if let Some(text) = &info.text {
+        attempts.extend([
+            ("zero_shot_flips", figures::zero_shot(ctx, run, config)),
+            ("keyword_heatmap", figures::keyword_alignment(ctx, run, &text.keywords, config)),
+            ("keyword_shift_correlation", figures::keyword_shift_correlation(ctx, run, &text.keywords, config)),
+            ("caption_retrieval", figures::captions(ctx, run, config)),
+        ]);
+    }
     attempts
         .into_iter()
         .filter_map(|(stem, drawn)| drawn.unwrap_or_else(|e| record_figure(run, errors, stem, &e)))
@@ -275,6 +284,10 @@ fn table_links(run: &RunDir, figs: &[Figure], config: &ReportConfig) -> Vec<(Str
         (run.metrics(), "input: per-image metrics of every augmentation (metrics stage)"),
         (run.pairwise(), "input: distances between the variants of each image (metrics stage)"),
         (run.layer_shift(), "input: the class token's shift at every layer state (metrics stage)"),
+        (run.text_embeddings(), "input: the embedding of every prompt (text stage)"),
+        (run.zero_shot(), "input: top-1 zero-shot label, its probability, flip and KL of every variant (text stage)"),
+        (run.keyword_alignment(), "input: change of similarity to every keyword prompt (text stage)"),
+        (run.caption_alignment(), "input: similarity to and retrieval rank of the own caption (text stage)"),
         (run.errors(), "failures recorded by any stage"),
     ] {
         if path.exists() {

@@ -61,6 +61,50 @@ pub fn bootstrap_mean_ci(xs: &[f64], resamples: usize, seed: u64) -> (f64, f64) 
     (quantile_sorted(&means, 0.025), quantile_sorted(&means, 0.975))
 }
 
+/// Pearson's correlation coefficient (scipy `pearsonr(x, y).statistic`); NaN when
+/// either side is constant or there are fewer than two pairs.
+pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return f64::NAN;
+    }
+    let (mx, my) = (mean(&x[..n]), mean(&y[..n]));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        let (dx, dy) = (a - mx, b - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return f64::NAN;
+    }
+    (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
+}
+
+/// Percentile bootstrap 95% interval of Pearson's r, resampling pairs from the
+/// SplitMix64 sequence of `seed`; resamples where r is undefined are left out.
+pub fn bootstrap_pearson_ci(x: &[f64], y: &[f64], resamples: usize, seed: u64) -> (f64, f64) {
+    let n = x.len().min(y.len());
+    if n < 2 || resamples == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut rng = Rng::from_state(seed);
+    let (mut bx, mut by) = (vec![0.0; n], vec![0.0; n]);
+    let mut rs: Vec<f64> = (0..resamples)
+        .filter_map(|_| {
+            for i in 0..n {
+                let j = rng.below(n);
+                bx[i] = x[j];
+                by[i] = y[j];
+            }
+            Some(pearson(&bx, &by)).filter(|r| r.is_finite())
+        })
+        .collect();
+    rs.sort_by(f64::total_cmp);
+    (quantile_sorted(&rs, 0.025), quantile_sorted(&rs, 0.975))
+}
+
 /// Gaussian KDE with Scott's bandwidth (scipy `gaussian_kde(xs)(grid)` for 1-D data).
 /// Returns `None` when the data has fewer than two points or zero variance,
 /// where scipy raises a singular-matrix error.

@@ -292,6 +292,66 @@ pub fn layer_profile() -> SchemaRef {
     ]))
 }
 
+/// `report/zero_shot_flips.parquet`: one row per augmentation: how often the top-1 zero-shot
+/// label flips and the mean KL(original ‖ variant), with bootstrap 95% intervals.
+pub fn zero_shot_summary() -> SchemaRef {
+    let mut fields = vec![text(AUGMENTATION), u64_field("n")];
+    fields.extend(
+        ["flip_rate", "flip_ci_low", "flip_ci_high", "mean_kl", "kl_ci_low", "kl_ci_high"].map(|c| f64_field(c, false)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+/// `report/keyword_heatmap.parquet`: one row per augmentation x keyword prompt: the
+/// mean change of cosine similarity to the prompt, and whether it is the augmentation's own.
+pub fn keyword_alignment_summary() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text(AUGMENTATION),
+        text("prompt"),
+        Field::new("own", DataType::Boolean, false),
+        u64_field("n"),
+        f64_field("mean_delta_cosine", false),
+        f64_field("ci_low", false),
+        f64_field("ci_high", false),
+    ]))
+}
+
+/// `report/keyword_shift_correlation.parquet`: one row per augmentation with keyword
+/// prompts: Pearson's r over images between the embedding shift (1 − cosine similarity)
+/// and the change of similarity to its own keywords (their mean), with a bootstrap interval.
+pub fn keyword_shift_correlation() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text(AUGMENTATION),
+        u64_field("n"),
+        f64_field("pearson_r", true),
+        f64_field("ci_low", true),
+        f64_field("ci_high", true),
+    ]))
+}
+
+/// `report/caption_retrieval.parquet`: one row per variant (the original first): the mean
+/// image–caption cosine, its mean change, and caption retrieval recall@1 and @5 among the
+/// run's captioned images, with bootstrap 95% intervals.
+pub fn caption_alignment_summary() -> SchemaRef {
+    let mut fields = vec![text(AUGMENTATION), u64_field("n"), u64_field("captions")];
+    fields.extend(
+        [
+            "mean_cosine",
+            "mean_delta_cosine",
+            "delta_ci_low",
+            "delta_ci_high",
+            "recall_at_1",
+            "recall_at_1_ci_low",
+            "recall_at_1_ci_high",
+            "recall_at_5",
+            "recall_at_5_ci_low",
+            "recall_at_5_ci_high",
+        ]
+        .map(|c| f64_field(c, false)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
 /// `report/l2_bars.parquet`: one row per augmentation.
 pub fn l2_bars() -> SchemaRef {
     Arc::new(Schema::new(vec![text(AUGMENTATION), f64_field("mean", false), f64_field("std", true), u64_field("n")]))
@@ -393,6 +453,10 @@ mod report_tests {
             l2_kde(),
             l2_bars(),
             layer_profile(),
+            zero_shot_summary(),
+            keyword_alignment_summary(),
+            keyword_shift_correlation(),
+            caption_alignment_summary(),
             dendrogram(),
             radar(),
             metric_heatmap(),

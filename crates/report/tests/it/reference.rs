@@ -2,7 +2,7 @@
 //! `reference/make_fixtures.py` with numpy and scipy.
 
 use clipshift_report::{
-    Linkage, dendrogram_links, fcluster_distance, gaussian_kde, histogram_auto, leaf_order, linkage, linspace,
+    Linkage, dendrogram_links, fcluster_distance, gaussian_kde, histogram_auto, leaf_order, linkage, linspace, pearson,
     quantile, threshold, wilcoxon,
 };
 use serde_json::Value;
@@ -148,6 +148,20 @@ fn quantiles_match_numpy() {
         let data = f64s(&c["data"]);
         for (q, want) in f64s(&c["q"]).iter().zip(f64s(&c["value"])) {
             assert!(close(quantile(&data, *q), want, 1e-14), "q {q}: {} vs {want}", quantile(&data, *q));
+        }
+    }
+}
+
+#[test]
+fn pearson_matches_scipy() {
+    let fx = fixtures();
+    for c in fx["pearson"].as_array().unwrap() {
+        let x = f64s(&c["x"]);
+        let y = f64s(&c["y"]);
+        let r = pearson(&x, &y);
+        match c["r"].as_f64() {
+            Some(want) => assert!(close(r, want, 1e-12), "pearson {r} vs scipy {want} (n {})", x.len()),
+            None => assert!(r.is_nan(), "constant data: scipy gives NaN, got {r}"),
         }
     }
 }
