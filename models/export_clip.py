@@ -18,7 +18,17 @@ Model contract (docs/tables.md, "The model contract", says the same for readers 
                                                         hidden_states entry (0 = after
                                                         pre_layrnorm, then each layer)
 
-plus a sidecar ``model.json`` that the Rust encoder reads.
+and, unless --no-text, the text tower (``CLIPTextModelWithProjection``) as ``text_model.onnx``:
+
+    inputs  input_ids         int64 [N, S]              S <= context length (77); padded
+            attention_mask    int64 [N, S]              1 for tokens, 0 for padding
+    output  text_embeds       float32 [N, D]            projected, not normalised
+
+with CLIP's tokenizer as ``tokenizer.json`` (truncating and padding to the context length;
+a caller may cut the padding after the longest prompt's end token, which changes nothing),
+
+plus a sidecar ``model.json`` that the Rust encoder reads (its ``text`` section and
+``logit_scale`` describe the text tower).
 
 Usage:
     export_clip.py --output DIR [--checkpoint REPO_ID_OR_LOCAL_DIR] [--revision REV]
@@ -718,7 +728,9 @@ def build_text_graph(cfg: TextConfig, w: dict[str, np.ndarray], graph_name: str)
     pooled = g.op("GatherND", [h, at], name="pooled", batch_dims=1)                     # [N, H]
     g.op("MatMul", [pooled, g.init("text_projection.weight_t", w["text_projection.weight"].T)], name="text_embeds")
 
-    inputs = [helper.make_tensor_value_info(name, TensorProto.INT64, ["N", P])
+    # The sequence length may be shorter than the context: with the causal mask and pooling
+    # at the end token, the positions after it change nothing, so a caller may cut them.
+    inputs = [helper.make_tensor_value_info(name, TensorProto.INT64, ["N", "S"])
               for name in ("input_ids", "attention_mask")]
     outputs = [helper.make_tensor_value_info("text_embeds", TensorProto.FLOAT, ["N", cfg.projection_dim])]
     return finish_model(g, graph_name + "-text", inputs, outputs)
@@ -891,6 +903,10 @@ def text_smoke_test(path: Path, cfg: TextConfig) -> None:
     assert np.isfinite(three).all(), "text_embeds has non-finite values"
     d = np.abs(one[0] - three[0]).max()
     assert d < 1e-4, f"batch 1 and batch 3 disagree on the same text (max |diff| {d})"
+    longest = int(mask.sum(axis=1).max())
+    cut = run_text_onnx(path, ids[:, :longest], mask[:, :longest])
+    d = np.abs(cut - three).max()
+    assert d < 1e-4, f"cutting the padding changed the embeddings (max |diff| {d})"
     print(f"onnxruntime smoke test passed (text, batch 1 and 3): {path}")
 
 

@@ -23,6 +23,9 @@ pub struct Tokens {
 #[derive(Debug)]
 pub struct TextEncoder {
     session: Session,
+    /// Whether the graph takes sequences shorter than the context (then each batch is
+    /// cut after its longest prompt: the causal mask makes the rest irrelevant).
+    cut_padding: bool,
     tokenizer: Option<Tokenizer>,
     spec: TextSpec,
     onnx: PathBuf,
@@ -37,7 +40,7 @@ impl TextEncoder {
         let onnx = model.dir.join(&spec.onnx);
         check_sha(&onnx, &spec.sha256)?;
         let OpenSession { session, provider, fallback } = open_session(&onnx, config)?;
-        check_contract(&session, &spec, &onnx)?;
+        let cut_padding = check_contract(&session, &spec, &onnx)?;
         let tokenizer = match (&spec.tokenizer, &spec.tokenizer_sha256) {
             (Some(name), sha) => {
                 let path = model.dir.join(name);
@@ -51,7 +54,7 @@ impl TextEncoder {
         if let Some(reason) = fallback {
             tracing::warn!("text tower: CUDA requested but running on CPU: {reason}");
         }
-        Ok(Some(Self { session, tokenizer, spec, onnx, provider }))
+        Ok(Some(Self { session, cut_padding, tokenizer, spec, onnx, provider }))
     }
 
     pub fn spec(&self) -> &TextSpec {
@@ -105,8 +108,15 @@ impl TextEncoder {
         if let Some(bad) = tokens.ids.iter().find(|&&i| i < 0 || i as usize >= self.spec.vocab_size) {
             return Err(EncodeError::runtime("text input", format!("token id {bad} outside the vocabulary")));
         }
+        // Up to the longest prompt's last token: the positions after it change nothing.
+        let length = if self.cut_padding {
+            tokens.mask.chunks(context).map(|m| m.iter().rposition(|&v| v != 0).map_or(1, |i| i + 1)).max().unwrap_or(1)
+        } else {
+            context
+        };
         let tensor = |values: &[i64]| {
-            Tensor::from_array(([n, context], values.to_vec())).map_err(|e| EncodeError::runtime("text input", e))
+            let cut: Vec<i64> = values.chunks(context).flat_map(|row| &row[..length]).copied().collect();
+            Tensor::from_array(([n, length], cut)).map_err(|e| EncodeError::runtime("text input", e))
         };
         let inputs = ort::inputs!["input_ids" => tensor(&tokens.ids)?, "attention_mask" => tensor(&tokens.mask)?];
         let outputs = self.session.run(inputs).map_err(|e| EncodeError::runtime("text inference", e))?;
@@ -121,21 +131,31 @@ impl TextEncoder {
         Ok(embeds.to_vec())
     }
 
-    /// Text embeddings of `prompts`, `batch` at a time: one row of `embedding_dim` each.
+    /// Text embeddings of `prompts`, `batch` at a time: one row of `embedding_dim` each,
+    /// in the order given. Prompts are batched by token count, so short ones are not
+    /// padded to the long ones' length.
     pub fn embed(&mut self, prompts: &[&str], batch: usize) -> Result<Vec<Vec<f32>>, EncodeError> {
-        let dim = self.spec.embedding_dim;
-        let mut rows = Vec::with_capacity(prompts.len());
-        for chunk in prompts.chunks(batch.max(1)) {
-            let tokens = self.tokenize(chunk)?;
-            rows.extend(self.embed_tokens(&tokens)?.chunks(dim).map(<[f32]>::to_vec));
+        let (dim, context) = (self.spec.embedding_dim, self.spec.context_length);
+        let all = self.tokenize(prompts)?;
+        let length = |i: &usize| all.mask[i * context..(i + 1) * context].iter().filter(|&&m| m != 0).count();
+        let mut order: Vec<usize> = (0..prompts.len()).collect();
+        order.sort_by_key(length);
+        let mut rows = vec![Vec::new(); prompts.len()];
+        for chunk in order.chunks(batch.max(1)) {
+            let pick = |v: &[i64]| chunk.iter().flat_map(|i| &v[i * context..(i + 1) * context]).copied().collect();
+            let tokens = Tokens { ids: pick(&all.ids), mask: pick(&all.mask), count: chunk.len() };
+            for (i, row) in chunk.iter().zip(self.embed_tokens(&tokens)?.chunks(dim)) {
+                rows[*i] = row.to_vec();
+            }
         }
         Ok(rows)
     }
 }
 
 /// The graph against the text contract: inputs `input_ids` and `attention_mask`, int64
-/// [N, context_length]; output `text_embeds` (as the sidecar names it), float32 [N, D].
-fn check_contract(session: &Session, spec: &TextSpec, onnx: &std::path::Path) -> Result<(), EncodeError> {
+/// [N, S] with S the context length or dynamic; output `text_embeds` (as the sidecar
+/// names it), float32 [N, D]. Returns whether the sequence length is dynamic.
+fn check_contract(session: &Session, spec: &TextSpec, onnx: &std::path::Path) -> Result<bool, EncodeError> {
     use ort::value::{TensorElementType, ValueType};
     let bad = |message: String| Err(EncodeError::Model { path: onnx.to_path_buf(), message });
     let shape_of = |outlet: &ort::value::Outlet, ty: TensorElementType| match outlet.dtype() {
@@ -143,12 +163,13 @@ fn check_contract(session: &Session, spec: &TextSpec, onnx: &std::path::Path) ->
         _ => None,
     };
     let fits = |dims: &[i64], width: usize| dims.len() == 2 && (dims[1] < 0 || dims[1] == width as i64);
+    let mut dynamic = true;
     for name in ["input_ids", "attention_mask"] {
         let Some(input) = session.inputs().iter().find(|i| i.name() == name) else {
             return bad(format!("the text graph has no input `{name}`"));
         };
         match shape_of(input, TensorElementType::Int64) {
-            Some(dims) if fits(&dims, spec.context_length) => {}
+            Some(dims) if fits(&dims, spec.context_length) => dynamic &= dims[1] < 0,
             other => {
                 return bad(format!(
                     "input `{name}` is {other:?}, the contract wants int64 [N, {}] (the sidecar's context_length)",
@@ -162,7 +183,7 @@ fn check_contract(session: &Session, spec: &TextSpec, onnx: &std::path::Path) ->
         return bad(format!("the sidecar names output `{name}`, which the text graph does not have"));
     };
     match shape_of(output, TensorElementType::Float32) {
-        Some(dims) if fits(&dims, spec.embedding_dim) => Ok(()),
+        Some(dims) if fits(&dims, spec.embedding_dim) => Ok(dynamic),
         other => bad(format!("output `{name}` is {other:?}, the contract wants float32 [N, {}]", spec.embedding_dim)),
     }
 }
