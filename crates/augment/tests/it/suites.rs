@@ -34,36 +34,45 @@ fn paper_suite_equals_its_toml_spelling() {
 name = "paper"
 [[member]]
 name = "noise"
+keywords = ["a noisy photo"]
 transform = "gauss_noise"
 std_range = [0.44, 0.88]
 [[member]]
 name = "blur"
+keywords = ["a blurry photo"]
 transform = "gaussian_blur"
 blur_limit = [3, 7]
 [[member]]
 name = "color_jitter"
+keywords = ["a photo with shifted colours"]
 transform = "color_jitter"
 hue = [-0.2, 0.2]
 [[member]]
 name = "shift_scale_rotate"
+keywords = ["a rotated and shifted photo"]
 transform = "shift_scale_rotate"
 rotate_limit = [-15, 15]
 [[member]]
 name = "horizontal_flip"
+keywords = ["a mirrored photo"]
 transform = "horizontal_flip"
 [[member]]
 name = "elastic"
+keywords = ["a warped photo"]
 transform = "elastic_transform"
 alpha = 30
 sigma = 60
 [[member]]
 name = "perspective"
+keywords = ["a photo seen in perspective"]
 transform = "perspective"
 [[member]]
 name = "brightness_contrast"
+keywords = ["a brighter photo"]
 transform = "random_brightness_contrast"
 [[member]]
 name = "coarse_dropout"
+keywords = ["a photo with black squares"]
 transform = "coarse_dropout"
 num_holes_range = [6, 8]
 hole_height_range = [16, 16]
@@ -152,4 +161,32 @@ fn load_uses_file_stem_as_default_name() {
     assert_eq!(s.name(), "flips");
     assert!(matches!(Suite::load(&dir.join("missing.toml")), Err(AugmentError::Io { .. })));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn keywords_are_read_from_members_and_sweeps_and_checked() {
+    let text = r#"
+[[member]]
+name = "flip"
+transform = "horizontal_flip"
+keywords = ["a mirrored photo", "a flipped photo"]
+
+[[sweep]]
+prefix = "noise"
+transform = "gauss_noise"
+vary = "std_range"
+values = [0.1, 0.2]
+keywords = ["a noisy photo"]
+"#;
+    let suite = Suite::from_toml_str("inline", text).unwrap();
+    let keywords = suite.keywords();
+    assert_eq!(keywords["flip"], ["a mirrored photo", "a flipped photo"]);
+    assert_eq!(keywords["noise_0.1"], ["a noisy photo"]);
+    assert_eq!(keywords["noise_0.2"], ["a noisy photo"]);
+    let bad = text.replace(r#"keywords = ["a noisy photo"]"#, r#"keywords = ["  "]"#);
+    let err = Suite::from_toml_str("inline", &bad).unwrap_err().to_string();
+    assert!(err.contains("keywords") && err.contains("sweep #1"), "{err}");
+    let bad = text.replace(r#"keywords = ["a mirrored photo", "a flipped photo"]"#, "keywords = 3");
+    let err = Suite::from_toml_str("inline", &bad).unwrap_err().to_string();
+    assert!(err.contains("keywords") && err.contains("flip"), "{err}");
 }
