@@ -77,11 +77,24 @@ class _TorchStorage:
         self.dtype, self.key = dtype, key
 
 
-def read_torch_bin(path: Path) -> dict[str, np.ndarray]:
+class _Opaque:
+    """Stands in for any other class in a checkpoint read with other_objects=True: it
+    keeps the pickled arguments and state as data and runs no code."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def read_torch_bin(path: Path, other_objects: bool = False) -> dict:
     """Read a torch.save()d state dict (zip format, torch >= 1.6) without torch.
 
     Only what a plain state dict needs is understood: typed storages, _rebuild_tensor_v2,
-    _rebuild_parameter, OrderedDict. Nothing else is unpickled.
+    _rebuild_parameter, OrderedDict. Nothing else is unpickled: any other class is an
+    error, or with other_objects (checkpoints that also pickle configs, e.g. Lightning's
+    .ckpt) an inert _Opaque that keeps its data and runs no code.
     """
     import pickle
     import zipfile
@@ -114,6 +127,8 @@ def read_torch_bin(path: Path) -> dict[str, np.ndarray]:
                 return lambda data, requires_grad=False, hooks=None: data
             if module == "torch" and name in storage_dtypes:
                 return storage_dtypes[name]
+            if other_objects:
+                return _Opaque
             raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
 
         def persistent_load(self, pid):

@@ -27,8 +27,12 @@ and, unless --no-text, the text tower (``CLIPTextModelWithProjection``) as ``tex
 with CLIP's tokenizer as ``tokenizer.json`` (truncating and padding to the context length;
 a caller may cut the padding after the longest prompt's end token, which changes nothing),
 
+the head after the last block as ``head.safetensors`` (post_layernorm and
+visual_projection in transformers' names and layout, with model.onnx's sha256 in its
+metadata: the SAE stage maps class-token states h to embeddings with it),
+
 plus a sidecar ``model.json`` that the Rust encoder reads (its ``text`` section and
-``logit_scale`` describe the text tower).
+``logit_scale`` describe the text tower, its ``head`` section the head file).
 
 Usage:
     export_clip.py --output DIR [--checkpoint REPO_ID_OR_LOCAL_DIR] [--revision REV]
@@ -827,6 +831,35 @@ def text_sidecar(text: TextTower, *, onnx_name: str, sha: str, tokenizer_name: s
     }
 
 
+def write_head(cfg: VisionConfig, w: dict[str, np.ndarray], path: Path, model_sha: str) -> dict:
+    """The head after the last block, for analyses of the class-token state h (the SAE
+    stage): e(h) = visual_projection(post_layernorm(h)), in transformers' names and layout
+    (`visual_projection.weight` is [projection_dim, hidden_size]). The metadata names the
+    model.onnx it belongs to."""
+    from safetensors.numpy import save_file
+    names = ["vision_model.post_layernorm.weight", "vision_model.post_layernorm.bias", "visual_projection.weight"]
+    tensors = {n: np.ascontiguousarray(w[n], dtype=np.float32) for n in names}
+    eps = float(cfg.layer_norm_eps)
+    save_file(tensors, str(path), metadata={"model_sha256": model_sha, "layer_norm_eps": repr(eps)})
+    return {"file": path.name, "sha256": sha256_of(path), "layer_norm_eps": eps}
+
+
+def head_check(path: Path, head: Path, eps: float) -> None:
+    """The exported head applied to the graph's last class-token state gives its image_embeds."""
+    from safetensors.numpy import load_file
+    t = load_file(str(head))
+    x = np.random.default_rng(99).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    out = run_onnx(path, x)
+    h = out["layer_cls_states"][:, -1, :].astype(np.float64)
+    mu = h.mean(-1, keepdims=True)
+    var = ((h - mu) ** 2).mean(-1, keepdims=True)
+    ln = (h - mu) / np.sqrt(var + eps) * t["vision_model.post_layernorm.weight"] + t["vision_model.post_layernorm.bias"]
+    e = ln @ t["visual_projection.weight"].T.astype(np.float64)
+    d = np.abs(e - out["image_embeds"]).max() / np.abs(out["image_embeds"]).max()
+    assert d < 1e-4, f"head.safetensors does not reproduce image_embeds (max relative diff {d})"
+    print(f"head check passed: {head} reproduces image_embeds from layer_cls_states")
+
+
 def write_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2) + "\n")
@@ -1068,6 +1101,7 @@ def main(argv=None) -> int:
     meta = sidecar(cfg, name=name, source=source, random_init=bool(args.random_init), seed=seed,
                    onnx_name=onnx_path.name, sha=sha256_of(onnx_path), mean=mean, std=std,
                    image_size=image_size)
+    meta["head"] = write_head(cfg, weights, out_dir / "head.safetensors", meta["sha256"])
     if text is not None:
         if text.cfg.projection_dim != cfg.projection_dim:
             raise SystemExit(f"text projection_dim {text.cfg.projection_dim} differs from the vision tower's "
@@ -1096,6 +1130,7 @@ def main(argv=None) -> int:
 
     if not args.skip_smoke_test:
         smoke_test(onnx_path, cfg)
+        head_check(onnx_path, out_dir / "head.safetensors", cfg.layer_norm_eps)
         if text is not None:
             text_smoke_test(out_dir / "text_model.onnx", text.cfg)
     if args.verify:

@@ -16,7 +16,7 @@ pub mod stage;
 mod text;
 
 pub use error::EncodeError;
-pub use model::{ModelSpec, ResizePolicy, TextSpec};
+pub use model::{HeadSpec, ModelSpec, ResizePolicy, TextSpec, file_sha256};
 pub use preprocess::{Preprocessor, clip_resize_crop};
 pub use runtime::{Device, find_runtime_library};
 pub use session::{BatchOutput, Encoder, SessionConfig};

@@ -59,6 +59,16 @@ pub struct TextSpec {
     pub outputs: TextOutputNames,
 }
 
+/// The head after the last block (`model.json`'s `head` section): post-layernorm and
+/// visual projection in `head.safetensors`, so that analyses of the last class-token
+/// state h can map it to the embedding, e(h) = projᵀ LN(h).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadSpec {
+    pub file: String,
+    pub sha256: String,
+    pub layer_norm_eps: f64,
+}
+
 /// Names of the text graph's outputs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TextOutputNames {
@@ -89,6 +99,9 @@ pub struct ModelSpec {
     #[serde(default)]
     pub num_heads: Option<usize>,
     pub outputs: OutputNames,
+    /// The head file, when the model was exported with one.
+    #[serde(default)]
+    pub head: Option<HeadSpec>,
     /// The text tower, when the model was exported with one.
     #[serde(default)]
     pub text: Option<TextSpec>,
@@ -160,6 +173,21 @@ impl ModelSpec {
         self.dir.join(&self.onnx)
     }
 
+    /// The head file, its sha256 checked against the sidecar; `None` for a model
+    /// exported without one.
+    pub fn head_path(&self) -> Result<Option<PathBuf>, EncodeError> {
+        let Some(head) = &self.head else { return Ok(None) };
+        let path = self.dir.join(&head.file);
+        let actual = file_sha256(&path)?;
+        if !actual.eq_ignore_ascii_case(&head.sha256) {
+            return Err(EncodeError::Model {
+                path,
+                message: format!("sha256 {actual} does not match the sidecar's {}; re-export the model", head.sha256),
+            });
+        }
+        Ok(Some(path))
+    }
+
     /// Side of the square patch grid, g (the attention map has g x g entries).
     pub fn grid(&self) -> usize {
         (self.image_size / self.patch_size) as usize
@@ -167,7 +195,7 @@ impl ModelSpec {
 }
 
 /// Hex sha256 of a file, streamed.
-pub(crate) fn file_sha256(path: &Path) -> Result<String, EncodeError> {
+pub fn file_sha256(path: &Path) -> Result<String, EncodeError> {
     use std::io::Read;
     let io = |source| EncodeError::Io { path: path.to_path_buf(), source };
     let mut file = std::fs::File::open(path).map_err(io)?;

@@ -28,6 +28,10 @@ fn tables(run: &RunDir) -> Vec<(PathBuf, bool)> {
         run.zero_shot(),
         run.keyword_alignment(),
         run.caption_alignment(),
+        run.sae_latents(),
+        run.component_attribution(),
+        run.faithfulness(),
+        run.latent_labels(),
         run.errors(),
     ]
     .into_iter()

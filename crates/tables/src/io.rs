@@ -54,6 +54,50 @@ impl TableWriter {
     }
 }
 
+/// A table written from rows of type `R` as they arrive: buffered, and written as one
+/// record batch (by `columns`) whenever enough have gathered.
+pub struct RowTable<R> {
+    schema: SchemaRef,
+    writer: TableWriter,
+    rows: Vec<R>,
+    columns: fn(&[R]) -> Vec<arrow::array::ArrayRef>,
+}
+
+impl<R> RowTable<R> {
+    /// Rows buffered before they are written.
+    const FLUSH_ROWS: usize = 65_536;
+
+    pub fn create(
+        target: &Path,
+        schema: SchemaRef,
+        columns: fn(&[R]) -> Vec<arrow::array::ArrayRef>,
+    ) -> Result<Self, TableError> {
+        Ok(Self { writer: TableWriter::create(target, schema.clone())?, schema, rows: Vec::new(), columns })
+    }
+
+    pub fn extend(&mut self, rows: impl IntoIterator<Item = R>) -> Result<(), TableError> {
+        self.rows.extend(rows);
+        if self.rows.len() >= Self::FLUSH_ROWS { self.flush() } else { Ok(()) }
+    }
+
+    fn flush(&mut self) -> Result<(), TableError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), (self.columns)(&self.rows))
+            .map_err(|source| TableError::Arrow { path: self.writer.target.clone(), source })?;
+        self.writer.write(&batch)?;
+        self.rows.clear();
+        Ok(())
+    }
+
+    /// Writes what is left and commits the table. Returns the row count.
+    pub fn finish(mut self) -> Result<usize, TableError> {
+        self.flush()?;
+        self.writer.finish()
+    }
+}
+
 /// Reads a table (a directory of parts, or one Parquet file) in batches of at most
 /// `batch_rows` rows, so memory stays bounded by the batch and not by the table.
 pub fn read_batches(

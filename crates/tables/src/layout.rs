@@ -60,6 +60,18 @@ impl RunDir {
     pub fn caption_alignment(&self) -> PathBuf {
         self.root.join("caption_alignment.parquet")
     }
+    pub fn sae_latents(&self) -> PathBuf {
+        self.root.join("sae_latents.parquet")
+    }
+    pub fn component_attribution(&self) -> PathBuf {
+        self.root.join("component_attribution.parquet")
+    }
+    pub fn faithfulness(&self) -> PathBuf {
+        self.root.join("faithfulness.parquet")
+    }
+    pub fn latent_labels(&self) -> PathBuf {
+        self.root.join("latent_labels.parquet")
+    }
     pub fn errors(&self) -> PathBuf {
         self.root.join("errors.parquet")
     }

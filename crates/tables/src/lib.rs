@@ -29,11 +29,11 @@ pub use error::TableError;
 pub use errors_table::{ErrorKind, ErrorLog, ErrorRecord, read_error_files, read_errors};
 pub use groups::{ImageGroups, recorded_variants};
 pub use hash::Fnv1a;
-pub use io::{TableWriter, column, count_rows, read_batches, read_files, read_table, read_u64_column};
+pub use io::{RowTable, TableWriter, column, count_rows, read_batches, read_files, read_table, read_u64_column};
 pub use layout::RunDir;
 pub use manifest::{
     AugmentManifest, EncodeManifest, InputsManifest, Lineage, MemberManifest, MetricsManifest, ModelManifest,
-    RunManifest, StageProgress, Start, SuiteManifest, TextManifest, encode_lineage, fingerprint,
+    RunManifest, SaeManifest, StageProgress, Start, SuiteManifest, TextManifest, encode_lineage, fingerprint,
 };
 pub use merge::merge_shards;
 pub use parts::{

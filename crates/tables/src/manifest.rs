@@ -34,6 +34,9 @@ pub struct RunManifest {
     /// Written by the text stage: what its tables were computed from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<TextManifest>,
+    /// Written by the SAE stage: the SAE and what its tables were computed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sae: Option<SaeManifest>,
     /// Per stage (`augment`, `encode`, `metrics`): what it was asked and whether it finished.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub progress: BTreeMap<String, StageProgress>,
@@ -172,6 +175,26 @@ pub struct TextManifest {
     pub embedding_seconds: f64,
 }
 
+/// What the SAE stage's tables were computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaeManifest {
+    /// The encode stage's lineage ([`RunManifest::encode_lineage`]).
+    pub encode: Lineage,
+    /// The SAE file, its sha256 and shape (d state width, m latents, k active).
+    pub file: PathBuf,
+    pub sha256: String,
+    pub d: usize,
+    pub m: usize,
+    pub k: usize,
+    pub activation: String,
+    pub input_norm: String,
+    /// Where the concept vocabulary came from (a file, or `imagenet1k`), and how many
+    /// concepts labelled the latents (none without a text tower).
+    pub concepts: Option<String>,
+    pub concept_count: usize,
+    pub seconds: f64,
+}
+
 impl AugmentManifest {
     /// Everything the augment stage's tables depend on.
     pub fn lineage(&self) -> Lineage {
@@ -268,6 +291,7 @@ impl RunManifest {
         let encode = keys.remove("encode").map(|v| section(path, "encode.", v)).transpose()?;
         let metrics = keys.remove("metrics").map(|v| section(path, "metrics.", v)).transpose()?;
         let text = keys.remove("text").map(|v| section(path, "text.", v)).transpose()?;
+        let sae = keys.remove("sae").map(|v| section(path, "sae.", v)).transpose()?;
         let progress = keys.remove("progress").map(|v| section(path, "progress.", v)).transpose()?.unwrap_or_default();
         let augment: Option<AugmentManifest> =
             if keys.is_empty() { None } else { Some(section(path, "", serde_json::Value::Object(keys))?) };
@@ -280,7 +304,7 @@ impl RunManifest {
                 message: "expected a positive integer, found 0".into(),
             });
         }
-        Ok(Self { augment, model, encode, metrics, text, progress })
+        Ok(Self { augment, model, encode, metrics, text, sae, progress })
     }
 
     /// Writes `run.json` atomically.
@@ -328,6 +352,16 @@ impl RunManifest {
         self.check_embeddings_current(run)?;
         let encode = self.encode_lineage().expect("checked: the encode section exists");
         stale_if_changed(run, "zero_shot.parquet", "text", &text.encode, &encode)?;
+        Ok(true)
+    }
+
+    /// Refuses the SAE stage's tables when they were computed from other embeddings
+    /// than the run has now; `Ok(false)` when the SAE stage has not run.
+    pub fn check_sae_current(&self, run: &RunDir) -> Result<bool, TableError> {
+        let Some(sae) = &self.sae else { return Ok(false) };
+        self.check_embeddings_current(run)?;
+        let encode = self.encode_lineage().expect("checked: the encode section exists");
+        stale_if_changed(run, "component_attribution.parquet", "sae", &sae.encode, &encode)?;
         Ok(true)
     }
 

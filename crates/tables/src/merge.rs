@@ -116,8 +116,11 @@ pub fn merge_shards(run: &RunDir) -> Result<u32, TableError> {
     for progress in merged.progress.values_mut() {
         set_images(&mut progress.request);
     }
-    // The text stage runs on the whole run, after the merge: its section lives in run.json only.
-    merged.text = RunManifest::load(run)?.text;
+    // The text and SAE stages run on the whole run, after the merge: their sections live
+    // in run.json only.
+    let whole = RunManifest::load(run)?;
+    merged.text = whole.text;
+    merged.sae = whole.sae;
     merged.save(run)?;
     tracing::info!(shards = count, images = ids.len(), "merged the shards' manifests into run.json");
     Ok(count)

@@ -169,6 +169,56 @@ pub fn caption_alignment() -> SchemaRef {
     ]))
 }
 
+// The SAE stage's tables (docs/sae.md).
+
+/// `sae_latents.parquet`: one row per image x variant (the original included) x active
+/// SAE latent of its last class-token state.
+pub fn sae_latents() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(IMAGE_ID, DataType::UInt64, false),
+        Field::new(AUGMENTATION, DataType::Utf8, false),
+        Field::new("latent", DataType::UInt32, false),
+        Field::new("activation", DataType::Float32, false),
+    ]))
+}
+
+/// `component_attribution.parquet`: one row per image x augmentation x latent active in
+/// the original or the variant: both activations, the patch attribution
+/// (z_o - z_a) ∂y/∂z and Act×Grad z_a ∂y/∂z of y = cos(variant, original).
+pub fn component_attribution() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(IMAGE_ID, DataType::UInt64, false),
+        Field::new(AUGMENTATION, DataType::Utf8, false),
+        Field::new("latent", DataType::UInt32, false),
+        Field::new("z_original", DataType::Float32, false),
+        Field::new("z_augmented", DataType::Float32, false),
+        Field::new("patch_attribution", DataType::Float64, false),
+        Field::new("act_x_grad", DataType::Float64, false),
+    ]))
+}
+
+/// `faithfulness.parquet`: one row per image x augmentation x order x n: the cosine with
+/// the original after restoring the variant's top-n latents of that order.
+pub fn faithfulness() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(IMAGE_ID, DataType::UInt64, false),
+        Field::new(AUGMENTATION, DataType::Utf8, false),
+        Field::new("order", DataType::Utf8, false),
+        Field::new("n", DataType::UInt32, false),
+        Field::new("cosine", DataType::Float64, false),
+    ]))
+}
+
+/// `latent_labels.parquet`: one row per SAE latent: the concept whose text embedding is
+/// closest to the latent's decoder direction through the head, and that cosine.
+pub fn latent_labels() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("latent", DataType::UInt32, false),
+        Field::new("label", DataType::Utf8, false),
+        Field::new("score", DataType::Float64, false),
+    ]))
+}
+
 /// `errors.parquet`: one row per failure, from any stage.
 pub fn errors() -> SchemaRef {
     Arc::new(Schema::new(vec![

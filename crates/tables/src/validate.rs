@@ -44,6 +44,10 @@ fn expected(table: &str) -> Option<Schema> {
         "zero_shot.parquet" => schema::zero_shot(),
         "keyword_alignment.parquet" => schema::keyword_alignment(),
         "caption_alignment.parquet" => schema::caption_alignment(),
+        "sae_latents.parquet" => schema::sae_latents(),
+        "component_attribution.parquet" => schema::component_attribution(),
+        "faithfulness.parquet" => schema::faithfulness(),
+        "latent_labels.parquet" => schema::latent_labels(),
         "errors.parquet" => schema::errors(),
         _ => return None,
     };
@@ -131,6 +135,7 @@ fn range(table: &str, column: &str) -> Option<(f64, f64)> {
         ("zero_shot.parquet", "kl_to_original") => (0.0, f64::INFINITY),
         ("keyword_alignment.parquet" | "caption_alignment.parquet", "delta_cosine") => (-2.0, 2.0),
         ("caption_alignment.parquet", "cosine_similarity") => (-1.0, 1.0),
+        ("faithfulness.parquet", "cosine") | ("latent_labels.parquet", "score") => (-1.0, 1.0),
         ("pairwise.parquet", "euclidean_distance") => (0.0, f64::INFINITY),
         _ => return None,
     })

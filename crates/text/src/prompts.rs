@@ -24,13 +24,13 @@ pub struct LabelSet {
 
 impl LabelSet {
     pub fn cifar100() -> Self {
-        Self { source: "cifar100".into(), names: parse_labels(CIFAR100) }
+        Self { source: "cifar100".into(), names: Self::parse(CIFAR100) }
     }
 
     /// One class name per line; blank lines and `#` comments are skipped.
     pub fn load(path: &Path) -> Result<Self, TextError> {
         let text = std::fs::read_to_string(path).map_err(|source| TextError::Io { path: path.into(), source })?;
-        let names = parse_labels(&text);
+        let names = Self::parse(&text);
         let bad = |message: String| Err(TextError::Input { path: path.into(), message });
         if names.len() < 2 {
             return bad(format!("{} labels; zero-shot labelling needs at least 2", names.len()));
@@ -42,15 +42,18 @@ impl LabelSet {
         Ok(Self { source: path.display().to_string(), names })
     }
 
+    /// The names of a label file's text: one per line; blank lines and `#` comments are
+    /// skipped.
+    pub fn parse(text: &str) -> Vec<String> {
+        text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).map(String::from).collect()
+    }
+
     /// The prompt of `label` in `template` (`{}` is replaced by the label).
     pub fn prompt(template: &str, label: &str) -> String {
         template.replace("{}", label)
     }
 }
 
-fn parse_labels(text: &str) -> Vec<String> {
-    text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).map(String::from).collect()
-}
 
 /// Checks templates: each must hold `{}` once.
 pub(crate) fn check_templates(templates: &[String]) -> Result<(), TextError> {

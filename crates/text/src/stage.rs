@@ -14,7 +14,8 @@ use clipshift_tables::arrow::array::{
 };
 use clipshift_tables::arrow::datatypes::SchemaRef;
 use clipshift_tables::{
-    ErrorLog, ImageGroups, RunDir, RunManifest, TableError, TableWriter, TextManifest, column, read_table, schema,
+    ErrorLog, ImageGroups, RowTable, RunDir, RunManifest, TableError, TableWriter, TextManifest, column, read_table,
+    schema,
 };
 use rayon::prelude::*;
 
@@ -23,8 +24,6 @@ use crate::align::{LabelDistribution, caption_rank, class_embedding, dot, unit};
 use crate::prompts::{LabelSet, check_templates, find_captions, read_captions};
 
 const STAGE: &str = "text";
-/// Rows buffered per table before they are written.
-const FLUSH_ROWS: usize = 65_536;
 
 #[derive(Debug, Clone)]
 pub struct TextConfig {
@@ -380,64 +379,43 @@ fn measure_image(
 
 /// The stage's per-image tables, written as rows arrive.
 struct Outputs {
-    zero_shot: Table<ZeroShotRow>,
-    keyword: Option<Table<KeywordRow>>,
-    caption: Option<Table<CaptionRow>>,
+    zero_shot: RowTable<ZeroShotRow>,
+    keyword: Option<RowTable<KeywordRow>>,
+    caption: Option<RowTable<CaptionRow>>,
 }
 
 impl Outputs {
     /// Tables a run has no rows for (no keyword prompts, no captions) are not written, and
     /// an earlier run's are removed.
     fn create(run: &RunDir, keywords: bool, captions: bool) -> Result<Self, TextError> {
-        fn optional<R>(on: bool, path: PathBuf, schema: SchemaRef) -> Result<Option<Table<R>>, TextError> {
-            if on { Ok(Some(Table::create(path, schema)?)) } else { remove_file(&path).map(|()| None) }
+        fn optional<R>(
+            on: bool,
+            path: PathBuf,
+            schema: SchemaRef,
+            columns: fn(&[R]) -> Vec<ArrayRef>,
+        ) -> Result<Option<RowTable<R>>, TextError> {
+            if on { Ok(Some(RowTable::create(&path, schema, columns)?)) } else { remove_file(&path).map(|()| None) }
         }
         Ok(Self {
-            zero_shot: Table::create(run.zero_shot(), schema::zero_shot())?,
-            keyword: optional(keywords, run.keyword_alignment(), schema::keyword_alignment())?,
-            caption: optional(captions, run.caption_alignment(), schema::caption_alignment())?,
-        })
-    }
-
-    /// Adds the rows of a chunk of images; returns how many had no original.
-    fn add(&mut self, images: Vec<Option<ImageRows>>) -> Result<usize, TextError> {
-        let skipped = images.iter().filter(|i| i.is_none()).count();
-        for rows in images.into_iter().flatten() {
-            self.zero_shot.rows.extend(rows.zero_shot);
-            if let Some(t) = &mut self.keyword {
-                t.rows.extend(rows.keyword);
-            }
-            if let Some(t) = &mut self.caption {
-                t.rows.extend(rows.caption);
-            }
-        }
-        self.flush(false)?;
-        Ok(skipped)
-    }
-
-    fn flush(&mut self, all: bool) -> Result<(), TextError> {
-        self.zero_shot.flush(all, |rows| {
-            vec![
-                Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.image_id))) as ArrayRef,
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.augmentation.as_str()))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.label.as_str()))),
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.probability))),
-                Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.flipped)))),
-                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.kl_to_original))),
-            ]
-        })?;
-        if let Some(t) = &mut self.keyword {
-            t.flush(all, |rows| {
+            zero_shot: RowTable::create(&run.zero_shot(), schema::zero_shot(), |rows: &[ZeroShotRow]| {
+                vec![
+                    Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.image_id))) as ArrayRef,
+                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.augmentation.as_str()))),
+                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.label.as_str()))),
+                    Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.probability))),
+                    Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.flipped)))),
+                    Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.kl_to_original))),
+                ]
+            })?,
+            keyword: optional(keywords, run.keyword_alignment(), schema::keyword_alignment(), |rows: &[KeywordRow]| {
                 vec![
                     Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.image_id))) as ArrayRef,
                     Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.augmentation.as_str()))),
                     Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.prompt.as_str()))),
                     Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.delta_cosine))),
                 ]
-            })?;
-        }
-        if let Some(t) = &mut self.caption {
-            t.flush(all, |rows| {
+            })?,
+            caption: optional(captions, run.caption_alignment(), schema::caption_alignment(), |rows: &[CaptionRow]| {
                 vec![
                     Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.image_id))) as ArrayRef,
                     Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.augmentation.as_str()))),
@@ -445,42 +423,30 @@ impl Outputs {
                     Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.delta_cosine))),
                     Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.rank))),
                 ]
-            })?;
+            })?,
+        })
+    }
+
+    /// Adds the rows of a chunk of images; returns how many had no original.
+    fn add(&mut self, images: Vec<Option<ImageRows>>) -> Result<usize, TextError> {
+        let skipped = images.iter().filter(|i| i.is_none()).count();
+        for rows in images.into_iter().flatten() {
+            self.zero_shot.extend(rows.zero_shot)?;
+            if let Some(t) = &mut self.keyword {
+                t.extend(rows.keyword)?;
+            }
+            if let Some(t) = &mut self.caption {
+                t.extend(rows.caption)?;
+            }
         }
-        Ok(())
+        Ok(skipped)
     }
 
     /// Writes what is left and commits every table; returns their row counts.
-    fn finish(mut self) -> Result<(usize, usize, usize), TextError> {
-        self.flush(true)?;
-        fn rows<R>(table: Option<Table<R>>) -> Result<usize, TableError> {
-            table.map_or(Ok(0), |t| t.writer.finish())
+    fn finish(self) -> Result<(usize, usize, usize), TextError> {
+        fn rows<R>(table: Option<RowTable<R>>) -> Result<usize, TableError> {
+            table.map_or(Ok(0), RowTable::finish)
         }
-        Ok((self.zero_shot.writer.finish()?, rows(self.keyword)?, rows(self.caption)?))
-    }
-}
-
-/// One table's writer and its buffered rows.
-struct Table<R> {
-    path: PathBuf,
-    schema: SchemaRef,
-    writer: TableWriter,
-    rows: Vec<R>,
-}
-
-impl<R> Table<R> {
-    fn create(path: PathBuf, schema: SchemaRef) -> Result<Self, TextError> {
-        Ok(Self { writer: TableWriter::create(&path, schema.clone())?, path, schema, rows: Vec::new() })
-    }
-
-    fn flush(&mut self, all: bool, columns: impl Fn(&[R]) -> Vec<ArrayRef>) -> Result<(), TextError> {
-        if self.rows.is_empty() || (!all && self.rows.len() < FLUSH_ROWS) {
-            return Ok(());
-        }
-        let batch = RecordBatch::try_new(self.schema.clone(), columns(&self.rows))
-            .map_err(|source| TableError::Arrow { path: self.path.clone(), source })?;
-        self.writer.write(&batch)?;
-        self.rows.clear();
-        Ok(())
+        Ok((self.zero_shot.finish()?, rows(self.keyword)?, rows(self.caption)?))
     }
 }
