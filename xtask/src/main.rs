@@ -408,7 +408,7 @@ fn ci(root: &Path) -> Result<()> {
     test(root, &[])
 }
 
-/// Only encode links ONNX Runtime (text reaches it through encode's text tower); only
+/// Only encode links ONNX Runtime (text and sae reach it through encode's text tower); only
 /// report links polars; xtask links neither; clipshift-simd depends on bytemuck alone.
 fn check_dependency_graph() -> Result<()> {
     for (package, forbidden) in [
@@ -423,6 +423,7 @@ fn check_dependency_graph() -> Result<()> {
         ("clipshift-report", "ort"),
         ("clipshift-encode", "polars"),
         ("clipshift-text", "polars"),
+        ("clipshift-sae", "polars"),
         ("xtask", "ort"),
         ("xtask", "polars"),
     ] {

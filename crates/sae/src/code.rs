@@ -47,11 +47,7 @@ impl Sae {
             scales.push(scale);
         }
         let pre = matmul_f32(&x, n, self.d, &self.w_enc, self.m)?;
-        Ok(pre
-            .par_chunks_exact(self.m)
-            .zip(scales)
-            .map(|(row, scale)| self.top_k(row, scale))
-            .collect())
+        Ok(pre.par_chunks_exact(self.m).zip(scales).map(|(row, scale)| self.top_k(row, scale)).collect())
     }
 
     fn top_k(&self, pre: &[f32], scale: f64) -> Code {

@@ -33,7 +33,8 @@ impl Concepts {
     pub fn new(file: Option<&Path>, keywords: &BTreeMap<String, Vec<String>>) -> Result<Self, SaeError> {
         let (source, mut names) = match file {
             Some(path) => {
-                let set = LabelSet::load(path).map_err(|e| SaeError::Input { path: path.into(), message: e.to_string() })?;
+                let set =
+                    LabelSet::load(path).map_err(|e| SaeError::Input { path: path.into(), message: e.to_string() })?;
                 (set.source, set.names)
             }
             None => ("imagenet1k".to_string(), LabelSet::parse(IMAGENET1K)),
@@ -101,7 +102,8 @@ pub(crate) fn label_latents(
         }
         let cos = matmul_f64(&units, to - from, dim, &concept_t, prompts.len())?;
         table.extend(cos.chunks_exact(prompts.len()).zip(from..to).map(|(row, j)| {
-            let (best, score) = row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (c, &v)| if v > b.1 { (c, v) } else { b });
+            let (best, score) =
+                row.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (c, &v)| if v > b.1 { (c, v) } else { b });
             (j as u32, concepts.names[best].clone(), score.clamp(-1.0, 1.0))
         }))?;
     }

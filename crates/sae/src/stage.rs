@@ -7,8 +7,7 @@ use std::time::Instant;
 
 use clipshift_encode::{ModelSpec, SessionConfig};
 use clipshift_tables::arrow::array::{
-    Array, ArrayRef, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt32Array,
-    UInt64Array,
+    Array, ArrayRef, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
 use clipshift_tables::{ImageGroups, RowTable, RunDir, RunManifest, SaeManifest, TableError, column, schema};
 use rayon::prelude::*;
@@ -95,7 +94,10 @@ pub fn run(config: &SaeConfig) -> Result<SaeSummary, SaeError> {
     }
     skipped += out.add(model.chunk(&path, &chunk)?)?;
     if skipped > 0 {
-        tracing::warn!(images = skipped, "images without an encoded original are left out (their encode errors say why)");
+        tracing::warn!(
+            images = skipped,
+            "images without an encoded original are left out (their encode errors say why)"
+        );
     }
     let variants = out.variants;
     let (latent_rows, attribution_rows, faithfulness_rows) = out.finish()?;
@@ -181,7 +183,7 @@ impl Model<'_> {
             }
             let values = lists.values().as_any().downcast_ref::<Float32Array>().expect("validated list of f32");
             let width = lists.value_length() as usize;
-            if width % self.hidden != 0 {
+            if !width.is_multiple_of(self.hidden) {
                 return Err(TableError::Column {
                     path: path.to_path_buf(),
                     column: "layer_cls_states".into(),
@@ -260,8 +262,7 @@ fn no_states(path: &Path) -> SaeError {
     TableError::Column {
         path: path.to_path_buf(),
         column: "layer_cls_states".into(),
-        message: "the SAE stage needs the class-token states; encode with a model that exports layer_cls_states"
-            .into(),
+        message: "the SAE stage needs the class-token states; encode with a model that exports layer_cls_states".into(),
     }
     .into()
 }
@@ -308,15 +309,19 @@ impl Outputs {
                     ]
                 },
             )?,
-            faithfulness: RowTable::create(&run.faithfulness(), schema::faithfulness(), |rows: &[FaithfulnessRow]| {
-                vec![
-                    ids(rows, |r| r.image_id),
-                    names(rows, |r| &r.augmentation),
-                    names(rows, |r| r.order),
-                    Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.n))),
-                    Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.cosine))),
-                ]
-            })?,
+            faithfulness: RowTable::create(
+                &run.faithfulness(),
+                schema::faithfulness(),
+                |rows: &[FaithfulnessRow]| {
+                    vec![
+                        ids(rows, |r| r.image_id),
+                        names(rows, |r| &r.augmentation),
+                        names(rows, |r| r.order),
+                        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.n))),
+                        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.cosine))),
+                    ]
+                },
+            )?,
             variants: 0,
         })
     }

@@ -165,7 +165,10 @@ impl Head {
             SafeTensors::read_metadata(&bytes).map_err(|e| bad(path, format!("not a safetensors file: {e}")))?;
         let recorded = header.metadata().as_ref().and_then(|m| m.get("model_sha256").cloned()).unwrap_or_default();
         if !recorded.eq_ignore_ascii_case(model_sha256) {
-            return Err(bad(path, format!("belongs to model {recorded:?}, not to {model_sha256}; re-export the model")));
+            return Err(bad(
+                path,
+                format!("belongs to model {recorded:?}, not to {model_sha256}; re-export the model"),
+            ));
         }
         let proj_shape = shape_of(path, &st, "visual_projection.weight")?;
         let [dim, d] = proj_shape[..] else {
@@ -184,16 +187,21 @@ impl Head {
 
     /// The head of a model directory, from `model.json`'s `head` section.
     pub fn of_model(spec: &clipshift_encode::ModelSpec) -> Result<Self, SaeError> {
-        let path: PathBuf = spec.head_path()?.ok_or_else(|| SaeError::Config(format!(
-            "model {} has no head.safetensors; re-export it with models/export_clip.py (it writes one)",
-            spec.name
-        )))?;
+        let path: PathBuf = spec.head_path()?.ok_or_else(|| {
+            SaeError::Config(format!(
+                "model {} has no head.safetensors; re-export it with models/export_clip.py (it writes one)",
+                spec.name
+            ))
+        })?;
         let eps = spec.head.as_ref().expect("head_path found it").layer_norm_eps;
         let head = Self::load(&path, &spec.sha256, eps)?;
         if spec.hidden_size.is_some_and(|h| h != head.d) || head.dim != spec.embedding_dim {
             return Err(bad(
                 &path,
-                format!("has d = {}, D = {}; the model has {:?}, {}", head.d, head.dim, spec.hidden_size, spec.embedding_dim),
+                format!(
+                    "has d = {}, D = {}; the model has {:?}, {}",
+                    head.d, head.dim, spec.hidden_size, spec.embedding_dim
+                ),
             ));
         }
         Ok(head)

@@ -45,7 +45,11 @@ impl LabelSet {
     /// The names of a label file's text: one per line; blank lines and `#` comments are
     /// skipped.
     pub fn parse(text: &str) -> Vec<String> {
-        text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()).map(String::from).collect()
+        text.lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
     }
 
     /// The prompt of `label` in `template` (`{}` is replaced by the label).
@@ -53,7 +57,6 @@ impl LabelSet {
         template.replace("{}", label)
     }
 }
-
 
 /// Checks templates: each must hold `{}` once.
 pub(crate) fn check_templates(templates: &[String]) -> Result<(), TextError> {

@@ -407,23 +407,33 @@ impl Outputs {
                     Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.kl_to_original))),
                 ]
             })?,
-            keyword: optional(keywords, run.keyword_alignment(), schema::keyword_alignment(), |rows: &[KeywordRow]| {
-                vec![
-                    Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.image_id))) as ArrayRef,
-                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.augmentation.as_str()))),
-                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.prompt.as_str()))),
-                    Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.delta_cosine))),
-                ]
-            })?,
-            caption: optional(captions, run.caption_alignment(), schema::caption_alignment(), |rows: &[CaptionRow]| {
-                vec![
-                    Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.image_id))) as ArrayRef,
-                    Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.augmentation.as_str()))),
-                    Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.cosine))),
-                    Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.delta_cosine))),
-                    Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.rank))),
-                ]
-            })?,
+            keyword: optional(
+                keywords,
+                run.keyword_alignment(),
+                schema::keyword_alignment(),
+                |rows: &[KeywordRow]| {
+                    vec![
+                        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.image_id))) as ArrayRef,
+                        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.augmentation.as_str()))),
+                        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.prompt.as_str()))),
+                        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.delta_cosine))),
+                    ]
+                },
+            )?,
+            caption: optional(
+                captions,
+                run.caption_alignment(),
+                schema::caption_alignment(),
+                |rows: &[CaptionRow]| {
+                    vec![
+                        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.image_id))) as ArrayRef,
+                        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.augmentation.as_str()))),
+                        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.cosine))),
+                        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.delta_cosine))),
+                        Arc::new(UInt32Array::from_iter_values(rows.iter().map(|r| r.rank))),
+                    ]
+                },
+            )?,
         })
     }
 

@@ -40,7 +40,10 @@ fn codes_gradients_and_curves_equal_pytorch_autograd() {
         let sae = Sae::load(&root().join(case["sae"].as_str().unwrap())).unwrap();
         let lens = Lens::new(&head, &sae).unwrap();
         let counts = restore_counts(sae.k);
-        assert_eq!(counts, case["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap() as usize).collect::<Vec<_>>());
+        assert_eq!(
+            counts,
+            case["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap() as usize).collect::<Vec<_>>()
+        );
         for (p, pair) in case["pairs"].as_array().unwrap().iter().enumerate() {
             let what = |s: &str| format!("{name} pair {p}: {s}");
             let h: Vec<f32> = [floats(&pair["h_original"]), floats(&pair["h_augmented"])]
@@ -63,10 +66,26 @@ fn codes_gradients_and_curves_equal_pytorch_autograd() {
             let want_latents: Vec<u32> = want.iter().map(|l| l["latent"].as_u64().unwrap() as u32).collect();
             assert_eq!(got_latents, want_latents, "{}", what("union of active latents"));
             let column = |key: &str| want.iter().map(|l| l[key].as_f64().unwrap()).collect::<Vec<_>>();
-            assert_close(&what("gradient"), &attribution.iter().map(|a| a.gradient).collect::<Vec<_>>(), &column("gradient"));
-            assert_close(&what("patch"), &attribution.iter().map(|a| a.patch).collect::<Vec<_>>(), &column("patch_attribution"));
-            assert_close(&what("act_x_grad"), &attribution.iter().map(|a| a.act_x_grad).collect::<Vec<_>>(), &column("act_x_grad"));
-            assert_close(&what("logit_lens"), &attribution.iter().map(|a| a.logit_lens).collect::<Vec<_>>(), &column("logit_lens"));
+            assert_close(
+                &what("gradient"),
+                &attribution.iter().map(|a| a.gradient).collect::<Vec<_>>(),
+                &column("gradient"),
+            );
+            assert_close(
+                &what("patch"),
+                &attribution.iter().map(|a| a.patch).collect::<Vec<_>>(),
+                &column("patch_attribution"),
+            );
+            assert_close(
+                &what("act_x_grad"),
+                &attribution.iter().map(|a| a.act_x_grad).collect::<Vec<_>>(),
+                &column("act_x_grad"),
+            );
+            assert_close(
+                &what("logit_lens"),
+                &attribution.iter().map(|a| a.logit_lens).collect::<Vec<_>>(),
+                &column("logit_lens"),
+            );
             assert_close(&what("energy"), &attribution.iter().map(|a| a.energy).collect::<Vec<_>>(), &column("energy"));
 
             let mut rng = clipshift_augment::Rng::keyed(0, p as u64, name);
