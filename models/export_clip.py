@@ -844,11 +844,13 @@ def write_head(cfg: VisionConfig, w: dict[str, np.ndarray], path: Path, model_sh
     return {"file": path.name, "sha256": sha256_of(path), "layer_norm_eps": eps}
 
 
-def head_check(path: Path, head: Path, eps: float) -> None:
+def head_check(path: Path, head: Path, cfg: VisionConfig) -> None:
     """The exported head applied to the graph's last class-token state gives its image_embeds."""
     from safetensors.numpy import load_file
     t = load_file(str(head))
-    x = np.random.default_rng(99).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    eps = float(cfg.layer_norm_eps)
+    x = np.random.default_rng(99).standard_normal(
+        (2, cfg.num_channels, cfg.image_size, cfg.image_size)).astype(np.float32)
     out = run_onnx(path, x)
     h = out["layer_cls_states"][:, -1, :].astype(np.float64)
     mu = h.mean(-1, keepdims=True)
@@ -1130,7 +1132,7 @@ def main(argv=None) -> int:
 
     if not args.skip_smoke_test:
         smoke_test(onnx_path, cfg)
-        head_check(onnx_path, out_dir / "head.safetensors", cfg.layer_norm_eps)
+        head_check(onnx_path, out_dir / "head.safetensors", cfg)
         if text is not None:
             text_smoke_test(out_dir / "text_model.onnx", text.cfg)
     if args.verify:

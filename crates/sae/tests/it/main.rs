@@ -1,4 +1,5 @@
 mod attribution;
+mod stage;
 
 use std::path::PathBuf;
 
