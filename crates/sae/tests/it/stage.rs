@@ -21,7 +21,7 @@ fn stage_tables_agree_with_the_embeddings() {
     let _ = std::fs::remove_dir_all(&dir);
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    for name in ["cat_chelsea.png", "coffee.png"] {
+    for name in ["cat_chelsea.png", "coffee_cup.png"] {
         std::fs::copy(root().join("data/samples").join(name), data.join(name)).unwrap();
     }
     let run_dir = RunDir::new(dir.join("run"));
