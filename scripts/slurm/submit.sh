@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Submit a sharded clipshift run to Slurm: a job array of N shards (shard.sbatch), then
-# the report (report.sbatch) once every shard has succeeded.
+# the whole-run stages (report.sbatch: text, the SAE stage with --sae, report) once every
+# shard has succeeded.
 #
 #   scripts/slurm/submit.sh --run RUN --data DATA --model MODEL --shards N
 #       [--bin DIR] [--seed S] [--suite FILE] [--device D] [--batch B] [--limit L]
-#       [--throttle P] [-- extra sbatch arguments, given to both jobs]
+#       [--sae FILE] [--throttle P] [-- extra sbatch arguments, given to both jobs]
 #
 # Paths are made absolute, so the jobs work whatever directory they start in; RUN,
 # DATA, MODEL and the binaries must be on a filesystem every node sees at the same path.
@@ -15,7 +16,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
 usage() {
-    sed -n '5,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '6,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 die() {
@@ -24,17 +25,17 @@ die() {
 }
 
 run='' data='' model='' shards='' bin=$repo/target/debug
-seed='' suite='' device='' batch='' limit='' throttle=''
+seed='' suite='' device='' batch='' limit='' sae='' throttle=''
 extra=()
 while (($# > 0)); do
     case $1 in
-        --run | --data | --model | --shards | --bin | --seed | --suite | --device | --batch | --limit | --throttle)
+        --run | --data | --model | --shards | --bin | --seed | --suite | --device | --batch | --limit | --sae | --throttle)
             (($# >= 2)) || die "$1 needs a value"
             opt=${1#--}
             printf -v "$opt" '%s' "$2"
             shift 2
             ;;
-        --run=* | --data=* | --model=* | --shards=* | --bin=* | --seed=* | --suite=* | --device=* | --batch=* | --limit=* | --throttle=*)
+        --run=* | --data=* | --model=* | --shards=* | --bin=* | --seed=* | --suite=* | --device=* | --batch=* | --limit=* | --sae=* | --throttle=*)
             opt=${1%%=*}
             opt=${opt#--}
             printf -v "$opt" '%s' "${1#*=}"
@@ -81,16 +82,21 @@ done
 if [[ -n $suite ]]; then
     suite=$(abs --suite "$suite")
 fi
+if [[ -n $sae ]]; then
+    sae=$(abs --sae "$sae")
+    [[ -x $bin/clipshift-sae ]] || die "$bin/clipshift-sae is missing or not executable (build it, or pass --bin DIR)"
+fi
 
 # The jobs get the configuration through their environment (sbatch --export=ALL);
 # CLIPSHIFT_* variables of the caller that were not given as options are cleared.
-unset CLIPSHIFT_SEED CLIPSHIFT_SUITE CLIPSHIFT_DEVICE CLIPSHIFT_BATCH CLIPSHIFT_LIMIT
+unset CLIPSHIFT_SEED CLIPSHIFT_SUITE CLIPSHIFT_DEVICE CLIPSHIFT_BATCH CLIPSHIFT_LIMIT CLIPSHIFT_SAE
 export CLIPSHIFT_BIN=$bin CLIPSHIFT_RUN=$run CLIPSHIFT_DATA=$data CLIPSHIFT_MODEL=$model CLIPSHIFT_SHARDS=$shards
 [[ -n $seed ]] && export CLIPSHIFT_SEED=$seed
 [[ -n $suite ]] && export CLIPSHIFT_SUITE=$suite
 [[ -n $device ]] && export CLIPSHIFT_DEVICE=$device
 [[ -n $batch ]] && export CLIPSHIFT_BATCH=$batch
 [[ -n $limit ]] && export CLIPSHIFT_LIMIT=$limit
+[[ -n $sae ]] && export CLIPSHIFT_SAE=$sae
 [[ -n ${ORT_DYLIB_PATH:-} ]] || echo "submit.sh: note: ORT_DYLIB_PATH is not set; clipshift-encode will search for ONNX Runtime itself" >&2
 
 array=0-$((shards - 1))${throttle:+%$throttle}

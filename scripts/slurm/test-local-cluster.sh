@@ -13,8 +13,8 @@
 #   files; then submit.sh with stub binaries (exit status 3 must count as success, and
 #   a failing shard must fail its task and cancel the report).
 # default: submit.sh on the real binaries (CLIPSHIFT_BIN, default <repo>/target/debug),
-#   data/samples and models/tiny-clip with 3 shards, then the same stages unsharded,
-#   and `cargo xtask compare` of the two runs. Needs ORT_DYLIB_PATH.
+#   data/samples, models/tiny-clip and its random SAE with 3 shards, then the same
+#   stages unsharded, and `cargo xtask compare` of the two runs. Needs ORT_DYLIB_PATH.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,7 +48,7 @@ if [[ $mode == full ]]; then
     ORT_DYLIB_PATH=$(realpath -e -- "$ORT_DYLIB_PATH")
     export ORT_DYLIB_PATH
     bin=$(realpath -e -- "${CLIPSHIFT_BIN:-$repo/target/debug}") || die "CLIPSHIFT_BIN (${CLIPSHIFT_BIN:-$repo/target/debug}) does not exist: build first (cargo build --workspace)"
-    for stage in augment encode metrics text report; do
+    for stage in augment encode metrics text sae report; do
         [[ -x $bin/clipshift-$stage ]] || die "$bin/clipshift-$stage is missing: build first (cargo build --workspace)"
     done
     command -v cargo >/dev/null || die "cargo not found (needed for \`cargo xtask compare\`)"
@@ -264,8 +264,11 @@ while (($# > 0)); do
 done
 mkdir -p "$run"
 echo "$stage ${args[*]}" >>"$run/calls.$stage.${shard%/*}"
-if [[ $stage == text || $stage == report ]]; then
+if [[ $stage == text || $stage == sae || $stage == report ]]; then
     for f in "$run"/done.metrics.*; do [[ -e $f ]] || { echo "no shards" >&2; exit 1; }; done
+fi
+if [[ $stage == sae ]]; then
+    [[ -e $run/done.text.whole ]] || { echo "sae before text" >&2; exit 1; }
 fi
 if [[ $stage == report ]]; then
     [[ -e $run/done.text.whole ]] || { echo "report before text" >&2; exit 1; }
@@ -277,10 +280,11 @@ touch "$run/done.$stage.${shard%/*}"
 exit 0
 EOF
     chmod +x "$stubs/stub"
-    for stage in augment encode metrics text report; do ln -s stub "$stubs/clipshift-$stage"; done
+    for stage in augment encode metrics text sae report; do ln -s stub "$stubs/clipshift-$stage"; done
+    touch "$tmp/sae.safetensors"
 
     ids=$(cd / && "$here/submit.sh" --run "$tmp/runs/stub" --data "$tmp/data" --model "$tmp/model" --shards 3 \
-        --bin "$stubs" --seed 7 --device cpu -- --chdir="$tmp/out")
+        --bin "$stubs" --seed 7 --device cpu --sae "$tmp/sae.safetensors" -- --chdir="$tmp/out")
     echo "$ids"
     array=$(awk '/^shards:/ {print $4}' <<<"$ids")
     report=$(awk '/^report:/ {print $3}' <<<"$ids")
@@ -299,8 +303,12 @@ EOF
             || die "unexpected encode call: $(cat "$run/calls.encode.$k")"
     done
     [[ -e $run/done.text.whole ]] || die "stub text did not run"
+    grep -qx "sae --run $run --sae $tmp/sae.safetensors --device cpu" "$run/calls.sae.whole" \
+        || die "unexpected sae call: $(cat "$run/calls.sae.whole" 2>/dev/null)"
     [[ -s $run/report/index.html ]] || die "stub report did not run"
-    say "submit.sh with stubs: 3 shards + report COMPLETED (exit status 3 counted as success)"
+    # The stub report lists the run directory: the SAE stage finished before it.
+    grep -qx done.sae.whole "$run/report/index.html" || die "the report ran before the SAE stage"
+    say "submit.sh with stubs: 3 shards + text, sae, report COMPLETED (exit status 3 counted as success)"
 
     ids=$(cd / && CLIPSHIFT_STUB_FAIL=metrics:2 "$here/submit.sh" --run "$tmp/runs/fail" --data "$tmp/data" \
         --model "$tmp/model" --shards 3 --bin "$stubs" -- --chdir="$tmp/out")
@@ -324,8 +332,9 @@ data=$repo/data/samples
 model=$repo/models/tiny-clip
 a=$tmp/runs/sharded
 b=$tmp/runs/whole
+sae=$repo/models/tiny-clip/sae-random.safetensors
 ids=$(cd / && "$here/submit.sh" --run "$a" --data "$data" --model "$model" --shards 3 --bin "$bin" --seed 0 \
-    -- --chdir="$tmp/out")
+    --sae "$sae" -- --chdir="$tmp/out")
 echo "$ids"
 array=$(awk '/^shards:/ {print $4}' <<<"$ids")
 report=$(awk '/^report:/ {print $3}' <<<"$ids")
@@ -346,6 +355,7 @@ ref augment --run "$b" --data "$data" --seed 0
 ref encode --run "$b" --model "$model"
 ref metrics --run "$b"
 ref text --run "$b"
+ref sae --run "$b" --sae "$sae"
 ref report --run "$b"
 say "unsharded reference run done"
 

@@ -23,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run augment, encode, metrics, text and report in order and print the report's path.
+    /// Run augment, encode, metrics, text, sae (with `--sae`) and report in order and print
+    /// the report's path.
     Pipeline(PipelineArgs),
     /// Run the augment stage alone (arguments go to clipshift-augment).
     Augment(StageArgs),
@@ -33,6 +34,8 @@ enum Task {
     Metrics(StageArgs),
     /// Run the text stage alone (arguments go to clipshift-text).
     Text(StageArgs),
+    /// Run the SAE stage alone, or `train` an SAE (arguments go to clipshift-sae).
+    Sae(StageArgs),
     /// Run the report stage alone (arguments go to clipshift-report).
     Report(StageArgs),
     /// Whether two run directories hold the same tables (rows as multisets); exit 1 if not.
@@ -107,6 +110,10 @@ struct PipelineArgs {
     /// Recompute every stage from scratch instead of resuming.
     #[arg(long)]
     fresh: bool,
+    /// A sparse autoencoder (safetensors, docs/sae.md): adds the SAE stage (which latents
+    /// each augmentation moves) and its report section.
+    #[arg(long, value_name = "FILE")]
+    sae: Option<PathBuf>,
 }
 
 fn main() {
@@ -126,6 +133,7 @@ fn real_main() -> Result<()> {
         Task::Encode(a) => stage(&root, "encode", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Metrics(a) => stage(&root, "metrics", &a.args, None),
         Task::Text(a) => stage(&root, "text", &a.args, Some(&runtime::ensure(&root, false)?)),
+        Task::Sae(a) => stage(&root, "sae", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Report(a) => stage(&root, "report", &a.args, None),
         Task::Compare { first, second } => {
             let bins = build_stages(&root)?;
@@ -253,10 +261,18 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
     }
     let sharded = args.shard.as_deref().is_some_and(|s| s.trim() != "0/1");
     let text = vec!["--run".to_string(), run_arg.clone(), "--device".into(), args.device.clone()];
+    let sae = args.sae.as_ref().map(|file| {
+        let mut sae = text.clone();
+        sae.extend(["--sae".into(), file.to_string_lossy().into()]);
+        sae
+    });
     let mut stages = vec![("augment", &augment), ("encode", &encode), ("metrics", &metrics)];
-    // The text stage and the report read the whole run: after the last shard.
+    // The text and SAE stages and the report read the whole run: after the last shard.
     if !sharded {
         stages.push(("text", &text));
+        if let Some(sae) = &sae {
+            stages.push(("sae", sae));
+        }
         stages.push(("report", &plain));
     }
     let mut recorded = Vec::new();
@@ -272,8 +288,12 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
         }
     }
     if sharded {
+        let sae = match &args.sae {
+            Some(file) => format!(", `cargo xtask sae -- --run {run_arg} --sae {}`", file.display()),
+            None => String::new(),
+        };
         println!(
-            "shard {} finished in {}; once every shard has, run `cargo xtask text -- --run {run_arg}` and \
+            "shard {} finished in {}; once every shard has, run `cargo xtask text -- --run {run_arg}`{sae} and \
              `cargo xtask report -- --run {run_arg}`",
             args.shard.as_deref().unwrap_or_default(),
             root.join(&run_dir).display()

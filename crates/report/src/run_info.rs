@@ -1,4 +1,4 @@
-use clipshift_tables::{AugmentManifest, ModelManifest, RunDir, RunManifest, TableError, TextManifest};
+use clipshift_tables::{AugmentManifest, ModelManifest, RunDir, RunManifest, SaeManifest, TableError, TextManifest};
 use serde_json::Value;
 
 use crate::ReportError;
@@ -11,6 +11,8 @@ pub(crate) struct RunInfo {
     pub(crate) model: ModelManifest,
     /// The text stage's section, when it ran on the current embeddings.
     pub(crate) text: Option<TextManifest>,
+    /// The SAE stage's section, when it ran on the current embeddings.
+    pub(crate) sae: Option<SaeManifest>,
     pub(crate) raw: Value,
 }
 
@@ -23,6 +25,7 @@ impl RunInfo {
         let augment = manifest.require_augment(run)?.clone();
         // Text tables of other embeddings are refused, naming what changed.
         let text_section = if manifest.check_text_current(run)? { manifest.text.clone() } else { None };
+        let sae = if manifest.check_sae_current(run)? { manifest.sae.clone() } else { None };
         let model = manifest.model.ok_or_else(|| TableError::Missing {
             path: run.manifest(),
             hint: "run.json has no model section; run the `encode` stage first".into(),
@@ -30,7 +33,7 @@ impl RunInfo {
         let path = run.manifest();
         let text = std::fs::read_to_string(&path).map_err(|e| ReportError::io(&path, e))?;
         let raw = serde_json::from_str(&text).map_err(|source| ReportError::Json { path, source })?;
-        Ok(Self { augment, model, text: text_section, raw })
+        Ok(Self { augment, model, text: text_section, sae, raw })
     }
 
     /// The suite's augmentations, in suite order.

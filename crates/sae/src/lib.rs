@@ -13,6 +13,7 @@ mod code;
 mod labels;
 mod linalg;
 pub mod stage;
+pub mod train;
 mod weights;
 
 pub use attribution::{LatentAttribution, Lens, Order, State, faithfulness, restore_counts};

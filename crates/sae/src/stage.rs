@@ -175,29 +175,7 @@ impl Model<'_> {
         let mut names = Vec::new();
         let mut states = Vec::new();
         for (_, rows) in chunk {
-            let variants = column::<StringArray>(rows, path, schema::AUGMENTATION)?;
-            let lists = rows.column_by_name("layer_cls_states").ok_or_else(|| no_states(path))?;
-            let lists = lists.as_any().downcast_ref::<FixedSizeListArray>().ok_or_else(|| no_states(path))?;
-            if lists.null_count() > 0 {
-                return Err(no_states(path));
-            }
-            let values = lists.values().as_any().downcast_ref::<Float32Array>().expect("validated list of f32");
-            let width = lists.value_length() as usize;
-            if !width.is_multiple_of(self.hidden) {
-                return Err(TableError::Column {
-                    path: path.to_path_buf(),
-                    column: "layer_cls_states".into(),
-                    message: format!("width {width} is not a multiple of the model's hidden size {}", self.hidden),
-                }
-                .into());
-            }
-            let mut image = Vec::with_capacity(rows.num_rows());
-            for i in 0..rows.num_rows() {
-                // The last block's state: the last `hidden` values of the row.
-                states.extend_from_slice(&values.values()[(i + 1) * width - self.hidden..(i + 1) * width]);
-                image.push(Arc::<str>::from(variants.value(i)));
-            }
-            names.push(image);
+            names.push(last_states(path, rows, self.hidden, &mut states)?);
         }
         let n = states.len() / self.hidden;
         if n == 0 {
@@ -256,6 +234,67 @@ impl Model<'_> {
         }
         Some(out)
     }
+}
+
+/// Appends the last block's class-token state of every row of `rows` to `states`;
+/// returns the rows' augmentation names.
+fn last_states(path: &Path, rows: &RecordBatch, hidden: usize, states: &mut Vec<f32>) -> Result<Vec<Arc<str>>, SaeError> {
+    let variants = column::<StringArray>(rows, path, schema::AUGMENTATION)?;
+    let lists = rows.column_by_name("layer_cls_states").ok_or_else(|| no_states(path))?;
+    let lists = lists.as_any().downcast_ref::<FixedSizeListArray>().ok_or_else(|| no_states(path))?;
+    if lists.null_count() > 0 {
+        return Err(no_states(path));
+    }
+    let values = lists.values().as_any().downcast_ref::<Float32Array>().expect("validated list of f32");
+    let width = lists.value_length() as usize;
+    if !width.is_multiple_of(hidden) {
+        return Err(TableError::Column {
+            path: path.to_path_buf(),
+            column: "layer_cls_states".into(),
+            message: format!("width {width} is not a multiple of the model's hidden size {hidden}"),
+        }
+        .into());
+    }
+    // The last block's state: the last `hidden` values of each row.
+    states.extend((0..rows.num_rows()).flat_map(|i| &values.values()[(i + 1) * width - hidden..(i + 1) * width]));
+    Ok((0..rows.num_rows()).map(|i| Arc::<str>::from(variants.value(i))).collect())
+}
+
+/// The last class-token states of a finished run's variants (`originals_only`: of its
+/// originals), [n, d] row-major, for training.
+pub struct RunStates {
+    pub states: Vec<f32>,
+    pub d: usize,
+    pub manifest: RunManifest,
+}
+
+pub fn run_states(run_dir: &Path, originals_only: bool) -> Result<RunStates, SaeError> {
+    let run = RunDir::new(run_dir);
+    run.check_contained()?;
+    clipshift_tables::merge_shards(&run)?;
+    let manifest = RunManifest::load(&run)?;
+    manifest.require_complete(&run, "encode", "embeddings.parquet")?;
+    manifest.check_embeddings_current(&run)?;
+    let recorded = manifest.model.clone().expect("checked with the encode section");
+    let spec = ModelSpec::load(&recorded.dir)?;
+    let d = match spec.hidden_size {
+        Some(d) => d,
+        None => Head::of_model(&spec)?.d,
+    };
+    let path = run.embeddings();
+    let columns = [schema::IMAGE_ID, schema::AUGMENTATION, "layer_cls_states"];
+    let mut states = Vec::new();
+    for group in ImageGroups::open_files(&path, clipshift_tables::part_files(&path)?, Some(&columns))? {
+        let (_, rows) = group?;
+        let mut image = Vec::new();
+        let names = last_states(&path, &rows, d, &mut image)?;
+        for (name, state) in names.iter().zip(image.chunks_exact(d)) {
+            if !originals_only || &**name == schema::ORIGINAL {
+                states.extend_from_slice(state);
+            }
+        }
+    }
+    Ok(RunStates { states, d, manifest })
 }
 
 fn no_states(path: &Path) -> SaeError {

@@ -150,6 +150,32 @@ impl Sae {
         })
     }
 
+    /// Writes the SAE in the layout `load` reads, with its metadata (k, activation and
+    /// input_norm set from the fields).
+    pub fn save(&self, path: &Path) -> Result<(), SaeError> {
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let data = [
+            ("W_enc", bytes(&self.w_enc), vec![self.d, self.m]),
+            ("b_enc", bytes(&self.b_enc), vec![self.m]),
+            ("W_dec", bytes(&self.w_dec), vec![self.m, self.d]),
+            ("b_dec", bytes(&self.b_dec), vec![self.d]),
+        ];
+        let views = data
+            .iter()
+            .map(|(name, data, shape)| {
+                let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+                    .map_err(|e| bad(path, format!("tensor {name}: {e}")))?;
+                Ok((*name, view))
+            })
+            .collect::<Result<Vec<_>, SaeError>>()?;
+        let mut metadata = self.metadata.clone();
+        metadata.insert("k".into(), self.k.to_string());
+        metadata.insert("activation".into(), self.activation.as_str().into());
+        metadata.insert("input_norm".into(), self.input_norm.as_str().into());
+        safetensors::tensor::serialize_to_file(views, Some(metadata), path)
+            .map_err(|e| bad(path, format!("cannot write: {e}")))
+    }
+
     /// Latent j's decoder direction.
     pub fn decoder_row(&self, j: usize) -> &[f32] {
         &self.w_dec[j * self.d..(j + 1) * self.d]

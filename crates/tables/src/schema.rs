@@ -417,6 +417,42 @@ pub fn dendrogram() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// `report/sae_top_latents.parquet`: per augmentation, the SAE latents it switches off
+/// (mean z_augmented − z_original < 0) and on (> 0) that explain most of its cosine drop,
+/// by mean patch attribution over its images (zero where a latent is inactive in both).
+pub fn sae_top_latents() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text(AUGMENTATION),
+        text("direction"),
+        u32_field("rank"),
+        u32_field("latent"),
+        Field::new("label", DataType::Utf8, true),
+        f64_field("mean_patch_attribution", false),
+        f64_field("mean_delta_z", false),
+        u64_field("images_active"),
+    ]))
+}
+
+/// `report/sae_jaccard.parquet`: per augmentation, the mean Jaccard overlap of the active
+/// latent sets of original and variant, with its bootstrap 95% interval.
+pub fn sae_jaccard() -> SchemaRef {
+    let mut fields = vec![text(AUGMENTATION), u64_field("n")];
+    fields.extend(["mean_jaccard", "jaccard_ci_low", "jaccard_ci_high"].map(|c| f64_field(c, false)));
+    Arc::new(Schema::new(fields))
+}
+
+/// `report/sae_faithfulness.parquet`: per order and number of restored latents, the mean
+/// cosine to the original over all variants and the mean share of the cosine gap closed.
+pub fn sae_faithfulness_summary() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text("order"),
+        u32_field("n"),
+        u64_field("pairs"),
+        f64_field("mean_cosine", false),
+        f64_field("mean_gap_closed", true),
+    ]))
+}
+
 /// `report/radar.parquet`: one row per augmentation x radar metric.
 pub fn radar() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -507,6 +543,9 @@ mod report_tests {
             keyword_alignment_summary(),
             keyword_shift_correlation(),
             caption_alignment_summary(),
+            sae_top_latents(),
+            sae_jaccard(),
+            sae_faithfulness_summary(),
             dendrogram(),
             radar(),
             metric_heatmap(),

@@ -17,13 +17,29 @@ pub(crate) fn dendrogram(ctx: &Ctx<'_>, c: &Clustering, stem: &str) -> Result<Op
     if n < 2 {
         return Ok(None);
     }
-    let links = crate::cluster::dendrogram_links(&c.merges, n);
     let k = c.n_clusters();
     let what = if c.set == "variants" { "augmented variants and the original" } else { "augmentations" };
     let title = format!("Dendrogram of the {what} ({} linkage)", c.method.title());
     let mut svg = Svg::new(960.0, 640.0);
     let top = header(&mut svg, &title, ctx.random_init) + 16.0;
     let r = Rect { x: 90.0, y: top, w: 820.0, h: 640.0 - top - 190.0 };
+    let axis = format!("{} merge distance (of mean cosine distances)", c.method.title());
+    let cols = tree(&mut svg, ctx, c, r, &axis);
+    cluster_legend(&mut svg, c, (r.x, r.bottom() + 118.0));
+    let table = frame(stem, &schema::dendrogram(), cols)?;
+    let cap = ctx.caption(format!(
+        "{} linkage of the cosine distance between variant embeddings, averaged over images. Flat clusters (fcluster, criterion 'distance') at 0.7 \u{00d7} the largest merge distance = {:.4}: {k} clusters.",
+        c.method.title(), c.threshold
+    ));
+    Ok(Some(fig(stem, &title, cap, svg.finish(), table)))
+}
+
+/// The tree of `c` in `r` (leaves below it, the cut as a dashed line), with `axis` as the
+/// height's label; returns the columns of schema::dendrogram for what it drew.
+pub(crate) fn tree(svg: &mut Svg, ctx: &Ctx<'_>, c: &Clustering, r: Rect, axis: &str) -> Vec<Column> {
+    let n = c.labels.len();
+    let links = crate::cluster::dendrogram_links(&c.merges, n);
+    let k = c.n_clusters();
     let ymax = c.merges.iter().map(|m| m.distance).fold(0.0, f64::max);
     let (y0, y1, yt) = nice_domain(0.0, ymax * 1.05, 5);
     let xs = Scale::new(0.0, 10.0 * n as f64, r.x, r.right());
@@ -36,12 +52,7 @@ pub(crate) fn dendrogram(ctx: &Ctx<'_>, c: &Clustering, stem: &str) -> Result<Op
         svg.text(r.x - 8.0, py + 4.0, &chart::fmt_tick(t, step), TextStyle::size(11.0).end().fill("#333333"));
     }
     svg.line(r.x, r.y, r.x, r.bottom(), "#333333", 1.0, None);
-    svg.text(
-        r.x - 60.0,
-        r.y + r.h / 2.0,
-        &format!("{} merge distance (of mean cosine distances)", c.method.title()),
-        TextStyle::size(13.0).middle().rotate(-90.0),
-    );
+    svg.text(r.x - 60.0, r.y + r.h / 2.0, axis, TextStyle::size(13.0).middle().rotate(-90.0));
     // Cluster of each node (None above the threshold), for colouring.
     let mut node_cluster: Vec<Option<u32>> = c.clusters.iter().map(|&x| Some(x)).collect();
     for m in &c.merges {
@@ -84,7 +95,6 @@ pub(crate) fn dendrogram(ctx: &Ctx<'_>, c: &Clustering, stem: &str) -> Result<Op
             coords[4 + j].push(0.0);
         }
     }
-    cluster_legend(&mut svg, c, (r.x, r.bottom() + 118.0));
     kind.push("threshold".to_owned());
     label.push(None);
     clus.push(None);
@@ -97,12 +107,7 @@ pub(crate) fn dendrogram(ctx: &Ctx<'_>, c: &Clustering, stem: &str) -> Result<Op
     for (j, name) in ["x0", "x1", "x2", "x3", "y0", "y1", "y2", "y3"].iter().enumerate() {
         cols.push(Column::new((*name).into(), coords[j].clone()));
     }
-    let table = frame(stem, &schema::dendrogram(), cols)?;
-    let cap = ctx.caption(format!(
-        "{} linkage of the cosine distance between variant embeddings, averaged over images. Flat clusters (fcluster, criterion 'distance') at 0.7 \u{00d7} the largest merge distance = {:.4}: {k} clusters.",
-        c.method.title(), c.threshold
-    ));
-    Ok(Some(fig(stem, &title, cap, svg.finish(), table)))
+    cols
 }
 
 /// Members of each flat cluster, in the colour of its links, in rows from `at`.

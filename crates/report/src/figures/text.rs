@@ -15,12 +15,12 @@ use crate::io::{col_f64, col_str, col_u64, frame, scan, table_name};
 use crate::stats;
 
 /// One bar of an interval panel: label, colour, value and its 95% interval.
-struct Bar {
-    label: String,
-    colour: String,
-    value: f64,
-    lo: f64,
-    hi: f64,
+pub(super) struct Bar {
+    pub(super) label: String,
+    pub(super) colour: String,
+    pub(super) value: f64,
+    pub(super) lo: f64,
+    pub(super) hi: f64,
 }
 
 /// Bars from zero with interval whiskers, in `r`, labelled `axis`.
@@ -61,7 +61,7 @@ fn interval_panel(svg: &mut Svg, r: Rect, axis: &str, bars: &[Bar]) {
 }
 
 /// A figure of interval panels side by side.
-fn panels(ctx: &Ctx<'_>, title: &str, panels: &[(&str, Vec<Bar>)]) -> String {
+pub(super) fn panels(ctx: &Ctx<'_>, title: &str, panels: &[(&str, Vec<Bar>)]) -> String {
     let width = 960.0;
     let mut svg = Svg::new(width, 540.0);
     let top = header(&mut svg, title, ctx.random_init) + 16.0;
@@ -77,7 +77,7 @@ fn seed(config: &ReportConfig, parts: &[&str]) -> u64 {
     parts.iter().fold(Fnv1a::with_seed(config.seed), |h, p| h.bytes(p.as_bytes()).word(0)).finish()
 }
 
-fn ci(values: &[f64], config: &ReportConfig, parts: &[&str]) -> (f64, f64) {
+pub(super) fn ci(values: &[f64], config: &ReportConfig, parts: &[&str]) -> (f64, f64) {
     stats::bootstrap_mean_ci(values, config.bootstrap_resamples, seed(config, parts))
 }
 

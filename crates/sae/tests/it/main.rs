@@ -1,5 +1,6 @@
 mod attribution;
 mod stage;
+mod train;
 
 use std::path::PathBuf;
 
