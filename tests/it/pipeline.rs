@@ -58,6 +58,7 @@ fn pipeline_end_to_end_with_the_tiny_model() {
     let embeddings = encode_embeds_every_variant(&study);
     let metrics = metrics_measure_every_variant(&study, sym_id);
     text_aligns_every_variant(&study);
+    sae_attributes_every_variant(&study);
     report_writes_every_output(&study);
     every_stage_reruns_alone(&study, &metrics, &embeddings);
     std::fs::remove_dir_all(&study.root).unwrap();
@@ -405,6 +406,114 @@ fn report_writes_every_output(study: &Study) {
     assert!(html.to_lowercase().contains("random"), "the random-model banner is missing");
     layer_profile_is_the_mean_of_layer_shift(run, study.variants - 1);
     text_figures_summarise_the_text_tables(run, study.variants - 1);
+    sae_figures_summarise_the_sae_tables(run, study.variants - 1);
+}
+
+/// The SAE stage with the tiny model's random SAE (k = 8) on every image that encoded.
+fn sae_attributes_every_variant(study: &Study) {
+    let run = &study.run;
+    let summary = clipshift_sae::stage::run(&clipshift_sae::stage::SaeConfig {
+        run_dir: run.root().to_path_buf(),
+        sae: tiny_model().join("sae-random.safetensors"),
+        model: None,
+        concepts: None,
+        batch: 64,
+        session: SessionConfig::default(),
+    })
+    .unwrap();
+    assert_eq!(summary.variants, study.images * (study.variants - 1));
+    // At most k = 8 latents per variant (ReLU drops non-positive ones).
+    assert!(summary.latent_rows > 0 && summary.latent_rows <= study.images * study.variants * 8);
+}
+
+/// The SAE figures' tables against brute-force sums over the SAE stage's tables: the
+/// Jaccard overlap from the active sets of sae_latents.parquet, the top latents' mean
+/// attribution from component_attribution.parquet, the faithfulness means.
+fn sae_figures_summarise_the_sae_tables(run: &RunDir, augmentations: usize) {
+    use clipshift_tables::arrow::array::UInt32Array;
+    let report = run.report_dir();
+    let path = run.sae_latents();
+    let latents = table(&path);
+    let (ids, augs) = (
+        column::<UInt64Array>(&latents, &path, schema::IMAGE_ID).unwrap(),
+        strings(&latents, &path, schema::AUGMENTATION),
+    );
+    let latent = column::<UInt32Array>(&latents, &path, "latent").unwrap();
+    let mut sets: HashMap<(u64, String), HashSet<u32>> = HashMap::new();
+    for i in 0..latents.num_rows() {
+        sets.entry((ids.value(i), augs[i].clone())).or_default().insert(latent.value(i));
+    }
+    let jaccard_path = report.join("sae_jaccard.parquet");
+    let jaccard = table(&jaccard_path);
+    assert_eq!(jaccard.num_rows(), augmentations);
+    for (r, aug) in strings(&jaccard, &jaccard_path, schema::AUGMENTATION).iter().enumerate() {
+        let values: Vec<f64> = sets
+            .iter()
+            .filter(|((_, a), _)| a == aug)
+            .map(|((id, _), variant)| {
+                let original = &sets[&(*id, schema::ORIGINAL.to_string())];
+                original.intersection(variant).count() as f64 / original.union(variant).count() as f64
+            })
+            .collect();
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let got = column::<Float64Array>(&jaccard, &jaccard_path, "mean_jaccard").unwrap().value(r);
+        assert!((got - mean).abs() < 1e-12, "{aug}: Jaccard {got} vs {mean}");
+    }
+
+    let path = run.component_attribution();
+    let attribution = table(&path);
+    let (ids, augs) = (
+        column::<UInt64Array>(&attribution, &path, schema::IMAGE_ID).unwrap(),
+        strings(&attribution, &path, schema::AUGMENTATION),
+    );
+    let latent = column::<UInt32Array>(&attribution, &path, "latent").unwrap();
+    let patch = column::<Float64Array>(&attribution, &path, "patch_attribution").unwrap();
+    let top_path = report.join("sae_top_latents.parquet");
+    let top = table(&top_path);
+    assert!(top.num_rows() > 0 && top.num_rows() <= augmentations * 6, "{} top-latent rows", top.num_rows());
+    let top_augs = strings(&top, &top_path, schema::AUGMENTATION);
+    let top_latent = column::<UInt32Array>(&top, &top_path, "latent").unwrap();
+    let mean_patch = column::<Float64Array>(&top, &top_path, "mean_patch_attribution").unwrap();
+    for r in 0..top.num_rows() {
+        let aug = &top_augs[r];
+        let images: HashSet<u64> =
+            (0..attribution.num_rows()).filter(|&i| &augs[i] == aug).map(|i| ids.value(i)).collect();
+        let sum: f64 = (0..attribution.num_rows())
+            .filter(|&i| &augs[i] == aug && latent.value(i) == top_latent.value(r))
+            .map(|i| patch.value(i))
+            .sum();
+        let want = sum / images.len() as f64;
+        assert!(
+            (mean_patch.value(r) - want).abs() < 1e-9,
+            "{aug} latent {}: {} vs {want}",
+            top_latent.value(r),
+            mean_patch.value(r)
+        );
+    }
+
+    let path = run.faithfulness();
+    let curves = table(&path);
+    let orders = strings(&curves, &path, "order");
+    let n = column::<UInt32Array>(&curves, &path, "n").unwrap();
+    let cosine = column::<Float64Array>(&curves, &path, "cosine").unwrap();
+    let summary_path = report.join("sae_faithfulness.parquet");
+    let summary = table(&summary_path);
+    let s_orders = strings(&summary, &summary_path, "order");
+    assert_eq!(s_orders.iter().collect::<HashSet<_>>().len(), 5, "five orders");
+    for (r, order) in s_orders.iter().enumerate() {
+        let count = column::<UInt32Array>(&summary, &summary_path, "n").unwrap().value(r);
+        let rows: Vec<usize> = (0..curves.num_rows()).filter(|&i| &orders[i] == order && n.value(i) == count).collect();
+        let mean = rows.iter().map(|&i| cosine.value(i)).sum::<f64>() / rows.len() as f64;
+        let got = column::<Float64Array>(&summary, &summary_path, "mean_cosine").unwrap().value(r);
+        assert!((got - mean).abs() < 1e-12, "{order} n = {count}: {got} vs {mean}");
+    }
+    let dendrogram = table(&report.join("sae_dendrogram.parquet"));
+    let kinds = strings(&dendrogram, &report.join("sae_dendrogram.parquet"), "kind");
+    assert_eq!(kinds.iter().filter(|k| *k == "leaf").count(), augmentations);
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    for stem in ["sae_top_latents", "sae_jaccard", "sae_faithfulness", "sae_dendrogram"] {
+        assert!(html.contains(&format!("id=\"{stem}\"")), "index.html lacks the figure {stem}");
+    }
 }
 
 /// The text figures' tables: the zero-shot flip rate and mean KL are the means of

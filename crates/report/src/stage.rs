@@ -292,7 +292,10 @@ fn table_links(run: &RunDir, figs: &[Figure], config: &ReportConfig) -> Vec<(Str
         (run.keyword_alignment(), "input: change of similarity to every keyword prompt (text stage)"),
         (run.caption_alignment(), "input: similarity to and retrieval rank of the own caption (text stage)"),
         (run.sae_latents(), "input: the active SAE latents of every variant (SAE stage)"),
-        (run.component_attribution(), "input: patch attribution and Act\u{00d7}Grad of every latent active in an original or its variant (SAE stage)"),
+        (
+            run.component_attribution(),
+            "input: patch attribution and Act\u{00d7}Grad of every latent active in an original or its variant (SAE stage)",
+        ),
         (run.faithfulness(), "input: cosine after restoring the top-n latents in each attribution order (SAE stage)"),
         (run.latent_labels(), "input: each latent's best concept by LogitLens (SAE stage)"),
         (run.errors(), "failures recorded by any stage"),

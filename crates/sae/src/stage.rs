@@ -238,7 +238,12 @@ impl Model<'_> {
 
 /// Appends the last block's class-token state of every row of `rows` to `states`;
 /// returns the rows' augmentation names.
-fn last_states(path: &Path, rows: &RecordBatch, hidden: usize, states: &mut Vec<f32>) -> Result<Vec<Arc<str>>, SaeError> {
+fn last_states(
+    path: &Path,
+    rows: &RecordBatch,
+    hidden: usize,
+    states: &mut Vec<f32>,
+) -> Result<Vec<Arc<str>>, SaeError> {
     let variants = column::<StringArray>(rows, path, schema::AUGMENTATION)?;
     let lists = rows.column_by_name("layer_cls_states").ok_or_else(|| no_states(path))?;
     let lists = lists.as_any().downcast_ref::<FixedSizeListArray>().ok_or_else(|| no_states(path))?;

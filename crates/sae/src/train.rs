@@ -21,8 +21,8 @@ use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use clipshift_augment::Rng;
 
-use crate::weights::{Activation, InputNorm, Sae};
 use crate::SaeError;
+use crate::weights::{Activation, InputNorm, Sae};
 
 fn candle(e: candle_core::Error) -> SaeError {
     SaeError::Tensor(e.to_string())
@@ -146,13 +146,8 @@ impl Trainer {
         let enc_g = var(&params.enc_g, (m, 1))?;
         let enc_b = var(&params.enc_b, (1, m))?;
         let dec_v = var(&params.dec_v, (d, m))?;
-        let adamw = ParamsAdamW {
-            lr: config.lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: config.eps,
-            weight_decay: config.weight_decay,
-        };
+        let adamw =
+            ParamsAdamW { lr: config.lr, beta1: 0.9, beta2: 0.999, eps: config.eps, weight_decay: config.weight_decay };
         let vars = vec![enc_v.clone(), enc_g.clone(), enc_b.clone(), dec_v.clone()];
         Ok(Self {
             d,
@@ -225,7 +220,11 @@ impl Trainer {
         let mut squares = 0f64;
         for v in vars {
             if let Some(g) = grads.get(v.as_tensor()) {
-                squares += g.sqr().and_then(|s| s.sum_all()).and_then(|s| s.to_dtype(DType::F64)?.to_scalar::<f64>()).map_err(candle)?;
+                squares += g
+                    .sqr()
+                    .and_then(|s| s.sum_all())
+                    .and_then(|s| s.to_dtype(DType::F64)?.to_scalar::<f64>())
+                    .map_err(candle)?;
             }
         }
         let grad_norm = squares.sqrt();
@@ -334,7 +333,8 @@ pub fn train(
     let (held, train_rows) = order.split_at_mut(holdout);
     let held = held.to_vec();
     let mut trainer = Trainer::new(d, &Params::initial(d, config.latents, &mut rng), config)?;
-    let milestones = [(config.epochs as f64 * 0.8).round() as usize, (config.epochs as f64 * 14.0 / 15.0).round() as usize];
+    let milestones =
+        [(config.epochs as f64 * 0.8).round() as usize, (config.epochs as f64 * 14.0 / 15.0).round() as usize];
     let (mut steps, mut final_loss) = (0, f64::NAN);
     let mut batch = Vec::with_capacity(config.batch * d);
     for epoch in 0..config.epochs {

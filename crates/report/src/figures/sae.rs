@@ -98,7 +98,10 @@ impl Shift {
         let labels_path = run.latent_labels();
         if labels_path.exists() {
             let name = table_name(&labels_path);
-            let df = scan(&labels_path)?.select([col("latent"), col("label")]).collect().map_err(ReportError::polars(&name))?;
+            let df = scan(&labels_path)?
+                .select([col("latent"), col("label")])
+                .collect()
+                .map_err(ReportError::polars(&name))?;
             for (latent, label) in col_u64(&df, &name, "latent")?.into_iter().zip(col_str(&df, &name, "label")?) {
                 labels.insert(latent as u32, label);
             }
@@ -155,7 +158,11 @@ pub(crate) fn sae_figures(
 }
 
 fn short(s: &str, max: usize) -> String {
-    if s.chars().count() <= max { s.to_owned() } else { format!("{}\u{2026}", s.chars().take(max - 1).collect::<String>()) }
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}\u{2026}", s.chars().take(max - 1).collect::<String>())
+    }
 }
 
 /// Per augmentation, the latents it switches off and on that explain most of its drop.
@@ -166,11 +173,8 @@ fn top_latents(ctx: &Ctx<'_>, shift: &Shift) -> Result<Option<Figure>, ReportErr
     }
     let rows: Vec<(&String, Vec<(u32, f64, f64, u64)>, Vec<(u32, f64, f64, u64)>)> =
         augs.iter().map(|a| (*a, shift.top(a, true), shift.top(a, false))).collect();
-    let largest = rows
-        .iter()
-        .flat_map(|(_, off, on)| off.iter().chain(on).map(|t| t.1))
-        .fold(0.0f64, f64::max)
-        .max(1e-12);
+    let largest =
+        rows.iter().flat_map(|(_, off, on)| off.iter().chain(on).map(|t| t.1)).fold(0.0f64, f64::max).max(1e-12);
     let (cols, panel_w, panel_h) = (3usize, 306.0, 30.0 + 18.0 * (2 * TOP) as f64 + 12.0);
     let title = "Latents each augmentation switches off and on, by mean patch attribution";
     let height = chart::header_height(ctx.random_init) + 30.0 + panel_h * rows.len().div_ceil(cols) as f64 + 20.0;
@@ -186,9 +190,7 @@ fn top_latents(ctx: &Ctx<'_>, shift: &Shift) -> Result<Option<Figure>, ReportErr
         svg.text(x + 14.0, y + 10.0, aug, TextStyle::size(12.0).bold());
         let bar_x = x + 170.0;
         let scale = Scale::new(0.0, largest, bar_x, bar_x + 90.0);
-        for (j, (direction, entry)) in
-            off.iter().map(|e| ("off", e)).chain(on.iter().map(|e| ("on", e))).enumerate()
-        {
+        for (j, (direction, entry)) in off.iter().map(|e| ("off", e)).chain(on.iter().map(|e| ("on", e))).enumerate() {
             let (id, mean_a, mean_dz, images) = *entry;
             let yy = y + 18.0 + 18.0 * j as f64;
             let label = shift.labels.get(&id);
@@ -340,7 +342,9 @@ fn faithfulness(ctx: &Ctx<'_>, run: &RunDir) -> Result<Option<Figure>, ReportErr
             .zip(&ns)
             .zip(&cosine)
             .filter(|((o, _), c)| o.as_str() == order && c.is_some())
-            .map(|((_, n), c)| (xs.map(counts.iter().position(|x| x == n).unwrap_or(0) as f64), ys.map(c.unwrap_or(0.0))))
+            .map(|((_, n), c)| {
+                (xs.map(counts.iter().position(|x| x == n).unwrap_or(0) as f64), ys.map(c.unwrap_or(0.0)))
+            })
             .collect();
         if points.is_empty() {
             continue;
@@ -393,7 +397,12 @@ fn dendrograms(
     let top = header(&mut svg, title, ctx.random_init) + 30.0;
     let method = latent.method.title();
     let panels = [
-        (embedding, 90.0, "Embeddings (the paper's dendrogram)", format!("{method} merge distance (of mean cosine distances)")),
+        (
+            embedding,
+            90.0,
+            "Embeddings (the paper's dendrogram)",
+            format!("{method} merge distance (of mean cosine distances)"),
+        ),
         (&latent, 570.0, "SAE latents", format!("{method} merge distance (of mean latent shifts)")),
     ];
     let mut cols = Vec::new();

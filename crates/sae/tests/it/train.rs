@@ -97,10 +97,17 @@ fn two_steps_equal_pytorch_running_the_seed_module() {
         assert_close(&format!("{case} rec0"), &rec, &fixture.tensor(&format!("{case}/rec0")), 1e-5);
         let (losses, norms) = (fixture.tensor(&format!("{case}/loss")), fixture.tensor(&format!("{case}/grad_norm")));
         let mut before = init;
-        for (step, x) in [fixture.tensor(&format!("{case}/x0")), fixture.tensor(&format!("{case}/x1"))].iter().enumerate() {
+        for (step, x) in
+            [fixture.tensor(&format!("{case}/x0")), fixture.tensor(&format!("{case}/x1"))].iter().enumerate()
+        {
             let s = trainer.step(x).unwrap();
             let what = format!("{case} step {}", step + 1);
-            assert!((s.loss as f32 - losses[step]).abs() <= 1e-5 * losses[step], "{what} loss {} vs {}", s.loss, losses[step]);
+            assert!(
+                (s.loss as f32 - losses[step]).abs() <= 1e-5 * losses[step],
+                "{what} loss {} vs {}",
+                s.loss,
+                losses[step]
+            );
             assert!(
                 (s.grad_norm as f32 - norms[step]).abs() <= 1e-5 * norms[step],
                 "{what} grad norm {} vs {}",
@@ -183,11 +190,19 @@ fn a_trained_sae_is_written_and_read_back_in_the_contract_layout() {
     let (d, m) = (16, 40);
     let (states, _) = planted(d, 20, 2, 600, &mut Rng::from_seed(3));
     for activation in [Activation::TopK, Activation::TopKRelu] {
-        let config =
-            TrainConfig { latents: m, k: 4, activation, lr: 1e-3, batch: 32, epochs: 2, ..TrainConfig::seed_defaults() };
+        let config = TrainConfig {
+            latents: m,
+            k: 4,
+            activation,
+            lr: 1e-3,
+            batch: 32,
+            epochs: 2,
+            ..TrainConfig::seed_defaults()
+        };
         let (trainer, summary) = train(&states, d, &config, |_, _| {}).unwrap();
         assert_eq!(summary.train_samples + summary.holdout_samples, 600);
-        let path = std::env::temp_dir().join(format!("clipshift-sae-train-{}-{activation:?}.safetensors", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("clipshift-sae-train-{}-{activation:?}.safetensors", std::process::id()));
         let metadata = HashMap::from([("trained_by".to_string(), "test".to_string())]);
         trainer.sae(metadata).unwrap().save(&path).unwrap();
         let sae = Sae::load(&path).unwrap();
