@@ -440,8 +440,8 @@ fn sae_figures_summarise_the_sae_tables(run: &RunDir, augmentations: usize) {
     );
     let latent = column::<UInt32Array>(&latents, &path, "latent").unwrap();
     let mut sets: HashMap<(u64, String), HashSet<u32>> = HashMap::new();
-    for i in 0..latents.num_rows() {
-        sets.entry((ids.value(i), augs[i].clone())).or_default().insert(latent.value(i));
+    for (i, aug) in augs.iter().enumerate() {
+        sets.entry((ids.value(i), aug.clone())).or_default().insert(latent.value(i));
     }
     let jaccard_path = report.join("sae_jaccard.parquet");
     let jaccard = table(&jaccard_path);
@@ -474,8 +474,7 @@ fn sae_figures_summarise_the_sae_tables(run: &RunDir, augmentations: usize) {
     let top_augs = strings(&top, &top_path, schema::AUGMENTATION);
     let top_latent = column::<UInt32Array>(&top, &top_path, "latent").unwrap();
     let mean_patch = column::<Float64Array>(&top, &top_path, "mean_patch_attribution").unwrap();
-    for r in 0..top.num_rows() {
-        let aug = &top_augs[r];
+    for (r, aug) in top_augs.iter().enumerate() {
         let images: HashSet<u64> =
             (0..attribution.num_rows()).filter(|&i| &augs[i] == aug).map(|i| ids.value(i)).collect();
         let sum: f64 = (0..attribution.num_rows())

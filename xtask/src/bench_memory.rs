@@ -135,7 +135,7 @@ fn parse_sizes(args: &[String], default_sizes: &[usize]) -> Result<Vec<usize>> {
 /// `count` distinct 224 x 224 PNGs in `dir` (kept between runs): the first from the
 /// sample photographs, the rest from earlier generated ones (small, so fast to decode),
 /// each under its own noise draw; one process per core at a time.
-fn make_images(root: &Path, bins: &Path, dir: &Path, count: usize) -> Result<PathBuf> {
+pub(crate) fn make_images(root: &Path, bins: &Path, dir: &Path, count: usize) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let mut samples: Vec<PathBuf> = std::fs::read_dir(root.join("data/samples"))?
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -4,6 +4,7 @@
 //! runs them, so the Parquet files of the run directory are all the stages share. It
 //! links neither polars nor ONNX Runtime, and compiles in seconds.
 
+mod bench_inside;
 mod bench_memory;
 mod bench_resume;
 mod runtime;
@@ -38,6 +39,10 @@ enum Task {
     Sae(StageArgs),
     /// Run the report stage alone (arguments go to clipshift-report).
     Report(StageArgs),
+    /// Train an SAE on a folder of images: augment and encode them (the paper's suite, as
+    /// the seed trains on augmented images), then `clipshift-sae train` on every variant's
+    /// last class-token state (arguments after `--` go to it).
+    TrainSae(TrainSaeArgs),
     /// Whether two run directories hold the same tables (rows as multisets); exit 1 if not.
     Compare { first: PathBuf, second: PathBuf },
     /// Fetch the ONNX Runtime shared library from the official PyPI wheel into .cache/.
@@ -62,9 +67,10 @@ enum Task {
     /// Benchmarks: augment, encode or metrics against their Python peers; memory (peak
     /// RSS of every stage against the number of images, `--sizes 64,256,1024`); scale (the
     /// same with wall time and rows/s, 1,664 and 13,312 images); resume (a run killed at
-    /// 60% and started again, against a whole run).
+    /// 60% and started again, against a whole run); inside (the text and SAE stages
+    /// against encode, full-size ViT-B/32 and SAE, `--images 64`).
     Bench {
-        /// Which benchmark: augment, encode, metrics, memory, scale, resume.
+        /// Which benchmark: augment, encode, metrics, memory, scale, resume, inside.
         what: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -75,6 +81,28 @@ enum Task {
 struct StageArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
+}
+
+#[derive(Args)]
+struct TrainSaeArgs {
+    /// Folder of images (scanned recursively).
+    #[arg(long)]
+    data: PathBuf,
+    /// Run directory for the encoded states (default: runs/sae-train-<unix time>).
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// `tiny`, or a model directory (default: an exported real model if any, else tiny).
+    #[arg(long)]
+    model: Option<String>,
+    /// auto, cpu or cuda for encoding.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Only the first N images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Arguments for `clipshift-sae train` (--latents, --k, --epochs, --out, ...).
+    #[arg(last = true)]
+    train: Vec<String>,
 }
 
 #[derive(Args)]
@@ -135,6 +163,7 @@ fn real_main() -> Result<()> {
         Task::Text(a) => stage(&root, "text", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Sae(a) => stage(&root, "sae", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Report(a) => stage(&root, "report", &a.args, None),
+        Task::TrainSae(args) => train_sae(&root, args),
         Task::Compare { first, second } => {
             let bins = build_stages(&root)?;
             let status =
@@ -213,10 +242,7 @@ fn stage(root: &Path, name: &str, args: &[String], runtime: Option<&Path>) -> Re
 
 fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
     let ort = runtime::ensure(root, false)?;
-    let run_dir = args.run.clone().unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        PathBuf::from(format!("runs/{secs}"))
-    });
+    let run_dir = args.run.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}", unix_seconds())));
     let model = resolve_model(root, args.model.as_deref())?;
     let bins = build_stages(root)?;
     let run_arg = run_dir.to_string_lossy().to_string();
@@ -308,6 +334,31 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
             root.join(&run_dir).join("errors.parquet").display()
         );
         std::process::exit(EXIT_RECORDED_ERRORS);
+    }
+    Ok(())
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Augment and encode a folder (resuming like the pipeline), then train on its states.
+fn train_sae(root: &Path, args: TrainSaeArgs) -> Result<()> {
+    let ort = runtime::ensure(root, false)?;
+    let run_dir = args.run.unwrap_or_else(|| PathBuf::from(format!("runs/sae-train-{}", unix_seconds())));
+    let model = resolve_model(root, args.model.as_deref())?;
+    let bins = build_stages(root)?;
+    let run_arg = run_dir.to_string_lossy().into_owned();
+    let mut augment = vec!["--run".to_string(), run_arg.clone(), "--data".into(), args.data.to_string_lossy().into()];
+    if let Some(limit) = args.limit {
+        augment.extend(["--limit".into(), limit.to_string()]);
+    }
+    let encode = ["--run", &run_arg, "--model", &model.to_string_lossy(), "--device", &args.device].map(String::from);
+    let mut train = vec!["train".to_string(), "--run".into(), run_arg.clone()];
+    train.extend(args.train);
+    for (name, stage_args) in [("augment", augment), ("encode", encode.to_vec()), ("sae", train)] {
+        eprintln!("== {name}");
+        run_stage(Command::new(bins.join(format!("clipshift-{name}"))).env("ORT_DYLIB_PATH", &ort).args(&stage_args))?;
     }
     Ok(())
 }
@@ -483,9 +534,14 @@ fn bench(root: &Path, what: &str, args: &[String]) -> Result<()> {
     if what == "resume" {
         return bench_resume::bench_resume(root, args);
     }
+    if what == "inside" {
+        return bench_inside::bench_inside(root, args);
+    }
     let package = match what {
         "augment" | "encode" | "metrics" => format!("clipshift-{what}"),
-        other => bail!("unknown benchmark `{other}` (expected augment, encode, metrics, memory, scale or resume)"),
+        other => {
+            bail!("unknown benchmark `{other}` (expected augment, encode, metrics, memory, scale, resume or inside)")
+        }
     };
     let lib = runtime::ensure(root, false)?;
     // The Python peer each benchmark is compared with, run in its own environment.

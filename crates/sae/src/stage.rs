@@ -73,7 +73,16 @@ pub fn run(config: &SaeConfig) -> Result<SaeSummary, SaeError> {
         other => other,
     })?;
     let seed = manifest.require_augment(&run)?.seed;
-    tracing::info!(d = sae.d, m = sae.m, k = sae.k, activation = sae.activation.as_str(), "SAE loaded");
+    let seconds = |t: Instant| format!("{:.2} s", t.elapsed().as_secs_f64());
+    tracing::info!(
+        d = sae.d,
+        m = sae.m,
+        k = sae.k,
+        activation = sae.activation.as_str(),
+        took = seconds(started),
+        "SAE loaded and projected through the head"
+    );
+    let phase = Instant::now();
 
     let mut out = Outputs::create(&run)?;
     let counts = restore_counts(sae.k);
@@ -101,11 +110,16 @@ pub fn run(config: &SaeConfig) -> Result<SaeSummary, SaeError> {
     }
     let variants = out.variants;
     let (latent_rows, attribution_rows, faithfulness_rows) = out.finish()?;
+    tracing::info!(variants, took = seconds(phase), "codes, attribution and faithfulness written");
+    let phase = Instant::now();
 
     let concepts = Concepts::new(config.concepts.as_deref(), &manifest.require_augment(&run)?.suite.keywords)?;
     let labelled = label_latents(&run.latent_labels(), &spec, &lens, &sae, &concepts, config.batch, &config.session)?;
-    if let Err(reason) = &labelled {
-        tracing::info!("latent labels skipped: {reason}");
+    match &labelled {
+        Ok(n) => {
+            tracing::info!(latents = n, concepts = concepts.names.len(), took = seconds(phase), "latents labelled")
+        }
+        Err(reason) => tracing::info!("latent labels skipped: {reason}"),
     }
     let seconds = started.elapsed().as_secs_f64();
     manifest.sae = Some(SaeManifest {

@@ -38,6 +38,15 @@ struct Totals {
     images: u64,
 }
 
+/// A latent an augmentation moves, with its means over the augmentation's images.
+#[derive(Clone, Copy)]
+struct Moved {
+    latent: u32,
+    patch: f64,
+    delta_z: f64,
+    images: u64,
+}
+
 /// The SAE tables, aggregated per augmentation.
 struct Shift {
     /// Images with an active latent in the original or the variant, per augmentation.
@@ -121,18 +130,18 @@ impl Shift {
     }
 
     /// The `TOP` latents with the largest mean patch attribution whose mean shift is
-    /// negative (`off`) or positive (on): (latent, mean attribution, mean Δz, images).
-    fn top(&self, aug: &str, off: bool) -> Vec<(u32, f64, f64, u64)> {
+    /// negative (`off`) or positive (on).
+    fn top(&self, aug: &str, off: bool) -> Vec<Moved> {
         let n = self.images.get(aug).copied().unwrap_or(1).max(1) as f64;
-        let mut v: Vec<(u32, f64, f64, u64)> = self
+        let mut v: Vec<Moved> = self
             .latents
             .get(aug)
             .into_iter()
             .flatten()
             .filter(|(_, t)| if off { t.delta_z < 0.0 } else { t.delta_z > 0.0 })
-            .map(|(&j, t)| (j, t.patch / n, t.delta_z / n, t.images))
+            .map(|(&latent, t)| Moved { latent, patch: t.patch / n, delta_z: t.delta_z / n, images: t.images })
             .collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.sort_by(|a, b| b.patch.total_cmp(&a.patch).then(a.latent.cmp(&b.latent)));
         v.truncate(TOP);
         v
     }
@@ -171,10 +180,10 @@ fn top_latents(ctx: &Ctx<'_>, shift: &Shift) -> Result<Option<Figure>, ReportErr
     if augs.is_empty() {
         return Ok(None);
     }
-    let rows: Vec<(&String, Vec<(u32, f64, f64, u64)>, Vec<(u32, f64, f64, u64)>)> =
+    let rows: Vec<(&String, Vec<Moved>, Vec<Moved>)> =
         augs.iter().map(|a| (*a, shift.top(a, true), shift.top(a, false))).collect();
     let largest =
-        rows.iter().flat_map(|(_, off, on)| off.iter().chain(on).map(|t| t.1)).fold(0.0f64, f64::max).max(1e-12);
+        rows.iter().flat_map(|(_, off, on)| off.iter().chain(on).map(|t| t.patch)).fold(0.0f64, f64::max).max(1e-12);
     let (cols, panel_w, panel_h) = (3usize, 306.0, 30.0 + 18.0 * (2 * TOP) as f64 + 12.0);
     let title = "Latents each augmentation switches off and on, by mean patch attribution";
     let height = chart::header_height(ctx.random_init) + 30.0 + panel_h * rows.len().div_ceil(cols) as f64 + 20.0;
@@ -191,7 +200,7 @@ fn top_latents(ctx: &Ctx<'_>, shift: &Shift) -> Result<Option<Figure>, ReportErr
         let bar_x = x + 170.0;
         let scale = Scale::new(0.0, largest, bar_x, bar_x + 90.0);
         for (j, (direction, entry)) in off.iter().map(|e| ("off", e)).chain(on.iter().map(|e| ("on", e))).enumerate() {
-            let (id, mean_a, mean_dz, images) = *entry;
+            let Moved { latent: id, patch: mean_a, delta_z: mean_dz, images } = *entry;
             let yy = y + 18.0 + 18.0 * j as f64;
             let label = shift.labels.get(&id);
             let text = format!("#{id} {}", label.map(|l| short(l, 20)).unwrap_or_default());

@@ -116,6 +116,87 @@ fn stage_tables_agree_with_the_embeddings() {
     let zo = column::<Float32Array>(&attribution, &path, "z_original").unwrap();
     let za = column::<Float32Array>(&attribution, &path, "z_augmented").unwrap();
     assert!((0..attribution.num_rows()).all(|i| zo.value(i) != 0.0 || za.value(i) != 0.0));
-    assert_eq!(read_table(&run_dir.latent_labels()).unwrap().num_rows(), 512);
+    labels_are_the_best_concepts(&run_dir);
+    a_trained_sae_runs_on_the_same_run(&run_dir);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Each latent's label is the concept whose text embedding is closest to its decoder
+/// direction through the head (both checked against references elsewhere), by brute force
+/// in f64.
+fn labels_are_the_best_concepts(run_dir: &RunDir) {
+    let path = run_dir.latent_labels();
+    let table = read_table(&path).unwrap();
+    assert_eq!(table.num_rows(), 512);
+    let spec = clipshift_encode::ModelSpec::load(&root().join("models/tiny-clip")).unwrap();
+    let sae = clipshift_sae::Sae::load(&root().join("models/tiny-clip/sae-random.safetensors")).unwrap();
+    let lens = clipshift_sae::Lens::new(&clipshift_sae::Head::of_model(&spec).unwrap(), &sae).unwrap();
+    let concepts = clipshift_sae::Concepts::new(None, &Suite::paper().keywords()).unwrap();
+    let mut encoder = clipshift_encode::TextEncoder::new(&spec, &SessionConfig::default()).unwrap().unwrap();
+    let prompts: Vec<&str> = concepts.names.iter().map(String::as_str).collect();
+    let unit = |v: Vec<f64>| {
+        let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v.into_iter().map(|x| x / n).collect::<Vec<_>>()
+    };
+    let texts: Vec<Vec<f64>> = encoder
+        .embed(&prompts, 64)
+        .unwrap()
+        .into_iter()
+        .map(|e| unit(e.into_iter().map(f64::from).collect()))
+        .collect();
+    let latents = column::<UInt32Array>(&table, &path, "latent").unwrap();
+    let labels = column::<StringArray>(&table, &path, "label").unwrap();
+    let scores = column::<Float64Array>(&table, &path, "score").unwrap();
+    for i in (0..table.num_rows()).step_by(7) {
+        let e = unit(lens.latent_embedding(latents.value(i) as usize));
+        let cos: Vec<f64> = texts.iter().map(|t| t.iter().zip(&e).map(|(a, b)| a * b).sum()).collect();
+        let best = (0..cos.len()).fold(0, |b, c| if cos[c] > cos[b] { c } else { b });
+        let second = (0..cos.len()).filter(|&c| c != best).map(|c| cos[c]).fold(f64::NEG_INFINITY, f64::max);
+        assert!(
+            (scores.value(i) - cos[best]).abs() < 1e-5,
+            "latent {}: score {} vs {}",
+            latents.value(i),
+            scores.value(i),
+            cos[best]
+        );
+        // A near tie may fall either way in f32.
+        if cos[best] - second > 1e-5 {
+            assert_eq!(labels.value(i), concepts.names[best], "latent {}", latents.value(i));
+        }
+    }
+}
+
+/// `train` on the run's states writes an SAE that the stage then runs with.
+fn a_trained_sae_runs_on_the_same_run(run_dir: &RunDir) {
+    use clipshift_sae::train::{TrainConfig, train};
+    let states = clipshift_sae::stage::run_states(run_dir.root(), false).unwrap();
+    assert_eq!((states.d, states.states.len()), (64, 20 * 64), "2 images x 10 variants");
+    // The last block's state: the last 64 values of layer_cls_states.
+    let path = run_dir.embeddings();
+    let emb = read_table(&path).unwrap();
+    let lists = emb.column_by_name("layer_cls_states").unwrap().as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+    let values = lists.values().as_any().downcast_ref::<Float32Array>().unwrap();
+    let width = lists.value_length() as usize;
+    let mut want: Vec<Vec<f32>> =
+        (0..emb.num_rows()).map(|i| values.values()[(i + 1) * width - 64..(i + 1) * width].to_vec()).collect();
+    let mut got: Vec<Vec<f32>> = states.states.chunks_exact(64).map(<[f32]>::to_vec).collect();
+    let key = |v: &Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    want.sort_by_key(key);
+    got.sort_by_key(key);
+    assert_eq!(got, want);
+    let config = TrainConfig { latents: 32, k: 4, epochs: 3, batch: 8, holdout: 0.2, ..TrainConfig::seed_defaults() };
+    let (trainer, summary) = train(&states.states, 64, &config, |_, _| {}).unwrap();
+    assert_eq!((summary.train_samples, summary.holdout_samples), (16, 4));
+    let file = run_dir.root().join("trained.safetensors");
+    trainer.sae(HashMap::new()).unwrap().save(&file).unwrap();
+    let summary = run(&SaeConfig {
+        run_dir: run_dir.root().to_path_buf(),
+        sae: file,
+        model: None,
+        concepts: None,
+        batch: 64,
+        session: SessionConfig::default(),
+    })
+    .unwrap();
+    assert_eq!(summary.variants, 18);
 }
