@@ -601,6 +601,13 @@ fn every_stage_reruns_alone(study: &Study, metrics: &RecordBatch, emb: &RecordBa
     assert_eq!(&table(&run.metrics()), metrics, "re-running metrics alone changed metrics.parquet");
     let out = run_ok(stage_binary("report").args(["--run", dir]));
     assert!(out.contains("index.html"), "report does not print where its results are: {out}");
+    // Training from the command line: prints what it reached and where it wrote the SAE.
+    let out = run_ok(stage_binary("sae").args(["train", "--run", dir, "--latents", "32", "--k", "4", "--epochs", "2"]));
+    let trained = run.root().join("sae-m32-k4.safetensors");
+    assert!(out.contains("explained variance") && out.contains(trained.to_str().unwrap()), "{out}");
+    let sae = clipshift_sae::Sae::load(&trained).unwrap();
+    assert_eq!((sae.d, sae.m, sae.k, sae.activation), (64, 32, 4, clipshift_sae::Activation::TopK));
+    assert_eq!(sae.metadata["trained_by"], "clipshift-sae train");
     let model = tiny_model();
     let encode = stage_binary("encode")
         .args(["--run", dir, "--model", model.to_str().unwrap(), "--batch", "16", "--fresh"])
