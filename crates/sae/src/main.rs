@@ -130,11 +130,8 @@ fn stage_command(args: StageArgs) -> anyhow::Result<usize> {
 }
 
 fn train_command(args: TrainArgs) -> anyhow::Result<usize> {
-    let activation = match args.activation.as_str() {
-        "topk" => Activation::TopK,
-        "topk_relu" => Activation::TopKRelu,
-        other => return Err(SaeError::Config(format!("--activation {other}: expected topk or topk_relu")).into()),
-    };
+    let activation = Activation::parse(&args.activation)
+        .ok_or_else(|| SaeError::Config(format!("--activation {}: expected topk or topk_relu", args.activation)))?;
     let config = TrainConfig {
         latents: args.latents,
         k: args.k,

@@ -33,6 +33,11 @@ impl Activation {
             Self::TopK => "topk",
         }
     }
+
+    /// The inverse of `as_str`.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::TopKRelu, Self::TopK].into_iter().find(|a| a.as_str() == name)
+    }
 }
 
 impl InputNorm {
@@ -126,10 +131,10 @@ impl Sae {
         if d == 0 || m == 0 || k == 0 || k > m {
             return Err(bad(path, format!("d = {d}, m = {m}, k = {k}: need 0 < k <= m and d > 0")));
         }
-        let activation = match metadata.get("activation").map(String::as_str) {
-            None | Some("topk_relu") => Activation::TopKRelu,
-            Some("topk") => Activation::TopK,
-            Some(other) => return Err(bad(path, format!("unknown activation {other:?} (topk_relu or topk)"))),
+        let activation = match metadata.get("activation") {
+            None => Activation::TopKRelu,
+            Some(name) => Activation::parse(name)
+                .ok_or_else(|| bad(path, format!("unknown activation {name:?} (topk_relu or topk)")))?,
         };
         let input_norm = match metadata.get("input_norm").map(String::as_str) {
             None | Some("none") => InputNorm::None,
