@@ -629,3 +629,77 @@ fn every_stage_reruns_alone(study: &Study, metrics: &RecordBatch, emb: &RecordBa
         .fold(0.0f32, f32::max);
     assert!(max_diff < 1e-5, "batch 7 and batch 16 differ by {max_diff}");
 }
+
+/// A run of `suites/severity.toml` (three images): family and severity recorded for every
+/// sweep level (null for the original and the flip), and the report's dose–response
+/// table the mean of metrics.parquet over images at every level.
+#[test]
+fn severity_sweep_gives_a_dose_response() {
+    use clipshift_tables::arrow::array::UInt32Array;
+    let root = temp_dir("severity");
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    copy_samples(&data, 3);
+    let suite = Suite::load(&crate::support::workspace_root().join("suites/severity.toml")).unwrap();
+    let run = RunDir::new(root.join("run"));
+    clipshift_augment::stage::run(&AugmentConfig {
+        run_dir: run.root().to_path_buf(),
+        data_dir: data,
+        suite: suite.clone(),
+        seed: 3,
+        image_size: 224,
+        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
+        save_images: false,
+        limit: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
+    })
+    .unwrap();
+    clipshift_encode::stage::run(&EncodeConfig {
+        run_dir: run.root().to_path_buf(),
+        model_dir: tiny_model(),
+        policy: None,
+        session: SessionConfig::default(),
+        batch: 32,
+        dump_pixels: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
+    })
+    .unwrap();
+    let metrics =
+        MetricsConfig { run_dir: run.root().to_path_buf(), shard: clipshift_tables::Shard::WHOLE, fresh: false };
+    clipshift_metrics::stage::run(&metrics).unwrap();
+    clipshift_report::run(&clipshift_report::ReportConfig::new(run.root())).unwrap();
+
+    let path = run.augmentations();
+    let augs = table(&path);
+    let names = strings(&augs, &path, schema::AUGMENTATION);
+    let family = column::<StringArray>(&augs, &path, "family").unwrap();
+    let severity = column::<UInt32Array>(&augs, &path, "severity").unwrap();
+    for (i, name) in names.iter().enumerate() {
+        match suite.member(name).and_then(|m| m.level.as_ref()) {
+            Some(level) => {
+                assert_eq!((family.value(i), severity.value(i)), (level.family.as_str(), level.severity), "{name}");
+            }
+            None => assert!(family.is_null(i) && severity.is_null(i), "{name}"),
+        }
+    }
+
+    let path = run.metrics();
+    let m = table(&path);
+    let m_augs = strings(&m, &path, schema::AUGMENTATION);
+    let cosine = column::<Float64Array>(&m, &path, schema::COSINE_SIMILARITY).unwrap();
+    let dose_path = run.report_dir().join("dose_response.parquet");
+    let dose = table(&dose_path);
+    let quantity = strings(&dose, &dose_path, "quantity");
+    let d_augs = strings(&dose, &dose_path, schema::AUGMENTATION);
+    let d_mean = column::<Float64Array>(&dose, &dose_path, "mean").unwrap();
+    let cosine_rows: Vec<usize> = (0..dose.num_rows()).filter(|&r| quantity[r] == schema::COSINE_SIMILARITY).collect();
+    assert_eq!(cosine_rows.len(), 8 * 5, "every level of the eight families");
+    for r in cosine_rows {
+        let values: Vec<f64> = (0..m.num_rows()).filter(|&i| m_augs[i] == d_augs[r]).map(|i| cosine.value(i)).collect();
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        assert!((d_mean.value(r) - mean).abs() < 1e-12, "{}: {} vs {mean}", d_augs[r], d_mean.value(r));
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}

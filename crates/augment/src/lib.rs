@@ -27,7 +27,7 @@ pub use source::{
     DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, SourceImage, canonical, decode, image_id, load_canonical, read_source,
     scan_images,
 };
-pub use suite::{Suite, SuiteMember};
+pub use suite::{Level, Suite, SuiteMember};
 pub use transforms::{
     BorderMode, CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur, Params,
     Perspective, RandomBrightnessContrast, Range, ShiftScaleRotate, Transform, elastic_field, elastic_field_from_noise,

@@ -67,7 +67,8 @@ pub fn sample_variants(suite: &Suite, run_seed: u64, image_id: u64, size: u32) -
     let mut variants =
         vec![(schema::ORIGINAL.to_string(), variant_seed(run_seed, image_id, schema::ORIGINAL), Params::Identity)];
     for member in suite.members() {
-        let seed = variant_seed(run_seed, image_id, &member.name);
+        // The levels of a sweep share their family's draws (paired severities).
+        let seed = variant_seed(run_seed, image_id, member.rng_key());
         let params = member.transform.sample(&mut Rng::from_seed(seed), size, size);
         variants.push((member.name.clone(), seed, params));
     }
@@ -168,7 +169,7 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
             seen.insert(image.source.image_id, image.path.clone());
             kept.push(image);
         }
-        write_chunk(&run, &kept, &mut parts)?;
+        write_chunk(&run, &config.suite, &kept, &mut parts)?;
         parts.commit_if_due(&errors)?;
     }
     progress.finish_and_clear();
@@ -244,7 +245,7 @@ fn save_variant(run: &RunDir, image_id: u64, name: &str, pixels: &image::RgbImag
     Ok(png)
 }
 
-fn write_chunk(run: &RunDir, rows: &[ImageRows], parts: &mut StageParts) -> Result<(), AugmentError> {
+fn write_chunk(run: &RunDir, suite: &Suite, rows: &[ImageRows], parts: &mut StageParts) -> Result<(), AugmentError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -262,6 +263,7 @@ fn write_chunk(run: &RunDir, rows: &[ImageRows], parts: &mut StageParts) -> Resu
     parts.write(0, &batch)?;
 
     let all = || rows.iter().flat_map(|r| r.variants.iter().map(move |v| (r.source.image_id, v)));
+    let level = |name: &str| suite.member(name).and_then(|m| m.level.as_ref());
     let batch = RecordBatch::try_new(
         schema::augmentations(),
         vec![
@@ -269,6 +271,8 @@ fn write_chunk(run: &RunDir, rows: &[ImageRows], parts: &mut StageParts) -> Resu
             Arc::new(StringArray::from_iter_values(all().map(|(_, v)| v.0.as_str()))),
             Arc::new(UInt64Array::from_iter_values(all().map(|(_, v)| v.1))),
             Arc::new(StringArray::from_iter_values(all().map(|(_, v)| v.2.to_json()))),
+            Arc::new(all().map(|(_, v)| level(&v.0).map(|l| l.family.as_str())).collect::<StringArray>()),
+            Arc::new(all().map(|(_, v)| level(&v.0).map(|l| l.severity)).collect::<UInt32Array>()),
             Arc::new(all().map(|(_, v)| v.3.as_deref()).collect::<BinaryArray>()),
         ],
     )

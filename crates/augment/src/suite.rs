@@ -26,7 +26,24 @@
 //! vary = "std_range"
 //! values = [0.05, 0.1, 0.2, 0.4, 0.9]
 //! # names = ["n1", "n2", "n3", "n4", "n5"]   # optional, one per value
+//!
+//! # Or several parameters per level: `levels` lists the parameters of each level, and
+//! # the members are `<family>_1`, `<family>_2`, ... (or `names`).
+//! [[sweep]]
+//! family = "color_jitter"
+//! transform = "color_jitter"
+//! levels = [
+//!   { brightness = [0.9, 1.1], contrast = [0.9, 1.1], saturation = [0.9, 1.1], hue = [-0.1, 0.1] },
+//!   { brightness = [0.8, 1.2], contrast = [0.8, 1.2], saturation = [0.8, 1.2], hue = [-0.2, 0.2] },
+//! ]
 //! ```
+//!
+//! The levels of one sweep are a **family** (`family`, default the prefix) and are
+//! paired: their random draws are keyed by the family, not by the member, so for one
+//! image every level gets the same draws (noise field, dropout positions, warp
+//! directions, jitter order) and only the magnitude changes. Each level's `severity` is
+//! its position, from 1. (A range that collapses to one value draws nothing, so keep a
+//! swept parameter a range at every level, or a value at every level.)
 //!
 //! Transforms: `gauss_noise`, `gaussian_blur`, `color_jitter`, `shift_scale_rotate`,
 //! `horizontal_flip`, `elastic_transform`, `perspective`, `random_brightness_contrast`,
@@ -46,7 +63,8 @@ use crate::transforms::{
     RandomBrightnessContrast, ShiftScaleRotate, Transform,
 };
 
-/// A named augmentation in a suite; the name keys the RNG and the output tables.
+/// A named augmentation in a suite; the name keys the output tables, and the RNG
+/// unless the member is a level of a sweep (then its family does).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SuiteMember {
     pub name: String,
@@ -55,6 +73,25 @@ pub struct SuiteMember {
     /// stage's keyword alignment; they do not change any pixel.
     #[serde(skip)]
     pub keywords: Vec<String>,
+    /// Its family and severity when it is a level of a sweep.
+    #[serde(skip)]
+    pub level: Option<Level>,
+}
+
+/// A member's place in a severity sweep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Level {
+    pub family: String,
+    /// 1 for the sweep's first level, and so on.
+    pub severity: u32,
+}
+
+impl SuiteMember {
+    /// What keys the member's random draws: its family for a sweep level (so the levels
+    /// of a family are paired), else its name.
+    pub fn rng_key(&self) -> &str {
+        self.level.as_ref().map_or(&self.name, |l| &l.family)
+    }
 }
 
 /// An ordered set of uniquely named augmentations.
@@ -71,6 +108,7 @@ impl Suite {
             name: name.to_string(),
             keywords: vec![paper_keyword(name).to_string()],
             transform,
+            level: None,
         };
         Suite {
             name: "paper".to_string(),
@@ -180,8 +218,9 @@ impl Suite {
             };
             let keywords = take_keywords(&mut table).map_err(|e| err(format!("member {member_name:?}: {e}")))?;
             let transform = parse_transform(table).map_err(|e| err(format!("member {member_name:?}: {e}")))?;
-            out.push(SuiteMember { name: member_name, transform, keywords });
+            out.push(SuiteMember { name: member_name, transform, keywords, level: None });
         }
+        let mut families = std::collections::HashSet::new();
         for (i, item) in sweeps.into_iter().enumerate() {
             let toml::Value::Table(mut table) = item else {
                 return Err(err(format!("sweep #{} is not a table", i + 1)));
@@ -192,20 +231,49 @@ impl Suite {
                 None => None,
                 _ => return Err(err(format!("{what}: `prefix` must be a string"))),
             };
-            let vary = match table.remove("vary") {
-                Some(toml::Value::String(s)) => s,
-                _ => return Err(err(format!("{what}: needs a string `vary` naming the parameter to sweep"))),
+            let family = match table.remove("family") {
+                Some(toml::Value::String(s)) if !s.is_empty() => Some(s),
+                None => None,
+                _ => return Err(err(format!("{what}: `family` must be a non-empty string"))),
             };
-            let values = match table.remove("values") {
-                Some(toml::Value::Array(v)) if !v.is_empty() => v,
-                _ => return Err(err(format!("{what}: needs a non-empty `values` array"))),
+            // Per level: its label in member names, how errors name it, its parameters.
+            let levels: Vec<(String, String, toml::Table)> = match (table.remove("levels"), table.remove("vary")) {
+                (Some(_), Some(_)) => {
+                    return Err(err(format!("{what}: give `levels` or `vary` and `values`, not both")));
+                }
+                (Some(toml::Value::Array(levels)), None) if !levels.is_empty() => levels
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, level)| match level {
+                        toml::Value::Table(t) => Ok(((j + 1).to_string(), format!("level {}", j + 1), t)),
+                        _ => Err(err(format!("{what}: level {} is not a table of parameters", j + 1))),
+                    })
+                    .collect::<Result<_, _>>()?,
+                (Some(_), None) => return Err(err(format!("{what}: `levels` must be a non-empty array of tables"))),
+                (None, Some(toml::Value::String(vary))) => {
+                    let values = match table.remove("values") {
+                        Some(toml::Value::Array(v)) if !v.is_empty() => v,
+                        _ => return Err(err(format!("{what}: needs a non-empty `values` array"))),
+                    };
+                    let level = |v: toml::Value| {
+                        let label = value_label(&v);
+                        (label.clone(), format!("{vary} = {label}"), toml::Table::from_iter([(vary.clone(), v)]))
+                    };
+                    values.into_iter().map(level).collect()
+                }
+                (None, Some(_)) => {
+                    return Err(err(format!("{what}: `vary` must be a string naming the parameter to sweep")));
+                }
+                (None, None) => {
+                    return Err(err(format!("{what}: needs `levels`, or `vary` naming the parameter to sweep")));
+                }
             };
             let names = match table.remove("names") {
                 Some(toml::Value::Array(v)) => {
                     let names: Option<Vec<String>> = v.into_iter().map(|n| n.as_str().map(str::to_string)).collect();
                     let names = names.ok_or_else(|| err(format!("{what}: `names` must be strings")))?;
-                    if names.len() != values.len() {
-                        return Err(err(format!("{what}: `names` needs one entry per value")));
+                    if names.len() != levels.len() {
+                        return Err(err(format!("{what}: `names` needs one entry per level")));
                     }
                     Some(names)
                 }
@@ -213,30 +281,39 @@ impl Suite {
                 _ => return Err(err(format!("{what}: `names` must be an array of strings"))),
             };
             let keywords = take_keywords(&mut table).map_err(|e| err(format!("{what}: {e}")))?;
-            if names.is_none() && prefix.is_none() {
-                return Err(err(format!("{what}: needs `prefix` (or `names`)")));
+            let first_name = names.as_ref().map(|n| n[0].clone());
+            let Some(family) = family.or_else(|| prefix.clone()).or(first_name) else {
+                return Err(err(format!("{what}: needs `family`, `prefix` or `names`")));
+            };
+            if !families.insert(family.clone()) {
+                return Err(err(format!("{what}: family {family:?} is used by another sweep")));
             }
-            if table.contains_key(&vary) {
-                return Err(err(format!("{what}: {vary:?} is swept, so it must not also be set")));
-            }
-            for (j, value) in values.into_iter().enumerate() {
+            for (j, (label, described, params)) in levels.into_iter().enumerate() {
+                if let Some(key) = params.keys().find(|k| table.contains_key(*k)) {
+                    return Err(err(format!("{what}: {key:?} is swept, so it must not also be set")));
+                }
                 let member_name = match &names {
                     Some(n) => n[j].clone(),
-                    None => format!("{}_{}", prefix.as_deref().unwrap_or(""), value_label(&value)),
+                    None => format!("{}_{label}", prefix.as_deref().unwrap_or(&family)),
                 };
                 let mut t = table.clone();
-                t.insert(vary.clone(), value.clone());
+                t.extend(params.clone());
                 let transform = match parse_transform(t) {
                     Ok(tr) => tr,
                     Err(first) => {
                         // A scalar for a range parameter means [v, v].
                         let mut t = table.clone();
-                        t.insert(vary.clone(), toml::Value::Array(vec![value.clone(), value.clone()]));
-                        parse_transform(t)
-                            .map_err(|_| err(format!("{what}, {vary} = {}: {first}", value_label(&value))))?
+                        t.extend(params.iter().map(|(k, v)| match v {
+                            toml::Value::Float(_) | toml::Value::Integer(_) => {
+                                (k.clone(), toml::Value::Array(vec![v.clone(), v.clone()]))
+                            }
+                            _ => (k.clone(), v.clone()),
+                        }));
+                        parse_transform(t).map_err(|_| err(format!("{what}, {described}: {first}")))?
                     }
                 };
-                out.push(SuiteMember { name: member_name, transform, keywords: keywords.clone() });
+                let level = Level { family: family.clone(), severity: j as u32 + 1 };
+                out.push(SuiteMember { name: member_name, transform, keywords: keywords.clone(), level: Some(level) });
             }
         }
         Suite::new(&name, out).map_err(|e| match e {
@@ -287,6 +364,10 @@ impl Suite {
                 let mut v = serde_json::to_value(&m.transform).expect("transform serialises");
                 if let serde_json::Value::Object(map) = &mut v {
                     map.insert("name".into(), serde_json::Value::String(m.name.clone()));
+                    if let Some(level) = &m.level {
+                        map.insert("family".into(), level.family.clone().into());
+                        map.insert("severity".into(), level.severity.into());
+                    }
                 }
                 v
             })

@@ -65,6 +65,9 @@ pub fn augmentations() -> SchemaRef {
         Field::new(AUGMENTATION, DataType::Utf8, false),
         Field::new("seed", DataType::UInt64, false),
         Field::new("params", DataType::Utf8, false),
+        // The sweep family and severity level of the member (null outside a sweep).
+        Field::new("family", DataType::Utf8, true),
+        Field::new("severity", DataType::UInt32, true),
         Field::new("png", DataType::Binary, true),
     ]))
 }
@@ -417,6 +420,22 @@ pub fn dendrogram() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// `report/dose_response.parquet`: per sweep family, severity and quantity
+/// (`cosine_similarity`, `attention_similarity`, `flip_rate`), the mean over images and
+/// its bootstrap 95% interval.
+pub fn dose_response() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text("family"),
+        u32_field("severity"),
+        text(AUGMENTATION),
+        text("quantity"),
+        u64_field("n"),
+        f64_field("mean", false),
+        f64_field("ci_low", true),
+        f64_field("ci_high", true),
+    ]))
+}
+
 /// `report/sae_top_latents.parquet`: per augmentation, the SAE latents it switches off
 /// (mean z_augmented − z_original < 0) and on (> 0) that explain most of its cosine drop,
 /// by mean patch attribution over its images (zero where a latent is inactive in both).
@@ -543,6 +562,7 @@ mod report_tests {
             keyword_alignment_summary(),
             keyword_shift_correlation(),
             caption_alignment_summary(),
+            dose_response(),
             sae_top_latents(),
             sae_jaccard(),
             sae_faithfulness_summary(),

@@ -382,6 +382,8 @@ mod tests {
                 Arc::new(StringArray::from(vec!["original", "blur", "original"])),
                 Arc::new(UInt64Array::from(vec![1, 2, 3])),
                 Arc::new(StringArray::from(vec!["{}", "{}", "{}"])),
+                Arc::new(StringArray::from(vec![None::<&str>; 3])),
+                Arc::new(arrow::array::UInt32Array::from(vec![None::<u32>; 3])),
                 Arc::new(arrow::array::BinaryArray::from(vec![None::<&[u8]>; 3])),
             ],
         )
