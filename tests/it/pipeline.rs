@@ -189,10 +189,16 @@ fn metrics_measure_every_variant(study: &Study, sym_id: u64) -> RecordBatch {
         ("ssim", (-1.0, 1.0)),
     ]);
     for row in 0..metrics.num_rows() {
-        for name in schema::METRIC_COLUMNS {
+        for name in schema::METRIC_COLUMNS.into_iter().filter(|n| *n != "sensitivity") {
             let v = value(name, row).unwrap_or_else(|| panic!("{name} null in row {row}"));
             let (lo, hi) = ranges[name];
             assert!(v.is_finite() && v >= lo - 1e-9 && v <= hi + 1e-9, "{name} = {v} out of [{lo}, {hi}] in row {row}");
+        }
+        // Sensitivity: (1 - cos) / (1 - SSIM), null where the pixels did not change.
+        let (cos, ssim) = (value("cosine_similarity", row).unwrap(), value("ssim", row).unwrap());
+        match value("sensitivity", row) {
+            Some(v) => assert!((v - (1.0 - cos) / (1.0 - ssim)).abs() <= 1e-9 * v.max(1.0), "row {row}: {v}"),
+            None => assert!(1.0 - ssim <= 1e-9, "row {row}: sensitivity null with SSIM {ssim}"),
         }
     }
     // the flip of a mirror-symmetric image is the same image: similarity 1, distance 0

@@ -74,7 +74,7 @@ struct Embedding {
 
 #[derive(Default)]
 struct ImageOutput {
-    metrics: Vec<(u64, String, [Option<f64>; 7])>,
+    metrics: Vec<(u64, String, [Option<f64>; schema::METRICS.len()])>,
     pairs: Vec<(u64, String, String, Option<f64>, f64)>,
     /// (image, augmentation, layer, cosine, L2) of the class-token states.
     layers: Vec<(u64, String, u32, Option<f64>, f64)>,
@@ -308,17 +308,20 @@ fn measure_image(
                 out.layers.push((id, aug.clone(), layer as u32, cosine_similarity(u, v), l2_distance(u, v)));
             }
         }
+        let cosine = cosine_similarity(&original.vector, &variant.vector);
+        let ssim = pixel.and_then(|p| p.ssim);
         out.metrics.push((
             id,
             aug.clone(),
             [
-                cosine_similarity(&original.vector, &variant.vector),
+                cosine,
                 Some(l2_distance(&original.vector, &variant.vector)),
                 attention,
                 pixel.and_then(|p| p.patch_similarity),
                 pixel.and_then(|p| p.edge_preservation),
                 pixel.and_then(|p| p.detail_preservation),
-                pixel.and_then(|p| p.ssim),
+                ssim,
+                cosine.zip(ssim).and_then(|(c, s)| sensitivity(c, s)),
             ],
         ));
     }
@@ -346,6 +349,13 @@ fn measure_image(
         }
     }
     out
+}
+
+/// (1 − cos) / (1 − SSIM): the embedding's shift per unit of structural pixel change;
+/// undefined (null) when the pixels did not change (1 − SSIM below 1e-9).
+pub fn sensitivity(cosine: f64, ssim: f64) -> Option<f64> {
+    let change = 1.0 - ssim;
+    (change > 1e-9).then(|| ((1.0 - cosine) / change).max(0.0))
 }
 
 fn write_outputs(outputs: &[ImageOutput], parts: &mut StageParts) -> Result<(), TableError> {

@@ -217,6 +217,7 @@ fn draw_figures(
         ),
         ("ranked_profiles", figures::ranked_profiles(ctx)),
         ("layer_profile", figures::layer_shift(ctx, run, config)),
+        ("sensitivity", figures::sensitivity(ctx)),
         ("dose_response", figures::dose_response(ctx, run, info.text.is_some(), config)),
         ("sample_heatmap", figures::sample_heatmap(ctx, config.seed)),
     ];

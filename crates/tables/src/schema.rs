@@ -21,19 +21,29 @@ pub struct MetricColumn {
     pub label: &'static str,
     /// True when larger values mean the variant stayed closer to the original.
     pub higher_is_similar: bool,
+    /// One of the paper's measures (its heatmaps show only these).
+    pub paper: bool,
 }
 
 pub const COSINE_SIMILARITY: &str = "cosine_similarity";
 
 /// The metric columns of `metrics.parquet`, in table order.
-pub const METRICS: [MetricColumn; 7] = [
-    MetricColumn { name: COSINE_SIMILARITY, label: "Cosine similarity", higher_is_similar: true },
-    MetricColumn { name: "l2_distance", label: "L2 distance", higher_is_similar: false },
-    MetricColumn { name: "attention_similarity", label: "Attention similarity", higher_is_similar: true },
-    MetricColumn { name: "patch_similarity", label: "Patch similarity", higher_is_similar: true },
-    MetricColumn { name: "edge_preservation", label: "Edge preservation", higher_is_similar: true },
-    MetricColumn { name: "detail_preservation", label: "Detail preservation", higher_is_similar: true },
-    MetricColumn { name: "ssim", label: "SSIM", higher_is_similar: true },
+pub const METRICS: [MetricColumn; 8] = [
+    MetricColumn { name: COSINE_SIMILARITY, label: "Cosine similarity", higher_is_similar: true, paper: true },
+    MetricColumn { name: "l2_distance", label: "L2 distance", higher_is_similar: false, paper: true },
+    MetricColumn { name: "attention_similarity", label: "Attention similarity", higher_is_similar: true, paper: true },
+    MetricColumn { name: "patch_similarity", label: "Patch similarity", higher_is_similar: true, paper: true },
+    MetricColumn { name: "edge_preservation", label: "Edge preservation", higher_is_similar: true, paper: true },
+    MetricColumn { name: "detail_preservation", label: "Detail preservation", higher_is_similar: true, paper: true },
+    MetricColumn { name: "ssim", label: "SSIM", higher_is_similar: true, paper: true },
+    // Embedding shift per unit of pixel change, (1 − cos) / (1 − SSIM): "the model is
+    // fragile to this" against "this augmentation changes many pixels".
+    MetricColumn {
+        name: "sensitivity",
+        label: "Sensitivity (1\u{2212}cos)/(1\u{2212}SSIM)",
+        higher_is_similar: false,
+        paper: false,
+    },
 ];
 
 /// The names of [`METRICS`], in table order.
@@ -420,6 +430,14 @@ pub fn dendrogram() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// `report/sensitivity.parquet`: per augmentation, the distribution of the per-image
+/// sensitivity (1 − cos) / (1 − SSIM).
+pub fn sensitivity_summary() -> SchemaRef {
+    let mut fields = vec![text(AUGMENTATION), u64_field("n")];
+    fields.extend(["p05", "p25", "median", "p75", "p95", "mean"].map(|c| f64_field(c, false)));
+    Arc::new(Schema::new(fields))
+}
+
 /// `report/dose_response.parquet`: per sweep family, severity and quantity
 /// (`cosine_similarity`, `attention_similarity`, `flip_rate`), the mean over images and
 /// its bootstrap 95% interval.
@@ -563,6 +581,7 @@ mod report_tests {
             keyword_shift_correlation(),
             caption_alignment_summary(),
             dose_response(),
+            sensitivity_summary(),
             sae_top_latents(),
             sae_jaccard(),
             sae_faithfulness_summary(),

@@ -125,7 +125,9 @@ fn range(table: &str, column: &str) -> Option<(f64, f64)> {
     let unit = (0.0, 1.0);
     Some(match (table, column) {
         ("metrics.parquet" | "layer_shift.parquet", "cosine_similarity") | ("metrics.parquet", "ssim") => (-1.0, 1.0),
-        ("metrics.parquet" | "layer_shift.parquet", "l2_distance") => (0.0, f64::INFINITY),
+        ("metrics.parquet" | "layer_shift.parquet", "l2_distance") | ("metrics.parquet", "sensitivity") => {
+            (0.0, f64::INFINITY)
+        }
         (
             "metrics.parquet",
             "attention_similarity" | "patch_similarity" | "edge_preservation" | "detail_preservation",

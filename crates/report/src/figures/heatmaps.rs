@@ -21,7 +21,8 @@ pub(crate) fn heatmap(
     how: &str,
     tree: Option<&Clustering>,
 ) -> Result<Option<Figure>, ReportError> {
-    let metrics: Vec<&str> = ctx.data.metrics.iter().map(|m| m.name).collect();
+    // The paper's measures (derived ones such as sensitivity have their own figure).
+    let metrics: Vec<&str> = ctx.data.metrics.iter().filter(|m| m.paper).map(|m| m.name).collect();
     if order.is_empty() || metrics.is_empty() {
         return Ok(None);
     }

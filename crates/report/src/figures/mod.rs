@@ -12,6 +12,7 @@ mod heatmaps;
 mod l2;
 mod profiles;
 mod sae;
+mod sensitivity;
 mod text;
 
 use polars::prelude::*;
@@ -30,6 +31,7 @@ pub(crate) use heatmaps::{heatmap, sample_heatmap};
 pub(crate) use l2::{l2_bars, l2_kde};
 pub(crate) use profiles::{radar_grid, ranked_profiles};
 pub(crate) use sae::sae_figures;
+pub(crate) use sensitivity::sensitivity;
 pub(crate) use text::{captions, keyword_alignment, keyword_shift_correlation, zero_shot};
 
 /// A raster image placed in a figure; resvg is built without raster-image

@@ -121,7 +121,7 @@ pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<
     write_images(&dir, &ids);
     let variants: Vec<&str> = std::iter::once("original").chain(AUGS).collect();
     let (mut m_id, mut m_aug) = (vec![], vec![]);
-    let mut m_cols: Vec<Vec<Option<f64>>> = vec![vec![]; 7];
+    let mut m_cols: Vec<Vec<Option<f64>>> = vec![vec![]; 8];
     let (mut p_id, mut p_a, mut p_b, mut p_c, mut p_e) = (vec![], vec![], vec![], vec![], vec![]);
     let (mut a_id, mut a_aug) = (vec![], vec![]);
     let mut sums = vec![0.0; AUGS.len()];
@@ -158,7 +158,11 @@ pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<
                 // A null where a metric is undefined for one image.
                 if id == ids[0] && k == 2 { None } else { Some((1.0 - s * 0.4 + 0.01 * rng.next()).min(1.0)) },
                 Some((1.0 - s * 0.7 + 0.01 * rng.next()).min(1.0)),
+                None,
             ];
+            // Sensitivity, as the metrics stage derives it.
+            let mut vals = vals;
+            vals[7] = vals[0].zip(vals[6]).and_then(|(c, s)| clipshift_metrics::stage::sensitivity(c, s));
             for (c, v) in m_cols.iter_mut().zip(vals) {
                 c.push(v);
             }
@@ -173,6 +177,8 @@ pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<
             Column::new("augmentation".into(), a_aug),
             Column::new("seed".into(), vec![1u64; n_aug_rows]),
             Column::new("params".into(), vec!["{}"; n_aug_rows]),
+            Column::full_null("family".into(), n_aug_rows, &DataType::String),
+            Column::full_null("severity".into(), n_aug_rows, &DataType::UInt32),
             Column::full_null("png".into(), n_aug_rows, &DataType::Binary),
         ],
     );
@@ -184,6 +190,7 @@ pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<
         "edge_preservation",
         "detail_preservation",
         "ssim",
+        "sensitivity",
     ];
     let mut cols = vec![Column::new("image_id".into(), m_id), Column::new("augmentation".into(), m_aug)];
     for (n, c) in names.iter().zip(m_cols) {
@@ -241,7 +248,7 @@ fn summary_has_every_statistic(dir: &Path, cos_means: &[f64]) {
         names(&s),
         ["augmentation", "metric", "n", "mean", "std", "median", "p05", "p95", "ci_low", "ci_high", "rank"]
     );
-    assert_eq!(s.height(), 9 * 7);
+    assert_eq!(s.height(), 9 * 8, "the seven measures and the sensitivity");
     assert_eq!(s.column("n").unwrap().dtype(), &DataType::UInt64);
     assert_eq!(s.column("rank").unwrap().dtype(), &DataType::UInt32);
     let aug = s.column("augmentation").unwrap().str().unwrap().clone();
@@ -262,7 +269,9 @@ fn summary_has_every_statistic(dir: &Path, cos_means: &[f64]) {
         assert!(l <= mu && mu <= h, "{a}/{m}: CI [{l}, {h}] excludes mean {mu}");
         assert!(p05.get(i).unwrap() <= med.get(i).unwrap() && med.get(i).unwrap() <= p95.get(i).unwrap());
         let expect_n = if a == "color_jitter" && m == "detail_preservation" { N_IMAGES - 1 } else { N_IMAGES };
-        assert_eq!(n.get(i).unwrap() as usize, expect_n, "{a}/{m}");
+        if m != "sensitivity" {
+            assert_eq!(n.get(i).unwrap() as usize, expect_n, "{a}/{m}");
+        }
         if m == "cosine_similarity" {
             let k = AUGS.iter().position(|x| *x == a).unwrap();
             assert!((mu - cos_means[k]).abs() < 1e-12, "{a}: {mu} vs {}", cos_means[k]);
@@ -327,6 +336,7 @@ fn every_figure_has_svg_png_and_table(dir: &Path, summary: &ReportSummary) {
         "heatmap_clustered",
         "ranked_profiles",
         "sample_heatmap",
+        "sensitivity",
     ] {
         assert!(summary.figures.iter().any(|f| f == stem), "figure {stem} not produced");
         let svg = fs::read_to_string(report.join(format!("{stem}.svg"))).unwrap();
@@ -341,8 +351,25 @@ fn every_figure_has_svg_png_and_table(dir: &Path, summary: &ReportSummary) {
     assert_eq!(names(&kde), ["augmentation", "l2_distance", "density"]);
     assert_eq!(kde.height(), 9 * 100);
 
+    // The sensitivity figure's means are the summary's (polars) means of the column.
+    let sens = read(&report.join("sensitivity.parquet"));
+    let summary = read(&dir.join("summary.parquet"));
+    assert_eq!(sens.height(), 9);
+    for i in 0..sens.height() {
+        let aug = sens.column("augmentation").unwrap().str().unwrap().get(i).unwrap().to_owned();
+        let row = (0..summary.height())
+            .find(|&r| {
+                summary.column("augmentation").unwrap().str().unwrap().get(r) == Some(aug.as_str())
+                    && summary.column("metric").unwrap().str().unwrap().get(r) == Some("sensitivity")
+            })
+            .unwrap();
+        let want = summary.column("mean").unwrap().f64().unwrap().get(row).unwrap();
+        let got = sens.column("mean").unwrap().f64().unwrap().get(i).unwrap();
+        assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{aug}: {got} vs {want}");
+    }
+
     let w = read(&report.join("wilcoxon.parquet"));
-    assert_eq!(w.height(), 36 * 7);
+    assert_eq!(w.height(), 36 * 8);
     let ph = w.column("p_holm").unwrap().f64().unwrap().clone();
     let p = w.column("p_value").unwrap().f64().unwrap().clone();
     for i in 0..w.height() {
