@@ -410,6 +410,15 @@ fn report_writes_every_output(study: &Study) {
     }
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.to_lowercase().contains("random"), "the random-model banner is missing");
+    // drift.parquet: both tests for every augmentation, on every image that encoded.
+    let drift = table(&run.drift());
+    assert_eq!(drift.num_rows(), study.variants - 1);
+    let n = column::<UInt64Array>(&drift, &run.drift(), "n").unwrap();
+    assert!((0..drift.num_rows()).all(|i| n.value(i) == study.images as u64));
+    for p in ["shift_p", "mmd_p"] {
+        let p = column::<Float64Array>(&drift, &run.drift(), p).unwrap();
+        assert!((0..drift.num_rows()).all(|i| (1.0 / 1000.0..=1.0).contains(&p.value(i))));
+    }
     layer_profile_is_the_mean_of_layer_shift(run, study.variants - 1);
     text_figures_summarise_the_text_tables(run, study.variants - 1);
     sae_figures_summarise_the_sae_tables(run, study.variants - 1);

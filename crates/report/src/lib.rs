@@ -17,6 +17,7 @@ mod analysis;
 mod chart;
 mod cluster;
 mod config;
+mod drift;
 mod error;
 mod figures;
 mod html;
@@ -30,6 +31,7 @@ mod stats;
 pub use analysis::SummaryRow;
 pub use cluster::{Link, Merge, condensed, dendrogram_links, fcluster_distance, leaf_order, linkage, threshold};
 pub use config::{Linkage, ReportConfig};
+pub use drift::{DRIFT_MAX_IMAGES, DRIFT_PERMUTATIONS, mmd_test, paired_shift_test};
 pub use error::ReportError;
 pub use stage::{ReportSummary, run};
 pub use stats::{

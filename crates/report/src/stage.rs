@@ -111,6 +111,7 @@ struct Aggregates {
     /// Clustering of the augmentations and the original.
     variants: Clustering,
     tests: Vec<PairTest>,
+    drift: Vec<crate::drift::DriftRow>,
 }
 
 impl Aggregates {
@@ -129,7 +130,8 @@ impl Aggregates {
         let augmentations = cluster("augmentations", present(&data.augs));
         let variants = cluster("variants", present(&order));
         let tests = analysis::pair_tests(data);
-        Ok(Self { summary, distances, augmentations, variants, tests })
+        let drift = crate::drift::drift(run, &data.augs, config.seed)?;
+        Ok(Self { summary, distances, augmentations, variants, tests, drift })
     }
 
     /// Writes `summary`, `distance_matrix`, `linkage`, `clusters` and
@@ -144,6 +146,7 @@ impl Aggregates {
             (run.linkage(), analysis::linkage_frame(&cs)?),
             (run.clusters(), analysis::clusters_frame(&cs)?),
             (run.wilcoxon(), analysis::pair_tests_frame(&self.tests)?),
+            (run.drift(), crate::drift::drift_frame(&self.drift)?),
         ];
         let mut paths = Vec::new();
         for (path, mut df) in tables {
@@ -278,6 +281,7 @@ fn table_links(run: &RunDir, figs: &[Figure], config: &ReportConfig) -> Vec<(Str
         (up(run.linkage()), format!("{} linkage steps in scipy layout, for the augmentations and for all variants", config.linkage)),
         (up(run.clusters()), "flat cluster of each augmentation at 0.7 x the largest merge distance".into()),
         (table_name(&run.wilcoxon()), "paired Wilcoxon signed-rank tests, Holm-corrected per metric".into()),
+        (up(run.drift()), "per augmentation: paired sign-flip test of the embedding shift and MMD two-sample test (Gaussian kernel, median heuristic), effect sizes and permutation p-values".into()),
     ];
     for f in figs {
         links.push((format!("{}.parquet", f.stem), format!("data behind the figure \"{}\"", f.title)));

@@ -38,7 +38,7 @@ fn tables(run: &RunDir) -> Vec<(PathBuf, bool)> {
     .map(|p| (p, false))
     .collect();
     tables.extend(
-        [run.summary(), run.distance_matrix(), run.linkage(), run.clusters(), run.wilcoxon()]
+        [run.summary(), run.distance_matrix(), run.linkage(), run.clusters(), run.wilcoxon(), run.drift()]
             .into_iter()
             .map(|p| (p, true)),
     );

@@ -78,6 +78,10 @@ impl RunDir {
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.parquet")
     }
+    /// The report's paired distribution tests per augmentation.
+    pub fn drift(&self) -> PathBuf {
+        self.root.join("drift.parquet")
+    }
     pub fn distance_matrix(&self) -> PathBuf {
         self.root.join("distance_matrix.parquet")
     }

@@ -430,6 +430,18 @@ pub fn dendrogram() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// `drift.parquet` (report): per augmentation, the paired sign-flip test of the shift
+/// of unit embeddings and the MMD two-sample test of original against variant
+/// embeddings, with effect sizes and permutation p-values.
+pub fn drift() -> SchemaRef {
+    let mut fields = vec![text(AUGMENTATION), u64_field("n")];
+    fields.extend(
+        ["shift_statistic", "shift_effect", "shift_p", "mmd2", "mmd_bandwidth", "mmd_effect", "mmd_p"]
+            .map(|c| f64_field(c, false)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
 /// `report/sensitivity.parquet`: per augmentation, the distribution of the per-image
 /// sensitivity (1 − cos) / (1 − SSIM).
 pub fn sensitivity_summary() -> SchemaRef {
@@ -581,6 +593,7 @@ mod report_tests {
             keyword_shift_correlation(),
             caption_alignment_summary(),
             dose_response(),
+            drift(),
             sensitivity_summary(),
             sae_top_latents(),
             sae_jaccard(),

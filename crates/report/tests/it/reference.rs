@@ -2,8 +2,8 @@
 //! `reference/make_fixtures.py` with numpy and scipy.
 
 use clipshift_report::{
-    Linkage, dendrogram_links, fcluster_distance, gaussian_kde, histogram_auto, leaf_order, linkage, linspace, pearson,
-    quantile, threshold, wilcoxon,
+    Linkage, dendrogram_links, fcluster_distance, gaussian_kde, histogram_auto, leaf_order, linkage, linspace,
+    mmd_test, paired_shift_test, pearson, quantile, threshold, wilcoxon,
 };
 use serde_json::Value;
 
@@ -163,5 +163,40 @@ fn pearson_matches_scipy() {
             Some(want) => assert!(close(r, want, 1e-12), "pearson {r} vs scipy {want} (n {})", x.len()),
             None => assert!(r.is_nan(), "constant data: scipy gives NaN, got {r}"),
         }
+    }
+}
+
+/// The paired shift test and the MMD test of `drift.parquet` against numpy
+/// (`reference/make_drift_fixtures.py`), with the fixture's own permutations.
+#[test]
+fn drift_tests_match_numpy() {
+    let fx: Value = serde_json::from_str(include_str!("../../reference/drift_fixtures.json")).unwrap();
+    let rows = |v: &Value| v.as_array().unwrap().iter().map(f64s).collect::<Vec<_>>();
+    for c in fx["cases"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let (o, a) = (rows(&c["original"]), rows(&c["variant"]));
+        let d: Vec<Vec<f64>> = o.iter().zip(&a).map(|(o, a)| a.iter().zip(o).map(|(x, y)| x - y).collect()).collect();
+        let signs: Vec<Vec<bool>> = c["signs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_array().unwrap().iter().map(|b| b.as_bool().unwrap()).collect())
+            .collect();
+        let perms: Vec<Vec<usize>> = c["permutations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as usize).collect())
+            .collect();
+        let (stat, effect, p) = paired_shift_test(&d, &signs);
+        let want = |k: &str| c[k].as_f64().unwrap();
+        assert!(close(stat, want("shift_statistic"), 1e-12), "{name}: shift {stat} vs {}", want("shift_statistic"));
+        assert!(close(effect, want("shift_effect"), 1e-12), "{name}: effect {effect}");
+        assert_eq!(p, want("shift_p"), "{name}: shift p");
+        let (mmd2, sigma, mmd_effect, mmd_p) = mmd_test(&o, &a, &perms);
+        assert!(close(sigma, want("mmd_bandwidth"), 1e-12), "{name}: bandwidth {sigma} vs {}", want("mmd_bandwidth"));
+        assert!((mmd2 - want("mmd2")).abs() < 1e-12, "{name}: MMD² {mmd2} vs {}", want("mmd2"));
+        assert!((mmd_effect - want("mmd_effect")).abs() < 1e-9, "{name}: MMD effect {mmd_effect}");
+        assert_eq!(mmd_p, want("mmd_p"), "{name}: MMD p");
     }
 }
