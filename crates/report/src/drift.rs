@@ -138,7 +138,7 @@ pub(crate) fn drift(run: &RunDir, augs: &[String], seed: u64) -> Result<Vec<Drif
     let mut ids: Vec<u64> = images.keys().copied().collect();
     let mut rng = Rng::from_seed(seed);
     if ids.len() > DRIFT_MAX_IMAGES {
-        shuffle(&mut ids, &mut rng);
+        rng.shuffle(&mut ids);
         ids.truncate(DRIFT_MAX_IMAGES);
         ids.sort_unstable();
     }
@@ -165,7 +165,7 @@ pub(crate) fn drift(run: &RunDir, augs: &[String], seed: u64) -> Result<Vec<Drif
         let permutations: Vec<Vec<usize>> = (0..DRIFT_PERMUTATIONS)
             .map(|_| {
                 let mut p: Vec<usize> = (0..2 * n).collect();
-                shuffle(&mut p, &mut rng);
+                rng.shuffle(&mut p);
                 p
             })
             .collect();
@@ -183,13 +183,6 @@ pub(crate) fn drift(run: &RunDir, augs: &[String], seed: u64) -> Result<Vec<Drif
         });
     }
     Ok(out)
-}
-
-/// Fisher–Yates.
-fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
-    for i in (1..items.len()).rev() {
-        items.swap(i, rng.below(i + 1));
-    }
 }
 
 /// `drift.parquet`.

@@ -230,9 +230,7 @@ pub fn faithfulness(
     for order in Order::ALL {
         let mut ranked: Vec<&LatentAttribution> = latents.iter().collect();
         if order == Order::Random {
-            for i in (1..ranked.len()).rev() {
-                ranked.swap(i, rng.below(i + 1));
-            }
+            rng.shuffle(&mut ranked);
         } else {
             // partial_cmp: -0.0 and 0.0 (Act×Grad of an inactive latent) tie, broken by latent.
             ranked.sort_by(|x, y| {

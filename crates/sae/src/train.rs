@@ -328,7 +328,8 @@ pub fn train(
         )));
     }
     let mut rng = Rng::from_seed(config.seed);
-    let mut order = shuffled(n, &mut rng);
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
     let holdout = ((n as f64 * config.holdout).round() as usize).min(n - 1);
     let (held, train_rows) = order.split_at_mut(holdout);
     let held = held.to_vec();
@@ -340,7 +341,7 @@ pub fn train(
     for epoch in 0..config.epochs {
         let decay = milestones.iter().filter(|&&e| epoch >= e).count() as i32;
         trainer.set_learning_rate(config.lr * 0.1f64.powi(decay));
-        shuffle(train_rows, &mut rng);
+        rng.shuffle(train_rows);
         let (mut sum, mut batches) = (0.0, 0);
         for rows in train_rows.chunks(config.batch) {
             batch.clear();
@@ -366,19 +367,6 @@ pub fn train(
         dead_fraction: trainer.dead_latents() as f64 / config.latents as f64,
     };
     Ok((trainer, summary))
-}
-
-fn shuffled(n: usize, rng: &mut Rng) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    shuffle(&mut order, rng);
-    order
-}
-
-/// Fisher–Yates.
-fn shuffle(items: &mut [usize], rng: &mut Rng) {
-    for i in (1..items.len()).rev() {
-        items.swap(i, rng.below(i + 1));
-    }
 }
 
 /// Explained variance and mean cosine of the reconstructions of `rows`.
