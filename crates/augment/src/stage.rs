@@ -97,6 +97,9 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
         ("data_root".into(), data_root.display().to_string()),
         ("limit".into(), format!("{:?}", config.limit)),
         ("save_images".into(), config.save_images.to_string()),
+        // The tables' columns: a run written before `family` and `severity` existed is
+        // recomputed instead of being called finished.
+        ("table_format".into(), "2".into()),
     ]);
     let mut manifest = RunManifest::load_shard(&run, shard)?;
     let committed = !shard_part_files(&run.images(), shard)?.is_empty();

@@ -92,7 +92,11 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
     manifest.check_embeddings_current(&run)?;
     let lineage = manifest.encode_lineage().expect("checked: the encode section exists");
     let committed = !shard_part_files(&run.metrics(), shard)?.is_empty();
-    let start = manifest.begin("metrics", lineage.clone(), config.fresh, committed);
+    // The request is the embeddings' lineage and the tables' columns (format 2 added
+    // `sensitivity`): a run written before is recomputed instead of being called finished.
+    let mut request = lineage.clone();
+    request.insert("table_format".into(), "2".into());
+    let start = manifest.begin("metrics", request, config.fresh, committed);
     let mut images = 0;
     let summary = |images, start| -> Result<MetricsSummary, TableError> {
         Ok(MetricsSummary {
