@@ -121,11 +121,28 @@ fn unit(v: &[f32]) -> Vec<f64> {
 pub(crate) fn drift(run: &RunDir, augs: &[String], seed: u64) -> Result<Vec<DriftRow>, ReportError> {
     let path = run.embeddings();
     let parts = clipshift_tables::part_files(&path)?;
+    // First the image ids alone, to draw the sample independently of the order of the
+    // parts (a sharded run tests the same images as an unsharded one) ...
+    let mut ids = std::collections::BTreeSet::new();
+    for group in ImageGroups::open_files(&path, parts.clone(), Some(&[schema::IMAGE_ID]))? {
+        ids.insert(group?.0);
+    }
+    let mut ids: Vec<u64> = ids.into_iter().collect();
+    let mut rng = Rng::from_seed(seed);
+    if ids.len() > DRIFT_MAX_IMAGES {
+        rng.shuffle(&mut ids);
+        ids.truncate(DRIFT_MAX_IMAGES);
+        ids.sort_unstable();
+    }
+    // ... then the unit embeddings of the sampled images only (memory stays flat).
+    let sampled: std::collections::HashSet<u64> = ids.iter().copied().collect();
     let columns = [schema::IMAGE_ID, schema::AUGMENTATION, "embedding"];
-    // Unit embeddings per image: variant -> vector.
     let mut images: BTreeMap<u64, HashMap<String, Vec<f64>>> = BTreeMap::new();
     for group in ImageGroups::open_files(&path, parts, Some(&columns))? {
         let (id, rows): (u64, RecordBatch) = group?;
+        if !sampled.contains(&id) {
+            continue;
+        }
         let names = column::<StringArray>(&rows, &path, schema::AUGMENTATION)?;
         let lists = column::<FixedSizeListArray>(&rows, &path, "embedding")?;
         let values = lists.values().as_any().downcast_ref::<Float32Array>().expect("validated list of f32");
@@ -134,13 +151,6 @@ pub(crate) fn drift(run: &RunDir, augs: &[String], seed: u64) -> Result<Vec<Drif
         for i in 0..rows.num_rows() {
             image.insert(names.value(i).to_owned(), unit(&values.values()[i * width..(i + 1) * width]));
         }
-    }
-    let mut ids: Vec<u64> = images.keys().copied().collect();
-    let mut rng = Rng::from_seed(seed);
-    if ids.len() > DRIFT_MAX_IMAGES {
-        rng.shuffle(&mut ids);
-        ids.truncate(DRIFT_MAX_IMAGES);
-        ids.sort_unstable();
     }
     let mut out = Vec::new();
     for aug in augs {
