@@ -301,18 +301,7 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
         }
         stages.push(("report", &plain));
     }
-    let mut recorded = Vec::new();
-    for (name, stage_args) in stages {
-        eprintln!("== {name}");
-        let mut cmd = Command::new(bins.join(format!("clipshift-{name}")));
-        if run_stage(cmd.env("ORT_DYLIB_PATH", &ort).args(stage_args)).with_context(|| {
-            format!(
-                "stage `{name}` failed; fix the cause and re-run it alone with `cargo xtask {name} --run {run_arg} ...`"
-            )
-        })? {
-            recorded.push(name);
-        }
-    }
+    let recorded = run_stages(&bins, &ort, &run_arg, &stages)?;
     if sharded {
         let sae = match &args.sae {
             Some(file) => format!(", `cargo xtask sae -- --run {run_arg} --sae {}`", file.display()),
@@ -338,6 +327,24 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
     Ok(())
 }
 
+/// Runs stage binaries in order on the run `run_arg`, naming the one that failed;
+/// returns the stages that finished but recorded failed inputs.
+fn run_stages<'a>(bins: &Path, ort: &Path, run_arg: &str, stages: &[(&'a str, &Vec<String>)]) -> Result<Vec<&'a str>> {
+    let mut recorded = Vec::new();
+    for &(name, stage_args) in stages {
+        eprintln!("== {name}");
+        let mut cmd = Command::new(bins.join(format!("clipshift-{name}")));
+        if run_stage(cmd.env("ORT_DYLIB_PATH", ort).args(stage_args)).with_context(|| {
+            format!(
+                "stage `{name}` failed; fix the cause and re-run it alone with `cargo xtask {name} --run {run_arg} ...`"
+            )
+        })? {
+            recorded.push(name);
+        }
+    }
+    Ok(recorded)
+}
+
 fn unix_seconds() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -356,10 +363,7 @@ fn train_sae(root: &Path, args: TrainSaeArgs) -> Result<()> {
     let encode = ["--run", &run_arg, "--model", &model.to_string_lossy(), "--device", &args.device].map(String::from);
     let mut train = vec!["train".to_string(), "--run".into(), run_arg.clone()];
     train.extend(args.train);
-    for (name, stage_args) in [("augment", augment), ("encode", encode.to_vec()), ("sae", train)] {
-        eprintln!("== {name}");
-        run_stage(Command::new(bins.join(format!("clipshift-{name}"))).env("ORT_DYLIB_PATH", &ort).args(&stage_args))?;
-    }
+    run_stages(&bins, &ort, &run_arg, &[("augment", &augment), ("encode", &encode.to_vec()), ("sae", &train)])?;
     Ok(())
 }
 

@@ -48,12 +48,7 @@ pub struct SaeSummary {
 
 pub fn run(config: &SaeConfig) -> Result<SaeSummary, SaeError> {
     let started = Instant::now();
-    let run = RunDir::new(&config.run_dir);
-    run.check_contained()?;
-    clipshift_tables::merge_shards(&run)?;
-    let mut manifest = RunManifest::load(&run)?;
-    manifest.require_complete(&run, "encode", "embeddings.parquet")?;
-    manifest.check_embeddings_current(&run)?;
+    let (run, mut manifest) = open_encoded(&config.run_dir)?;
     let encode = manifest.encode_lineage().expect("checked: the encode section exists");
     let recorded = manifest.model.clone().expect("checked with the encode section");
     let model_dir = config.model.clone().unwrap_or_else(|| recorded.dir.clone());
@@ -287,13 +282,19 @@ pub struct RunStates {
     pub manifest: RunManifest,
 }
 
-pub fn run_states(run_dir: &Path, originals_only: bool) -> Result<RunStates, SaeError> {
+/// A run whose embeddings (every shard) are finished and current, with its manifest.
+fn open_encoded(run_dir: &Path) -> Result<(RunDir, RunManifest), SaeError> {
     let run = RunDir::new(run_dir);
     run.check_contained()?;
     clipshift_tables::merge_shards(&run)?;
     let manifest = RunManifest::load(&run)?;
     manifest.require_complete(&run, "encode", "embeddings.parquet")?;
     manifest.check_embeddings_current(&run)?;
+    Ok((run, manifest))
+}
+
+pub fn run_states(run_dir: &Path, originals_only: bool) -> Result<RunStates, SaeError> {
+    let (run, manifest) = open_encoded(run_dir)?;
     let recorded = manifest.model.clone().expect("checked with the encode section");
     let spec = ModelSpec::load(&recorded.dir)?;
     let d = match spec.hidden_size {
