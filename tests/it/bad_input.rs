@@ -5,13 +5,11 @@ use std::sync::Arc;
 
 use clipshift_augment::Suite;
 use clipshift_augment::stage::AugmentConfig;
-use clipshift_encode::SessionConfig;
-use clipshift_encode::stage::EncodeConfig;
 use clipshift_metrics::stage::MetricsConfig;
 use clipshift_tables::arrow::array::{Array, Float64Array, RecordBatch, StringArray, UInt64Array};
 use clipshift_tables::{ErrorKind, ErrorRecord, RunDir, TableWriter, column, read_errors, schema};
 
-use crate::support::{copy_samples, stage_binary, table, temp_dir, tiny_model};
+use crate::support::{augment_config, copy_samples, encode_config, stage_binary, table, temp_dir};
 
 fn kinds(errors: &[ErrorRecord], stage: &str) -> Vec<(ErrorKind, Option<u64>, Option<String>)> {
     let mut found: Vec<_> =
@@ -50,18 +48,7 @@ fn every_stage_records_the_same_kind_for_the_same_failure_and_keeps_the_rest() {
     let run = RunDir::new(root.join("run"));
     let dir = run.root().to_path_buf();
     let suite = Suite::paper();
-    let config = AugmentConfig {
-        run_dir: dir.clone(),
-        data_dir: data.clone(),
-        suite,
-        seed: 0,
-        image_size: 224,
-        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
-        save_images: false,
-        limit: None,
-        shard: clipshift_tables::Shard::WHOLE,
-        fresh: false,
-    };
+    let config = augment_config(&dir, &data, suite, 0);
     clipshift_augment::stage::run(&config).unwrap();
     let images = table(&run.images());
     let ids = column::<UInt64Array>(&images, &run.images(), schema::IMAGE_ID).unwrap();
@@ -70,17 +57,7 @@ fn every_stage_records_the_same_kind_for_the_same_failure_and_keeps_the_rest() {
 
     // A damaged parameter record: encode cannot replay that one variant.
     corrupt_params(&run, first, "blur", "{not json");
-    let encoded = clipshift_encode::stage::run(&EncodeConfig {
-        run_dir: dir.clone(),
-        model_dir: tiny_model(),
-        policy: None,
-        session: SessionConfig::default(),
-        batch: 8,
-        dump_pixels: None,
-        shard: clipshift_tables::Shard::WHOLE,
-        fresh: false,
-    })
-    .unwrap();
+    let encoded = clipshift_encode::stage::run(&encode_config(&dir, 8)).unwrap();
     assert_eq!(encoded.rows, 2 * 10 - 1, "every other variant is encoded");
 
     // The second source changes into garbage after encoding: metrics cannot replay its pixels.
@@ -347,30 +324,9 @@ fn stale_tables_are_refused_naming_what_changed() {
     copy_samples(&data, 2);
     let run = RunDir::new(root.join("run"));
     let dir = run.root().to_path_buf();
-    let augment = |limit| AugmentConfig {
-        run_dir: dir.clone(),
-        data_dir: data.clone(),
-        suite: Suite::paper(),
-        seed: 0,
-        image_size: 224,
-        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
-        save_images: false,
-        limit,
-        shard: clipshift_tables::Shard::WHOLE,
-        fresh: false,
-    };
+    let augment = |limit| AugmentConfig { limit, ..augment_config(&dir, &data, Suite::paper(), 0) };
     clipshift_augment::stage::run(&augment(None)).unwrap();
-    clipshift_encode::stage::run(&EncodeConfig {
-        run_dir: dir.clone(),
-        model_dir: tiny_model(),
-        policy: None,
-        session: SessionConfig::default(),
-        batch: 32,
-        dump_pixels: None,
-        shard: clipshift_tables::Shard::WHOLE,
-        fresh: false,
-    })
-    .unwrap();
+    clipshift_encode::stage::run(&encode_config(&dir, 32)).unwrap();
     let metrics = || {
         clipshift_metrics::stage::run(&MetricsConfig {
             run_dir: dir.clone(),

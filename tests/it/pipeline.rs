@@ -3,17 +3,16 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use clipshift_augment::stage::{AugmentConfig, sample_variants};
+use clipshift_augment::stage::sample_variants;
 use clipshift_augment::{Params, Suite, load_canonical};
 use clipshift_encode::SessionConfig;
-use clipshift_encode::stage::EncodeConfig;
 use clipshift_metrics::stage::MetricsConfig;
 use clipshift_tables::arrow::array::{
     Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt64Array,
 };
 use clipshift_tables::{ErrorKind, RunDir, column, read_errors, schema};
 
-use crate::support::{copy_samples, run_ok, stage_binary, table, temp_dir, tiny_model};
+use crate::support::{augment_config, copy_samples, encode_config, run_ok, stage_binary, table, temp_dir, tiny_model};
 
 const SAMPLES: usize = 3;
 
@@ -68,19 +67,8 @@ fn pipeline_end_to_end_with_the_tiny_model() {
 /// ones and replay exactly. Returns the id of the mirror-symmetric image.
 fn augment_records_and_replays(study: &Study) -> u64 {
     let (run, images, variants) = (&study.run, study.images, study.variants);
-    let summary = clipshift_augment::stage::run(&AugmentConfig {
-        run_dir: run.root().to_path_buf(),
-        data_dir: study.data.clone(),
-        suite: study.suite.clone(),
-        seed: 7,
-        image_size: 224,
-        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
-        save_images: false,
-        limit: None,
-        shard: clipshift_tables::Shard::WHOLE,
-        fresh: false,
-    })
-    .unwrap();
+    let summary =
+        clipshift_augment::stage::run(&augment_config(run.root(), &study.data, study.suite.clone(), 7)).unwrap();
     assert_eq!((summary.images, summary.variants, summary.errors), (images, images * variants, 1));
     let imgs = table(&run.images());
     assert_eq!(imgs.schema(), schema::images());
@@ -125,17 +113,7 @@ fn augment_records_and_replays(study: &Study) -> u64 {
 fn encode_embeds_every_variant(study: &Study) -> RecordBatch {
     let run = &study.run;
     let rows = study.images * study.variants;
-    let encoded = clipshift_encode::stage::run(&EncodeConfig {
-        run_dir: run.root().to_path_buf(),
-        model_dir: tiny_model(),
-        policy: None,
-        session: SessionConfig::default(),
-        batch: 7,
-        dump_pixels: None,
-        shard: clipshift_tables::Shard::WHOLE,
-        fresh: false,
-    })
-    .unwrap();
+    let encoded = clipshift_encode::stage::run(&encode_config(run.root(), 7)).unwrap();
     assert_eq!(encoded.rows, rows);
     assert!(encoded.random_init);
     let emb = table(&run.embeddings());
@@ -657,30 +635,8 @@ fn severity_sweep_gives_a_dose_response() {
     copy_samples(&data, 3);
     let suite = Suite::load(&crate::support::workspace_root().join("suites/severity.toml")).unwrap();
     let run = RunDir::new(root.join("run"));
-    clipshift_augment::stage::run(&AugmentConfig {
-        run_dir: run.root().to_path_buf(),
-        data_dir: data,
-        suite: suite.clone(),
-        seed: 3,
-        image_size: 224,
-        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
-        save_images: false,
-        limit: None,
-        shard: clipshift_tables::Shard::WHOLE,
-        fresh: false,
-    })
-    .unwrap();
-    clipshift_encode::stage::run(&EncodeConfig {
-        run_dir: run.root().to_path_buf(),
-        model_dir: tiny_model(),
-        policy: None,
-        session: SessionConfig::default(),
-        batch: 32,
-        dump_pixels: None,
-        shard: clipshift_tables::Shard::WHOLE,
-        fresh: false,
-    })
-    .unwrap();
+    clipshift_augment::stage::run(&augment_config(run.root(), &data, suite.clone(), 3)).unwrap();
+    clipshift_encode::stage::run(&encode_config(run.root(), 32)).unwrap();
     let metrics =
         MetricsConfig { run_dir: run.root().to_path_buf(), shard: clipshift_tables::Shard::WHOLE, fresh: false };
     clipshift_metrics::stage::run(&metrics).unwrap();

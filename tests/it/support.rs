@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use clipshift_augment::Suite;
+use clipshift_augment::stage::AugmentConfig;
+use clipshift_encode::stage::EncodeConfig;
 use clipshift_tables::arrow::array::RecordBatch;
 use clipshift_tables::read_table;
 
@@ -36,6 +39,36 @@ pub(crate) fn copy_samples(dir: &Path, n: usize) -> Vec<PathBuf> {
 
 pub(crate) fn tiny_model() -> PathBuf {
     workspace_root().join("models/tiny-clip")
+}
+
+/// The augment stage on `data` into `run` at 224 pixels, unsharded, resuming.
+pub(crate) fn augment_config(run: &Path, data: &Path, suite: Suite, seed: u64) -> AugmentConfig {
+    AugmentConfig {
+        run_dir: run.to_path_buf(),
+        data_dir: data.to_path_buf(),
+        suite,
+        seed,
+        image_size: 224,
+        max_pixels: clipshift_augment::DEFAULT_MAX_PIXELS,
+        save_images: false,
+        limit: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
+    }
+}
+
+/// The encode stage of `run` with the tiny model on the CPU, unsharded, resuming.
+pub(crate) fn encode_config(run: &Path, batch: usize) -> EncodeConfig {
+    EncodeConfig {
+        run_dir: run.to_path_buf(),
+        model_dir: tiny_model(),
+        policy: None,
+        session: clipshift_encode::SessionConfig::default(),
+        batch,
+        dump_pixels: None,
+        shard: clipshift_tables::Shard::WHOLE,
+        fresh: false,
+    }
 }
 
 pub(crate) fn table(path: &Path) -> RecordBatch {

@@ -15,6 +15,19 @@ use clipshift_tables::{RunDir, column, read_table, schema};
 
 use crate::root;
 
+/// The stage on `run_dir` with the SAE `sae`, the model's defaults otherwise.
+fn run_sae(run_dir: &RunDir, sae: PathBuf) -> clipshift_sae::stage::SaeSummary {
+    let config = SaeConfig {
+        run_dir: run_dir.root().to_path_buf(),
+        sae,
+        model: None,
+        concepts: None,
+        batch: 64,
+        session: SessionConfig::default(),
+    };
+    run(&config).unwrap()
+}
+
 #[test]
 fn stage_tables_agree_with_the_embeddings() {
     let dir: PathBuf = std::env::temp_dir().join(format!("clipshift-sae-stage-{}", std::process::id()));
@@ -50,15 +63,7 @@ fn stage_tables_agree_with_the_embeddings() {
     })
     .unwrap();
     let sae_file = root().join("models/tiny-clip/sae-random.safetensors");
-    let summary = run(&SaeConfig {
-        run_dir: run_dir.root().to_path_buf(),
-        sae: sae_file,
-        model: None,
-        concepts: None,
-        batch: 64,
-        session: SessionConfig::default(),
-    })
-    .unwrap();
+    let summary = run_sae(&run_dir, sae_file);
     assert_eq!(summary.variants, 18);
     assert_eq!(summary.labelled, Ok(512));
 
@@ -189,14 +194,6 @@ fn a_trained_sae_runs_on_the_same_run(run_dir: &RunDir) {
     assert_eq!((summary.train_samples, summary.holdout_samples), (16, 4));
     let file = run_dir.root().join("trained.safetensors");
     trainer.sae(HashMap::new()).unwrap().save(&file).unwrap();
-    let summary = run(&SaeConfig {
-        run_dir: run_dir.root().to_path_buf(),
-        sae: file,
-        model: None,
-        concepts: None,
-        batch: 64,
-        session: SessionConfig::default(),
-    })
-    .unwrap();
+    let summary = run_sae(run_dir, file);
     assert_eq!(summary.variants, 18);
 }
