@@ -29,7 +29,7 @@ pub use source::{
 };
 pub use suite::{Level, Suite, SuiteMember};
 pub use transforms::{
-    BorderMode, CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur, Params,
-    Perspective, RandomBrightnessContrast, Range, ShiftScaleRotate, Transform, elastic_field, elastic_field_from_noise,
-    remap_displaced,
+    BorderMode, CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur, Jpeg,
+    Params, Perspective, PixelShift, RandomBrightnessContrast, Range, ResizeRoundTrip, ShiftScaleRotate, Transform,
+    Warp, WarpedMap, elastic_field, elastic_field_from_noise, remap_displaced,
 };

@@ -30,6 +30,11 @@ struct StageArgs {
     /// Suite definition (TOML); the paper's nine augmentations by default.
     #[arg(long)]
     suite: Option<PathBuf>,
+    /// Add the noise floor to the suite: JPEG at quality 95, a one-pixel shift and a
+    /// resize round trip (floor_jpeg95, floor_shift1, floor_resize75), the changes that
+    /// should not matter, against which the report measures every augmentation.
+    #[arg(long)]
+    floor: bool,
     /// Run seed: parameters are sampled per (seed, image, augmentation).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -112,8 +117,9 @@ fn real_main(cli: Cli) -> Result<usize> {
             let (Some(run_dir), Some(data_dir)) = (args.run, args.data) else {
                 bail!("--run DIR and --data DIR are required (see --help)");
             };
+            let suite = load_suite(args.suite.as_ref())?;
             let config = AugmentConfig {
-                suite: load_suite(args.suite.as_ref())?,
+                suite: if args.floor { suite.with_floor()? } else { suite },
                 run_dir,
                 data_dir,
                 seed: args.seed,

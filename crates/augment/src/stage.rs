@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clipshift_console::progress_bar;
-use clipshift_tables::arrow::array::{BinaryArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use clipshift_tables::arrow::array::{BinaryArray, BooleanArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use clipshift_tables::{
     AugmentManifest, ErrorKind, ErrorLog, InputsManifest, Lineage, RunDir, RunManifest, Shard, StageParts, Start,
     SuiteManifest, TableError, column, count_rows, fingerprint, read_error_files, read_files, schema, shard_part_files,
@@ -97,9 +97,9 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
         ("data_root".into(), data_root.display().to_string()),
         ("limit".into(), format!("{:?}", config.limit)),
         ("save_images".into(), config.save_images.to_string()),
-        // The tables' columns: a run written before `family` and `severity` existed is
-        // recomputed instead of being called finished.
-        ("table_format".into(), "2".into()),
+        // The tables' columns: a run written before `family`, `severity` and `floor`
+        // existed is recomputed instead of being called finished.
+        ("table_format".into(), "3".into()),
     ]);
     let mut manifest = RunManifest::load_shard(&run, shard)?;
     let committed = !shard_part_files(&run.images(), shard)?.is_empty();
@@ -276,6 +276,7 @@ fn write_chunk(run: &RunDir, suite: &Suite, rows: &[ImageRows], parts: &mut Stag
             Arc::new(StringArray::from_iter_values(all().map(|(_, v)| v.2.to_json()))),
             Arc::new(all().map(|(_, v)| level(&v.0).map(|l| l.family.as_str())).collect::<StringArray>()),
             Arc::new(all().map(|(_, v)| level(&v.0).map(|l| l.severity)).collect::<UInt32Array>()),
+            Arc::new(BooleanArray::from_iter(all().map(|(_, v)| Some(suite.member(&v.0).is_some_and(|m| m.floor))))),
             Arc::new(all().map(|(_, v)| v.3.as_deref()).collect::<BinaryArray>()),
         ],
     )

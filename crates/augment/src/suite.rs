@@ -18,6 +18,12 @@
 //! transform = "horizontal_flip"
 //! keywords = ["a mirrored photo"]   # optional: prompts for the text stage's keyword alignment
 //!
+//! [[member]]
+//! name = "jpeg90"
+//! transform = "jpeg"
+//! quality_range = [90, 90]
+//! floor = true                      # optional: part of the noise floor (see below)
+//!
 //! # A severity sweep: one member per value of `vary`, named `<prefix>_<value>`
 //! # (or by `names`). A scalar value of a range parameter means [v, v].
 //! [[sweep]]
@@ -45,9 +51,15 @@
 //! its position, from 1. (A range that collapses to one value draws nothing, so keep a
 //! swept parameter a range at every level, or a value at every level.)
 //!
+//! A **floor** member is a change that should not matter; the report measures every
+//! augmentation against the largest shift the floor members cause. [`Suite::with_floor`]
+//! adds the built-in floor ([`Suite::floor`]: JPEG at quality 95, a one-pixel shift, a
+//! resize round trip), which is what `--floor` does.
+//!
 //! Transforms: `gauss_noise`, `gaussian_blur`, `color_jitter`, `shift_scale_rotate`,
 //! `horizontal_flip`, `elastic_transform`, `perspective`, `random_brightness_contrast`,
-//! `coarse_dropout` (see [`Transform`] for each one's fields). Border modes are
+//! `coarse_dropout` (albumentations' nine), and `jpeg`, `pixel_shift`,
+//! `resize_round_trip` (the floor's; see [`Transform`] for each one's fields). Border modes are
 //! `constant`, `replicate`, `reflect`, `reflect101`, `wrap`; dropout `fill` is a grey
 //! level, `[r, g, b]`, `"random"` or `"random_uniform"`. Member names must be unique,
 //! non-empty, free of whitespace and not `original` (the stage's unaugmented variant).
@@ -59,8 +71,8 @@ use serde::Serialize;
 
 use crate::AugmentError;
 use crate::transforms::{
-    CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur, Perspective,
-    RandomBrightnessContrast, ShiftScaleRotate, Transform,
+    CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur, Jpeg, Perspective,
+    PixelShift, RandomBrightnessContrast, ResizeRoundTrip, ShiftScaleRotate, Transform,
 };
 
 /// A named augmentation in a suite; the name keys the output tables, and the RNG
@@ -76,6 +88,9 @@ pub struct SuiteMember {
     /// Its family and severity when it is a level of a sweep.
     #[serde(skip)]
     pub level: Option<Level>,
+    /// Part of the noise floor: a change that should not matter.
+    #[serde(skip)]
+    pub floor: bool,
 }
 
 /// A member's place in a severity sweep.
@@ -109,6 +124,7 @@ impl Suite {
             keywords: vec![paper_keyword(name).to_string()],
             transform,
             level: None,
+            floor: false,
         };
         Suite {
             name: "paper".to_string(),
@@ -165,6 +181,35 @@ impl Suite {
         }
     }
 
+    /// The noise floor: changes that should not matter. JPEG re-encoding at quality 95
+    /// (`floor_jpeg95`), a shift by one pixel (`floor_shift1`) and a bilinear resize to
+    /// 3/4 of the side and back (`floor_resize75`).
+    pub fn floor() -> Suite {
+        let m = |name: &str, transform: Transform| SuiteMember {
+            name: name.to_string(),
+            transform,
+            keywords: Vec::new(),
+            level: None,
+            floor: true,
+        };
+        Suite {
+            name: "floor".to_string(),
+            members: vec![
+                m("floor_jpeg95", Transform::Jpeg(Jpeg { quality_range: [95, 95] })),
+                m("floor_shift1", Transform::PixelShift(PixelShift::default())),
+                m("floor_resize75", Transform::ResizeRoundTrip(ResizeRoundTrip { scale: 0.75 })),
+            ],
+        }
+    }
+
+    /// This suite with the built-in floor ([`Suite::floor`]) appended; an error when a
+    /// member already has one of the floor's names.
+    pub fn with_floor(self) -> Result<Suite, AugmentError> {
+        let mut members = self.members;
+        members.extend(Suite::floor().members);
+        Suite::new(&self.name, members)
+    }
+
     /// Build a suite from members, enforcing the naming rules.
     pub fn new(name: &str, members: Vec<SuiteMember>) -> Result<Suite, AugmentError> {
         let err = |message: String| AugmentError::Suite { origin: name.to_string(), message };
@@ -217,8 +262,13 @@ impl Suite {
                 _ => return Err(err(format!("member #{} needs a string `name`", i + 1))),
             };
             let keywords = take_keywords(&mut table).map_err(|e| err(format!("member {member_name:?}: {e}")))?;
+            let floor = match table.remove("floor") {
+                None => false,
+                Some(toml::Value::Boolean(b)) => b,
+                Some(_) => return Err(err(format!("member {member_name:?}: `floor` must be true or false"))),
+            };
             let transform = parse_transform(table).map_err(|e| err(format!("member {member_name:?}: {e}")))?;
-            out.push(SuiteMember { name: member_name, transform, keywords, level: None });
+            out.push(SuiteMember { name: member_name, transform, keywords, level: None, floor });
         }
         let mut families = std::collections::HashSet::new();
         for (i, item) in sweeps.into_iter().enumerate() {
@@ -313,7 +363,14 @@ impl Suite {
                     }
                 };
                 let level = Level { family: family.clone(), severity: j as u32 + 1 };
-                out.push(SuiteMember { name: member_name, transform, keywords: keywords.clone(), level: Some(level) });
+                let member = SuiteMember {
+                    name: member_name,
+                    transform,
+                    keywords: keywords.clone(),
+                    level: Some(level),
+                    floor: false,
+                };
+                out.push(member);
             }
         }
         Suite::new(&name, out).map_err(|e| match e {
@@ -367,6 +424,9 @@ impl Suite {
                     if let Some(level) = &m.level {
                         map.insert("family".into(), level.family.clone().into());
                         map.insert("severity".into(), level.severity.into());
+                    }
+                    if m.floor {
+                        map.insert("floor".into(), true.into());
                     }
                 }
                 v

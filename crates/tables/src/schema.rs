@@ -78,6 +78,8 @@ pub fn augmentations() -> SchemaRef {
         // The sweep family and severity level of the member (null outside a sweep).
         Field::new("family", DataType::Utf8, true),
         Field::new("severity", DataType::UInt32, true),
+        // Part of the noise floor (a change that should not matter).
+        Field::new("floor", DataType::Boolean, false),
         Field::new("png", DataType::Binary, true),
     ]))
 }

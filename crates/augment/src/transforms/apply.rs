@@ -4,9 +4,10 @@
 
 use image::RgbImage;
 
-use super::elastic::{elastic_field, remap_bytes};
+use super::elastic::elastic_field;
 use super::geometry::{affine_matrix, is_identity, perspective_matrix};
-use super::{BorderMode, DropoutFill, FillMode, Params, blur, flip, hue, invalid, noise, pixel, warp};
+use super::warp::Warp;
+use super::{DropoutFill, FillMode, Params, blur, flip, hue, invalid, noise, pixel};
 use crate::{AugmentError, Rng};
 
 /// What a family's function returns: the output bytes, or why the parameters are invalid.
@@ -22,23 +23,75 @@ impl Params {
             Params::ColorJitter { brightness, contrast, saturation, hue, order } => {
                 color_jitter(image, [*brightness, *contrast, *saturation, *hue], *order)
             }
-            Params::ShiftScaleRotate { shift_x, shift_y, scale_x, scale_y, angle, border_mode, fill } => {
-                let shift = [*shift_x as f64, *shift_y as f64];
-                shift_scale_rotate(image, shift, [*scale_x, *scale_y], *angle, *border_mode, *fill)
-            }
             Params::HorizontalFlip => Ok(horizontal_flip(image)),
-            Params::ElasticTransform { alpha, sigma, seed, border_mode, fill } => {
-                elastic_transform(image, *alpha, *sigma, *seed, *border_mode, *fill)
-            }
-            Params::Perspective { points, border_mode, fill } => perspective(image, *points, *border_mode, *fill),
+            Params::ShiftScaleRotate { .. }
+            | Params::ElasticTransform { .. }
+            | Params::Perspective { .. }
+            | Params::PixelShift { .. } => self.checked_warp(image.width(), image.height()).map(|warp| {
+                let (src, (width, height)) = (image.as_raw(), image.dimensions());
+                match warp {
+                    Some(warp) => {
+                        let mut out = vec![0u8; src.len()];
+                        warp.apply_rgb8(src, width, height, &mut out);
+                        out
+                    }
+                    None => src.clone(),
+                }
+            }),
             Params::RandomBrightnessContrast { alpha, beta, brightness_by_max } => {
                 brightness_contrast(image, *alpha, *beta, *brightness_by_max)
             }
             Params::CoarseDropout { holes, fill, seed } => Ok(coarse_dropout(image, holes, fill, *seed)),
+            Params::Jpeg { quality } => jpeg_round_trip(image, *quality),
+            Params::ResizeRoundTrip { scale } => resize_round_trip(image, *scale),
         };
         let out = out.map_err(|message| invalid(self.kind(), message))?;
         let (width, height) = image.dimensions();
         Ok(RgbImage::from_raw(width, height, out).expect("buffer size matches dimensions"))
+    }
+
+    /// The warp a geometric augmentation applies to an image of `width` x `height`, so
+    /// that any map of the original (an attention map) can be moved into the variant's
+    /// frame; `None` for the others (their output is in the original's frame) and for
+    /// a geometric one that leaves every pixel in place.
+    pub fn warp(&self, width: u32, height: u32) -> Result<Option<Warp>, AugmentError> {
+        match self {
+            // A flip is the affine map x -> w - 1 - x (integer coordinates: exact).
+            Params::HorizontalFlip => {
+                Ok(Some(Warp::affine([-1.0, 0.0, f64::from(width) - 1.0, 0.0, 1.0, 0.0], Default::default(), 0)))
+            }
+            _ => self.checked_warp(width, height).map_err(|message| invalid(self.kind(), message)),
+        }
+    }
+
+    /// The warp of the parameters drawn through OpenCV's resamplers, their values checked.
+    fn checked_warp(&self, width: u32, height: u32) -> Result<Option<Warp>, String> {
+        Ok(match self {
+            Params::ShiftScaleRotate { shift_x, shift_y, scale_x, scale_y, angle, border_mode, fill } => {
+                finite(&[*scale_x, *scale_y, *angle])?;
+                let m = affine_matrix(width, height, *shift_x as f64, *shift_y as f64, *scale_x, *scale_y, *angle);
+                (!is_identity(&m)).then(|| Warp::affine(m, *border_mode, *fill))
+            }
+            Params::ElasticTransform { alpha, sigma, seed, border_mode, fill } => {
+                finite(&[*alpha, *sigma])?;
+                if *sigma <= 0.0 || *sigma > 1000.0 {
+                    return Err("sigma must be in (0, 1000]".into());
+                }
+                let (dx, dy) = elastic_field(*seed, width, height, *alpha, *sigma);
+                Some(Warp::displaced(dx, dy, *border_mode).with_fill(*fill))
+            }
+            Params::Perspective { points, border_mode, fill } => {
+                if points.iter().flatten().any(|v| !v.is_finite()) {
+                    return Err("non-finite corner".into());
+                }
+                Some(Warp::perspective(&perspective_matrix(*points, width, height), *border_mode, *fill))
+            }
+            Params::PixelShift { dx, dy, border_mode, fill } => {
+                let m = [1.0, 0.0, f64::from(*dx), 0.0, 1.0, f64::from(*dy)];
+                (dx | dy != 0).then(|| Warp::affine(m, *border_mode, *fill))
+            }
+            _ => None,
+        })
     }
 }
 
@@ -93,51 +146,29 @@ fn color_jitter(image: &RgbImage, factors: [f64; 4], order: [u8; 4]) -> Bytes {
     Ok(out)
 }
 
-fn shift_scale_rotate(
-    image: &RgbImage,
-    [shift_x, shift_y]: [f64; 2],
-    [scale_x, scale_y]: [f64; 2],
-    angle: f64,
-    border_mode: BorderMode,
-    fill: u8,
-) -> Bytes {
-    finite(&[scale_x, scale_y, angle])?;
-    let (width, height) = image.dimensions();
-    let m = affine_matrix(width, height, shift_x, shift_y, scale_x, scale_y, angle);
-    let src = image.as_raw();
-    if is_identity(&m) {
-        return Ok(src.clone());
-    }
-    let mut out = vec![0u8; src.len()];
-    warp::warp_affine(src, width, height, m, border_mode, [fill; 3], &mut out);
-    Ok(out)
-}
-
 fn horizontal_flip(image: &RgbImage) -> Vec<u8> {
     let mut out = vec![0u8; image.as_raw().len()];
     flip::hflip(image.as_raw(), image.width() as usize, &mut out);
     out
 }
 
-fn elastic_transform(image: &RgbImage, alpha: f64, sigma: f64, seed: u64, border_mode: BorderMode, fill: u8) -> Bytes {
-    finite(&[alpha, sigma])?;
-    if sigma <= 0.0 || sigma > 1000.0 {
-        return Err("sigma must be in (0, 1000]".into());
+/// PIL's JPEG save at `quality` and load, through libjpeg-turbo's own code (see `jpeg`).
+fn jpeg_round_trip(image: &RgbImage, quality: u32) -> Bytes {
+    if !(1..=100).contains(&quality) {
+        return Err(format!("quality must be within [1, 100], got {quality}"));
     }
-    let (width, height) = image.dimensions();
-    let (dx, dy) = elastic_field(seed, width, height, alpha, sigma);
-    Ok(remap_bytes(image, &dx, &dy, border_mode, fill))
+    crate::jpeg::round_trip(image, quality).map(RgbImage::into_raw)
 }
 
-fn perspective(image: &RgbImage, points: [[f32; 2]; 4], border_mode: BorderMode, fill: u8) -> Bytes {
-    if points.iter().flatten().any(|v| !v.is_finite()) {
-        return Err("non-finite corner".into());
+/// `cv2.resize` (bilinear) to `round(scale * side)` (at least 1) and back.
+fn resize_round_trip(image: &RgbImage, scale: f64) -> Bytes {
+    if !(scale.is_finite() && scale > 0.0 && scale <= 4.0) {
+        return Err(format!("scale must be within (0, 4], got {scale}"));
     }
     let (width, height) = image.dimensions();
-    let m = perspective_matrix(points, width, height);
-    let mut out = vec![0u8; image.as_raw().len()];
-    warp::warp_perspective(image.as_raw(), width, height, &m, border_mode, [fill; 3], &mut out);
-    Ok(out)
+    let side = |n: u32| ((f64::from(n) * scale).round() as u32).max(1);
+    let small = crate::resize_linear(image, side(width), side(height));
+    Ok(crate::resize_linear(&small, width, height).into_raw())
 }
 
 fn brightness_contrast(image: &RgbImage, alpha: f64, beta: f64, brightness_by_max: bool) -> Bytes {

@@ -2,7 +2,8 @@
 
 use image::RgbImage;
 
-use super::{BorderMode, field_blur, invalid, noise, warp};
+use super::warp::Warp;
+use super::{BorderMode, field_blur, invalid, noise};
 use crate::{AugmentError, Rng};
 
 /// The elastic displacement fields `(dx, dy)` (row-major, `width * height` each) for a
@@ -57,14 +58,7 @@ pub fn remap_displaced(
     if dx.len() != n || dy.len() != n {
         return Err(invalid("elastic_transform", format!("displacement fields must have {n} values each")));
     }
-    let out = remap_bytes(image, dx, dy, border_mode, fill);
-    Ok(RgbImage::from_raw(width, height, out).expect("buffer size matches dimensions"))
-}
-
-/// [`remap_displaced`]'s bytes, for fields of the image's size.
-pub(super) fn remap_bytes(image: &RgbImage, dx: &[f32], dy: &[f32], border_mode: BorderMode, fill: u8) -> Vec<u8> {
-    let (width, height) = image.dimensions();
     let mut out = vec![0u8; image.as_raw().len()];
-    warp::remap_displaced(image.as_raw(), width, height, dx, dy, border_mode, [fill; 3], &mut out);
-    out
+    Warp::displaced(dx.to_vec(), dy.to_vec(), border_mode).with_fill(fill).apply_rgb8(image.as_raw(), width, height, &mut out);
+    Ok(RgbImage::from_raw(width, height, out).expect("buffer size matches dimensions"))
 }

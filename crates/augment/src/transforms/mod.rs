@@ -18,7 +18,8 @@
 //!
 //! The modules: `spec` (the transforms and their validation), `params` (one draw and
 //! its JSON), `sample` (drawing), `apply` (one function per family), `geometry` and
-//! `elastic` (matrices and displacement fields), and the kernels: `pixel`
+//! `elastic` (matrices and displacement fields), `warp` (OpenCV's resampling, also of
+//! float maps through [`Warp`]), and the kernels: `pixel`
 //! (brightness, contrast, saturation), `hue`, `flip`, `blur`, `field_blur`, `noise`,
 //! `warp`.
 
@@ -39,10 +40,10 @@ mod warp;
 pub use elastic::{elastic_field, elastic_field_from_noise, remap_displaced};
 pub use params::Params;
 pub use spec::{
-    CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur, Perspective,
-    RandomBrightnessContrast, Range, ShiftScaleRotate, Transform,
+    CoarseDropout, ColorJitter, DropoutFill, ElasticTransform, FillMode, GaussNoise, GaussianBlur, Jpeg, Perspective,
+    PixelShift, RandomBrightnessContrast, Range, ResizeRoundTrip, ShiftScaleRotate, Transform,
 };
-pub use warp::BorderMode;
+pub use warp::{BorderMode, Warp, WarpedMap};
 
 use crate::AugmentError;
 

@@ -69,6 +69,21 @@ pub enum Params {
         fill: DropoutFill,
         seed: u64,
     },
+    /// JPEG encoding at `quality` (1 to 100) and decoding, as PIL does both.
+    Jpeg {
+        quality: u32,
+    },
+    /// Output pixel `(x, y)` is source pixel `(x - dx, y - dy)`, the uncovered edge by `border_mode`.
+    PixelShift {
+        dx: i32,
+        dy: i32,
+        border_mode: BorderMode,
+        fill: u8,
+    },
+    /// Bilinear resize to `round(scale * width)` x `round(scale * height)` and back.
+    ResizeRoundTrip {
+        scale: f64,
+    },
 }
 
 impl Params {
@@ -95,6 +110,9 @@ impl Params {
             Params::Perspective { .. } => "perspective",
             Params::RandomBrightnessContrast { .. } => "random_brightness_contrast",
             Params::CoarseDropout { .. } => "coarse_dropout",
+            Params::Jpeg { .. } => "jpeg",
+            Params::PixelShift { .. } => "pixel_shift",
+            Params::ResizeRoundTrip { .. } => "resize_round_trip",
         }
     }
 }

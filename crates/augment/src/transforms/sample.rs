@@ -93,6 +93,16 @@ impl Transform {
                 let holes = (0..n as usize).map(|i| [xs[i], ys[i], xs[i] + ws[i], ys[i] + hs[i]]).collect();
                 Params::CoarseDropout { holes, fill: t.fill.clone(), seed: rng.next_u64() }
             }
+            Transform::Jpeg(t) => {
+                let [lo, hi] = t.quality_range.map(i64::from);
+                Params::Jpeg { quality: if lo == hi { lo as u32 } else { rng.int_inclusive(lo, hi) as u32 } }
+            }
+            Transform::PixelShift(t) => {
+                let p = t.pixels as i32;
+                let [dx, dy] = [[p, 0], [-p, 0], [0, p], [0, -p]][rng.int_inclusive(0, 3) as usize];
+                Params::PixelShift { dx, dy, border_mode: t.border_mode, fill: t.fill }
+            }
+            Transform::ResizeRoundTrip(t) => Params::ResizeRoundTrip { scale: t.scale },
         }
     }
 }

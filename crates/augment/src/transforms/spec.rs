@@ -30,6 +30,12 @@ pub enum Transform {
     RandomBrightnessContrast(RandomBrightnessContrast),
     /// `CoarseDropout`.
     CoarseDropout(CoarseDropout),
+    /// JPEG re-encoding as PIL does it (not an albumentations transform).
+    Jpeg(Jpeg),
+    /// A shift by whole pixels in one of the four axis directions (not albumentations).
+    PixelShift(PixelShift),
+    /// Down- and back up-sampling with OpenCV's bilinear resize (not albumentations).
+    ResizeRoundTrip(ResizeRoundTrip),
 }
 
 /// `GaussNoise(std_range, mean_range, per_channel)`; ranges are fractions of 255.
@@ -195,22 +201,52 @@ pub enum FillMode {
     RandomUniform,
 }
 
-impl Transform {
-    /// The albumentations class this transform mirrors.
-    pub fn albumentations_name(&self) -> &'static str {
-        match self {
-            Transform::GaussNoise(_) => "GaussNoise",
-            Transform::GaussianBlur(_) => "GaussianBlur",
-            Transform::ColorJitter(_) => "ColorJitter",
-            Transform::ShiftScaleRotate(_) => "ShiftScaleRotate",
-            Transform::HorizontalFlip => "HorizontalFlip",
-            Transform::ElasticTransform(_) => "ElasticTransform",
-            Transform::Perspective(_) => "Perspective",
-            Transform::RandomBrightnessContrast(_) => "RandomBrightnessContrast",
-            Transform::CoarseDropout(_) => "CoarseDropout",
-        }
-    }
+/// PIL's `image.save(buffer, "JPEG", quality=q)` then `Image.open(buffer).convert("RGB")`
+/// (libjpeg-turbo's baseline encoder, 4:2:0 chroma), `q` uniform in `quality_range`.
+/// One of the noise floor's changes that should not matter.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Jpeg {
+    pub quality_range: [u32; 2],
+}
 
+impl Default for Jpeg {
+    fn default() -> Self {
+        Self { quality_range: [95, 95] }
+    }
+}
+
+/// The image moved by `pixels` whole pixels left, right, up or down (one direction drawn
+/// per image), `cv2.warpAffine` with a translation: the uncovered edge follows
+/// `border_mode` (default `reflect101`, so no black strip appears).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PixelShift {
+    pub pixels: u32,
+    pub border_mode: BorderMode,
+    pub fill: u8,
+}
+
+impl Default for PixelShift {
+    fn default() -> Self {
+        Self { pixels: 1, border_mode: BorderMode::Reflect101, fill: 0 }
+    }
+}
+
+/// `cv2.resize` (`INTER_LINEAR`) to `round(scale * side)` and back to the original size.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResizeRoundTrip {
+    pub scale: f64,
+}
+
+impl Default for ResizeRoundTrip {
+    fn default() -> Self {
+        Self { scale: 0.75 }
+    }
+}
+
+impl Transform {
     /// Check hyperparameters the way albumentations' validators do; `Err` names the problem.
     pub fn validate(&self) -> Result<(), String> {
         fn range(name: &str, r: Range, lo: f64, hi: f64) -> Result<(), String> {
@@ -274,6 +310,25 @@ impl Transform {
                 }
                 range("hole_height_range", t.hole_height_range, 0.0, inf)?;
                 range("hole_width_range", t.hole_width_range, 0.0, inf)
+            }
+            Transform::Jpeg(t) => {
+                let [lo, hi] = t.quality_range;
+                if !(1 <= lo && lo <= hi && hi <= 100) {
+                    return Err(format!("quality_range must be a non-decreasing pair within [1, 100], got {:?}", t.quality_range));
+                }
+                Ok(())
+            }
+            Transform::PixelShift(t) => {
+                if t.pixels == 0 || t.pixels > 4096 {
+                    return Err(format!("pixels must be within [1, 4096], got {}", t.pixels));
+                }
+                Ok(())
+            }
+            Transform::ResizeRoundTrip(t) => {
+                if !(t.scale.is_finite() && t.scale > 0.0 && t.scale <= 4.0) {
+                    return Err(format!("scale must be within (0, 4], got {}", t.scale));
+                }
+                Ok(())
             }
         }
     }

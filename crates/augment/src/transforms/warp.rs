@@ -250,30 +250,114 @@ fn floor_i32(x: f32) -> i32 {
     if t as f32 > x { t - 1 } else { t }
 }
 
-/// `cv2.warpAffine(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
-pub(crate) fn warp_affine(
-    src: &[u8],
-    width: u32,
-    height: u32,
-    m: [f64; 6],
+/// A geometric augmentation as OpenCV resamples it (`warpAffine`, `warpPerspective`,
+/// `remap` with `INTER_LINEAR`): where each output pixel samples the source, and the
+/// border rule. The same warp moves the pixels ([`Warp::apply_rgb8`]) and any float map
+/// of the image, such as an attention map ([`Warp::apply_f32`]).
+#[derive(Clone, Debug)]
+pub struct Warp {
+    map: SourceMap,
     border: BorderMode,
-    fill: [u8; 3],
-    out: &mut [u8],
-) {
-    // OpenCV inverts the forward matrix this way (not via a general solver).
-    let mut m = m;
-    let d = m[0] * m[4] - m[1] * m[3];
-    let d = if d != 0.0 { 1.0 / d } else { 0.0 };
-    let (a11, a22) = (m[4] * d, m[0] * d);
-    m[0] = a11;
-    m[1] *= -d;
-    m[3] *= -d;
-    m[4] = a22;
-    let b1 = -m[0] * m[2] - m[1] * m[5];
-    let b2 = -m[3] * m[2] - m[4] * m[5];
-    m[2] = b1;
-    m[5] = b2;
-    resample(&Sampler::new(src, width, height, border, fill), &SourceMap::Affine(m), out);
+    fill: u8,
+}
+
+/// A float map after a [`Warp`]: the values, and which pixels the source covers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WarpedMap {
+    pub values: Vec<f32>,
+    /// False where at least 0.1% of the bilinear weight falls outside the source under
+    /// a constant border (all true for the other border modes, which extend the source).
+    pub covered: Vec<bool>,
+}
+
+impl Warp {
+    /// `cv2.warpAffine(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
+    pub(crate) fn affine(m: [f64; 6], border: BorderMode, fill: u8) -> Warp {
+        // OpenCV inverts the forward matrix this way (not via a general solver).
+        let mut m = m;
+        let d = m[0] * m[4] - m[1] * m[3];
+        let d = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let (a11, a22) = (m[4] * d, m[0] * d);
+        m[0] = a11;
+        m[1] *= -d;
+        m[3] *= -d;
+        m[4] = a22;
+        let b1 = -m[0] * m[2] - m[1] * m[5];
+        let b2 = -m[3] * m[2] - m[4] * m[5];
+        m[2] = b1;
+        m[5] = b2;
+        Warp { map: SourceMap::Affine(m), border, fill }
+    }
+
+    /// `cv2.warpPerspective(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
+    pub(crate) fn perspective(m: &[f64; 9], border: BorderMode, fill: u8) -> Warp {
+        Warp { map: SourceMap::Perspective(invert3(m)), border, fill }
+    }
+
+    /// `cv2.remap` with `CV_32FC2` maps and `INTER_LINEAR` where the maps are the pixel
+    /// grid plus a displacement (row-major, one value per output pixel): output pixel
+    /// `(x, y)` samples the source at `(x + dx, y + dy)`, each sum computed in f64 and
+    /// stored as f32 (numpy adds the int64 grid and the float32 field in float64), as
+    /// albumentations builds the maps. Constant borders fill with 0.
+    pub fn displaced(dx: Vec<f32>, dy: Vec<f32>, border: BorderMode) -> Warp {
+        Warp { map: SourceMap::Displaced { dx, dy }, border, fill: 0 }
+    }
+
+    /// The same warp with constant borders filled with `fill` (in every channel).
+    pub(crate) fn with_fill(self, fill: u8) -> Warp {
+        Warp { fill, ..self }
+    }
+
+    /// The warped RGB8 image of `width` x `height` into `out`.
+    pub(crate) fn apply_rgb8(&self, src: &[u8], width: u32, height: u32, out: &mut [u8]) {
+        resample(&Sampler::new(src, width, height, self.border, [self.fill; 3]), &self.map, out);
+    }
+
+    /// The warped float map (row-major `width` x `height`, one channel), sampled as OpenCV
+    /// samples float32 images (float coordinates and weights, constant borders filled
+    /// with 0), with the pixels the source covers. `None` when the map's length is not
+    /// `width * height` or a displacement field's is not.
+    pub fn apply_f32(&self, src: &[f32], width: u32, height: u32) -> Option<WarpedMap> {
+        let (w, h) = (width as usize, height as usize);
+        let n = w * h;
+        if src.len() != n || matches!(&self.map, SourceMap::Displaced { dx, dy } if dx.len() != n || dy.len() != n) {
+            return None;
+        }
+        let ones = vec![1f32; n];
+        let (mut values, mut weight) = (vec![0f32; n], vec![1f32; n]);
+        let (mut xs, mut ys) = (vec![0f32; w], vec![0f32; w]);
+        for y in 0..h {
+            self.map.row(y, &mut xs, &mut ys);
+            for x in 0..w {
+                let i = y * w + x;
+                values[i] = sample_f32(src, width, height, self.border, xs[x], ys[x]);
+                if self.border == BorderMode::Constant {
+                    weight[i] = sample_f32(&ones, width, height, self.border, xs[x], ys[x]);
+                }
+            }
+        }
+        Some(WarpedMap { values, covered: weight.iter().map(|&v| v >= 0.999).collect() })
+    }
+}
+
+/// One bilinear sample of a float map at (`x`, `y`), as [`Sampler::sample`] computes a
+/// channel before rounding (constant borders filled with 0).
+fn sample_f32(src: &[f32], width: u32, height: u32, border: BorderMode, x: f32, y: f32) -> f32 {
+    if !(x.abs() <= 1e8 && y.abs() <= 1e8) {
+        return 0.0;
+    }
+    let (sx, sy) = (floor_i32(x), floor_i32(y));
+    let (ax, ay) = (x - sx as f32, y - sy as f32);
+    let weights = [(1.0 - ax) * (1.0 - ay), ax * (1.0 - ay), (1.0 - ax) * ay, ax * ay];
+    let (w, h) = (i64::from(width), i64::from(height));
+    let xi = [border_index(i64::from(sx), w, border), border_index(i64::from(sx) + 1, w, border)];
+    let yi = [border_index(i64::from(sy), h, border), border_index(i64::from(sy) + 1, h, border)];
+    let px = |xi: Option<usize>, yi: Option<usize>| match (xi, yi) {
+        (Some(xi), Some(yi)) => src[yi * width as usize + xi],
+        _ => 0.0,
+    };
+    px(xi[0], yi[0]) * weights[0] + px(xi[1], yi[0]) * weights[1] + px(xi[0], yi[1]) * weights[2]
+        + px(xi[1], yi[1]) * weights[3]
 }
 
 /// Inverse of a 3x3 matrix the way OpenCV's `invert` does it for small doubles.
@@ -297,48 +381,18 @@ pub(crate) fn invert3(m: &[f64; 9]) -> [f64; 9] {
     ]
 }
 
-/// `cv2.warpPerspective(src, m, (w, h), flags=INTER_LINEAR)`; `m` maps source to destination.
-pub(crate) fn warp_perspective(
-    src: &[u8],
-    width: u32,
-    height: u32,
-    m: &[f64; 9],
-    border: BorderMode,
-    fill: [u8; 3],
-    out: &mut [u8],
-) {
-    resample(&Sampler::new(src, width, height, border, fill), &SourceMap::Perspective(invert3(m)), out);
-}
-
-/// `cv2.remap` with `CV_32FC2` maps and `INTER_LINEAR` where the maps are the pixel grid
-/// plus a displacement: output pixel `(x, y)` samples the source at
-/// `(x + dx, y + dy)`, each sum computed in f64 and stored as f32 (numpy adds the int64
-/// grid and the float32 field in float64), as albumentations builds the maps.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn remap_displaced(
-    src: &[u8],
-    width: u32,
-    height: u32,
-    dx: &[f32],
-    dy: &[f32],
-    border: BorderMode,
-    fill: [u8; 3],
-    out: &mut [u8],
-) {
-    resample(&Sampler::new(src, width, height, border, fill), &SourceMap::Displaced { dx, dy }, out);
-}
-
 /// Where the pixels of an output row sample the source.
-enum SourceMap<'a> {
+#[derive(Clone, Debug)]
+enum SourceMap {
     /// The inverse affine matrix (destination to source).
     Affine([f64; 6]),
     /// The inverse perspective matrix.
     Perspective([f64; 9]),
     /// The pixel grid plus a displacement per output pixel (row-major).
-    Displaced { dx: &'a [f32], dy: &'a [f32] },
+    Displaced { dx: Vec<f32>, dy: Vec<f32> },
 }
 
-impl SourceMap<'_> {
+impl SourceMap {
     /// The source coordinates of output row `y` into `xs` and `ys`.
     #[inline(always)]
     fn row(&self, y: usize, xs: &mut [f32], ys: &mut [f32]) {
@@ -378,14 +432,14 @@ impl SourceMap<'_> {
 dispatch!(
     /// Every output row: its source coordinates from `map`, then [`Sampler::sample_row`].
     /// Under AVX2 the coordinates are computed four doubles wide (the same values).
-    fn resample(sampler: &Sampler<'_>, map: &SourceMap<'_>, out: &mut [u8]) {
+    fn resample(sampler: &Sampler<'_>, map: &SourceMap, out: &mut [u8]) {
         avx2_fma() => recompiled(resample_body),
         _ => resample_body,
     }
 );
 
 #[inline(always)]
-fn resample_body(sampler: &Sampler<'_>, map: &SourceMap<'_>, out: &mut [u8]) {
+fn resample_body(sampler: &Sampler<'_>, map: &SourceMap, out: &mut [u8]) {
     let w = sampler.width as usize;
     if w == 0 {
         return;

@@ -3,6 +3,7 @@
 //! replay from Params JSON, and suite parsing.
 
 mod fixtures;
+mod floor;
 mod golden;
 mod jpeg;
 mod reference;
