@@ -1,6 +1,8 @@
 //! Attention similarity: the class-token-to-patch attention grid, upsampled to the
 //! image size exactly as `cv2.resize(grid, (width, height), interpolation=INTER_LINEAR)`
-//! does on float32.
+//! does on float32; for geometric augmentations also in the variant's frame.
+
+use clipshift_augment::Warp;
 
 /// Upsample a row-major `g x g` float32 grid (`g * g == grid.len()`) to
 /// `width x height`, bit for bit as `cv2.resize(..., INTER_LINEAR)` on float32 does in
@@ -105,6 +107,43 @@ impl AttentionMap {
         let score = 1.0 / (1.0 + sum / (w * self.taps.ys.len()) as f64);
         score.is_finite().then_some(score)
     }
+}
+
+/// Attention similarity in the variant's frame, for a geometric augmentation: the
+/// original's grid upsampled by [`upsample_attention`] and moved by the same `warp` as
+/// the pixels ([`Warp::apply_f32`]), then compared with the variant's upsampled grid as
+/// [`attention_similarity`] compares, over the pixels the warped original covers only
+/// (under a constant border the rest has no counterpart in the original): both maps
+/// min-max normalised over those pixels, `1 / (1 + mean((A - A')^2))` in f64. A
+/// flipped image whose attention flips with it scores 1.
+///
+/// `None` as for [`attention_similarity`], and when no pixel is covered.
+pub fn aligned_attention_similarity(original: &[f32], variant: &[f32], warp: &Warp, width: u32, height: u32) -> Option<f64> {
+    if original.len() != variant.len() || !original.iter().chain(variant).all(|x| x.is_finite()) {
+        return None;
+    }
+    let moved = warp.apply_f32(&upsample_attention(original, width, height)?, width, height)?;
+    let mine = upsample_attention(variant, width, height)?;
+    let covered = |values: &[f32]| -> Vec<f64> {
+        values.iter().zip(&moved.covered).filter(|(_, c)| **c).map(|(&v, _)| f64::from(v)).collect()
+    };
+    let (a, b) = (normalised(covered(&moved.values)), normalised(covered(&mine)));
+    if a.is_empty() {
+        return None;
+    }
+    let mse = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() / a.len() as f64;
+    let score = 1.0 / (1.0 + mse);
+    score.is_finite().then_some(score)
+}
+
+/// Min-max normalised to [0, 1] when the maximum exceeds the minimum (else as it is).
+fn normalised(mut values: Vec<f64>) -> Vec<f64> {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if hi > lo {
+        values.iter_mut().for_each(|v| *v = (*v - lo) / (hi - lo));
+    }
+    values
 }
 
 fn grid_side(len: usize) -> Option<usize> {

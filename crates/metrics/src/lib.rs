@@ -19,7 +19,7 @@ mod pixel;
 mod ssim;
 pub mod stage;
 
-pub use attention::{AttentionMap, attention_similarity, upsample_attention};
+pub use attention::{AttentionMap, aligned_attention_similarity, attention_similarity, upsample_attention};
 pub use embedding::{cosine_similarity, l2_distance};
 pub use error::MetricsError;
 pub use pairwise::{condensed_index, pdist_cosine, pdist_euclidean};

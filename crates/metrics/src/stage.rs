@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clipshift_augment::Replay;
+use clipshift_augment::{Params, Replay};
 use clipshift_console::progress_bar;
 use clipshift_tables::arrow::array::{
     Array, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array,
@@ -24,7 +24,7 @@ use clipshift_tables::{
 use rayon::prelude::*;
 
 use crate::{
-    AttentionMap, OriginalFeatures, PixelScores, cosine_similarity, l2_distance, pdist_cosine, pdist_euclidean,
+    AttentionMap, OriginalFeatures, aligned_attention_similarity, PixelScores, cosine_similarity, l2_distance, pdist_cosine, pdist_euclidean,
 };
 
 /// Images processed together: bounds memory, keeps every core busy.
@@ -93,9 +93,10 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
     let lineage = manifest.encode_lineage().expect("checked: the encode section exists");
     let committed = !shard_part_files(&run.metrics(), shard)?.is_empty();
     // The request is the embeddings' lineage and the tables' columns (format 2 added
-    // `sensitivity`): a run written before is recomputed instead of being called finished.
+    // `sensitivity`, 3 `attention_similarity_aligned`): a run written before is
+    // recomputed instead of being called finished.
     let mut request = lineage.clone();
-    request.insert("table_format".into(), "2".into());
+    request.insert("table_format".into(), "3".into());
     let start = manifest.begin("metrics", request, config.fresh, committed);
     let mut images = 0;
     let summary = |images, start| -> Result<MetricsSummary, TableError> {
@@ -297,6 +298,16 @@ fn measure_image(
             (Some(map), Some(b)) => map.similarity(b),
             _ => None,
         };
+        // In the variant's frame: the original's map moved by the pixels' warp (the
+        // paper's value for an augmentation that moves no pixel).
+        let aligned = match (&original.attention, &variant.attention) {
+            (Some(a), Some(b)) => match Params::from_json(aug, params).and_then(|p| p.warp(size, size)) {
+                Ok(Some(warp)) => aligned_attention_similarity(a, b, &warp, size, size),
+                Ok(None) => attention,
+                Err(_) => None,
+            },
+            _ => None,
+        };
         let pixel = pixels.as_ref().and_then(|pixels| match pixel_scores(pixels, aug, params) {
             Ok(scores) => Some(scores),
             Err((kind, message)) => {
@@ -321,6 +332,7 @@ fn measure_image(
                 cosine,
                 Some(l2_distance(&original.vector, &variant.vector)),
                 attention,
+                aligned,
                 pixel.and_then(|p| p.patch_similarity),
                 pixel.and_then(|p| p.edge_preservation),
                 pixel.and_then(|p| p.detail_preservation),

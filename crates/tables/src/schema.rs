@@ -28,10 +28,18 @@ pub struct MetricColumn {
 pub const COSINE_SIMILARITY: &str = "cosine_similarity";
 
 /// The metric columns of `metrics.parquet`, in table order.
-pub const METRICS: [MetricColumn; 8] = [
+pub const METRICS: [MetricColumn; 9] = [
     MetricColumn { name: COSINE_SIMILARITY, label: "Cosine similarity", higher_is_similar: true, paper: true },
     MetricColumn { name: "l2_distance", label: "L2 distance", higher_is_similar: false, paper: true },
     MetricColumn { name: "attention_similarity", label: "Attention similarity", higher_is_similar: true, paper: true },
+    // The same comparison after moving the original's map with the variant's geometric
+    // warp (equal to attention_similarity for the augmentations that move no pixel).
+    MetricColumn {
+        name: "attention_similarity_aligned",
+        label: "Attention similarity, aligned",
+        higher_is_similar: true,
+        paper: false,
+    },
     MetricColumn { name: "patch_similarity", label: "Patch similarity", higher_is_similar: true, paper: true },
     MetricColumn { name: "edge_preservation", label: "Edge preservation", higher_is_similar: true, paper: true },
     MetricColumn { name: "detail_preservation", label: "Detail preservation", higher_is_similar: true, paper: true },

@@ -2,6 +2,8 @@
 //! scikit-image) on the committed fixtures, and the edge cases of the metric definitions
 //! (docs/tables.md).
 
+mod aligned;
+
 use std::path::PathBuf;
 
 use clipshift_metrics::{
