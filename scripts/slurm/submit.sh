@@ -4,8 +4,8 @@
 # shard has succeeded.
 #
 #   scripts/slurm/submit.sh --run RUN --data DATA --model MODEL --shards N
-#       [--bin DIR] [--seed S] [--suite FILE] [--device D] [--batch B] [--limit L]
-#       [--sae FILE] [--throttle P] [-- extra sbatch arguments, given to both jobs]
+#       [--bin DIR] [--seed S] [--suite FILE] [--floor] [--device D] [--batch B]
+#       [--limit L] [--sae FILE] [--throttle P] [-- extra sbatch arguments, given to both jobs]
 #
 # Paths are made absolute, so the jobs work whatever directory they start in; RUN,
 # DATA, MODEL and the binaries must be on a filesystem every node sees at the same path.
@@ -25,7 +25,7 @@ die() {
 }
 
 run='' data='' model='' shards='' bin=$repo/target/debug
-seed='' suite='' device='' batch='' limit='' sae='' throttle=''
+seed='' suite='' floor='' device='' batch='' limit='' sae='' throttle=''
 extra=()
 while (($# > 0)); do
     case $1 in
@@ -39,6 +39,10 @@ while (($# > 0)); do
             opt=${1%%=*}
             opt=${opt#--}
             printf -v "$opt" '%s' "${1#*=}"
+            shift
+            ;;
+        --floor)
+            floor=1
             shift
             ;;
         -h | --help)
@@ -89,10 +93,11 @@ fi
 
 # The jobs get the configuration through their environment (sbatch --export=ALL);
 # CLIPSHIFT_* variables of the caller that were not given as options are cleared.
-unset CLIPSHIFT_SEED CLIPSHIFT_SUITE CLIPSHIFT_DEVICE CLIPSHIFT_BATCH CLIPSHIFT_LIMIT CLIPSHIFT_SAE
+unset CLIPSHIFT_SEED CLIPSHIFT_SUITE CLIPSHIFT_FLOOR CLIPSHIFT_DEVICE CLIPSHIFT_BATCH CLIPSHIFT_LIMIT CLIPSHIFT_SAE
 export CLIPSHIFT_BIN=$bin CLIPSHIFT_RUN=$run CLIPSHIFT_DATA=$data CLIPSHIFT_MODEL=$model CLIPSHIFT_SHARDS=$shards
 [[ -n $seed ]] && export CLIPSHIFT_SEED=$seed
 [[ -n $suite ]] && export CLIPSHIFT_SUITE=$suite
+[[ -n $floor ]] && export CLIPSHIFT_FLOOR=1
 [[ -n $device ]] && export CLIPSHIFT_DEVICE=$device
 [[ -n $batch ]] && export CLIPSHIFT_BATCH=$batch
 [[ -n $limit ]] && export CLIPSHIFT_LIMIT=$limit

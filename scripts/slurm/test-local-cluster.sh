@@ -284,7 +284,7 @@ EOF
     touch "$tmp/sae.safetensors"
 
     ids=$(cd / && "$here/submit.sh" --run "$tmp/runs/stub" --data "$tmp/data" --model "$tmp/model" --shards 3 \
-        --bin "$stubs" --seed 7 --device cpu --sae "$tmp/sae.safetensors" -- --chdir="$tmp/out")
+        --bin "$stubs" --seed 7 --floor --device cpu --sae "$tmp/sae.safetensors" -- --chdir="$tmp/out")
     echo "$ids"
     array=$(awk '/^shards:/ {print $4}' <<<"$ids")
     report=$(awk '/^report:/ {print $3}' <<<"$ids")
@@ -297,7 +297,7 @@ EOF
         for stage in augment encode metrics; do
             [[ -e $run/done.$stage.$k ]] || die "stub $stage did not run for shard $k"
         done
-        grep -qx "augment --run $run --data $tmp/data --shard $k/3 --seed 7" "$run/calls.augment.$k" \
+        grep -qx "augment --run $run --data $tmp/data --shard $k/3 --seed 7 --floor" "$run/calls.augment.$k" \
             || die "unexpected augment call: $(cat "$run/calls.augment.$k")"
         grep -qx "encode --run $run --model $tmp/model --shard $k/3 --device cpu" "$run/calls.encode.$k" \
             || die "unexpected encode call: $(cat "$run/calls.encode.$k")"
@@ -334,7 +334,7 @@ a=$tmp/runs/sharded
 b=$tmp/runs/whole
 sae=$repo/models/tiny-clip/sae-random.safetensors
 ids=$(cd / && "$here/submit.sh" --run "$a" --data "$data" --model "$model" --shards 3 --bin "$bin" --seed 0 \
-    --sae "$sae" -- --chdir="$tmp/out")
+    --floor --sae "$sae" -- --chdir="$tmp/out")
 echo "$ids"
 array=$(awk '/^shards:/ {print $4}' <<<"$ids")
 report=$(awk '/^report:/ {print $3}' <<<"$ids")
@@ -345,13 +345,13 @@ expect_states "$report" 1 COMPLETED
 say "sharded run on Slurm: 3 shards + report COMPLETED"
 
 # The reference: the same stages in one process each, unsharded (what `cargo xtask
-# pipeline --seed 0` runs), with the same binaries.
+# pipeline --seed 0 --floor` runs), with the same binaries.
 ref() {
     local rc=0
     "$bin/clipshift-$1" "${@:2}" >>"$tmp/out/reference.log" 2>&1 || rc=$?
     ((rc == 0 || rc == 3)) || { tail -n 40 "$tmp/out/reference.log" >&2; die "reference clipshift-$1 failed with exit status $rc"; }
 }
-ref augment --run "$b" --data "$data" --seed 0
+ref augment --run "$b" --data "$data" --seed 0 --floor
 ref encode --run "$b" --model "$model"
 ref metrics --run "$b"
 ref text --run "$b"

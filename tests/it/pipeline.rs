@@ -161,6 +161,7 @@ fn metrics_measure_every_variant(study: &Study, sym_id: u64) -> RecordBatch {
         ("cosine_similarity", (-1.0, 1.0)),
         ("l2_distance", (0.0, f64::INFINITY)),
         ("attention_similarity", (0.0, 1.0)),
+        ("attention_similarity_aligned", (0.0, 1.0)),
         ("patch_similarity", (0.0, 1.0)),
         ("edge_preservation", (0.0, 1.0)),
         ("detail_preservation", (0.0, 1.0)),
@@ -184,8 +185,23 @@ fn metrics_measure_every_variant(study: &Study, sym_id: u64) -> RecordBatch {
         (0..metrics.num_rows()).find(|&r| m_ids.value(r) == sym_id && m_augs[r] == "horizontal_flip").unwrap();
     assert!((value("cosine_similarity", sym_flip).unwrap() - 1.0).abs() < 1e-6);
     assert!(value("l2_distance", sym_flip).unwrap() < 1e-4);
-    for name in ["attention_similarity", "patch_similarity", "edge_preservation", "detail_preservation", "ssim"] {
+    for name in [
+        "attention_similarity",
+        "attention_similarity_aligned",
+        "patch_similarity",
+        "edge_preservation",
+        "detail_preservation",
+        "ssim",
+    ] {
         assert!((value(name, sym_flip).unwrap() - 1.0).abs() < 1e-6, "{name} of an identical variant");
+    }
+    // In the variant's frame only for the augmentations that move pixels.
+    for row in 0..metrics.num_rows() {
+        let (paper, aligned) = (value("attention_similarity", row), value("attention_similarity_aligned", row));
+        match m_augs[row].as_str() {
+            "horizontal_flip" | "shift_scale_rotate" | "elastic" | "perspective" => {}
+            other => assert_eq!(paper, aligned, "{other}: no warp, the paper's value"),
+        }
     }
     // the augmentations really move the embedding: noise is not identical to the original
     let noise = (0..metrics.num_rows()).find(|&r| m_ids.value(r) == sym_id && m_augs[r] == "noise").unwrap();
@@ -672,5 +688,97 @@ fn severity_sweep_gives_a_dose_response() {
         let mean = values.iter().sum::<f64>() / values.len() as f64;
         assert!((d_mean.value(r) - mean).abs() < 1e-12, "{}: {} vs {mean}", d_augs[r], d_mean.value(r));
     }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// A run of the paper's suite with the noise floor (four images): the floor members are
+/// marked in augmentations.parquet, noise_floor.parquet is the brute-force comparison of
+/// metrics.parquet with the per-image floor, the page names the augmentations inside it,
+/// and the cosine figures carry the band.
+#[test]
+fn the_noise_floor_is_measured_beside_the_suite() {
+    use clipshift_tables::arrow::array::BooleanArray;
+    let root = temp_dir("floor");
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    copy_samples(&data, 4);
+    let suite = Suite::paper().with_floor().unwrap();
+    let run = RunDir::new(root.join("run"));
+    clipshift_augment::stage::run(&augment_config(run.root(), &data, suite.clone(), 5)).unwrap();
+    clipshift_encode::stage::run(&encode_config(run.root(), 32)).unwrap();
+    let metrics =
+        MetricsConfig { run_dir: run.root().to_path_buf(), shard: clipshift_tables::Shard::WHOLE, fresh: false };
+    clipshift_metrics::stage::run(&metrics).unwrap();
+    clipshift_report::run(&clipshift_report::ReportConfig::new(run.root())).unwrap();
+
+    let path = run.augmentations();
+    let augs = table(&path);
+    let floor_col = column::<BooleanArray>(&augs, &path, "floor").unwrap();
+    let floor_members = ["floor_jpeg95", "floor_shift1", "floor_resize75"];
+    for (i, name) in strings(&augs, &path, schema::AUGMENTATION).iter().enumerate() {
+        assert_eq!(floor_col.value(i), floor_members.contains(&name.as_str()), "{name}");
+    }
+
+    // Per image, the smallest cosine any floor member gives.
+    let path = run.metrics();
+    let m = table(&path);
+    let (ids, m_augs) = (column::<UInt64Array>(&m, &path, schema::IMAGE_ID).unwrap(), strings(&m, &path, schema::AUGMENTATION));
+    let cosine = column::<Float64Array>(&m, &path, schema::COSINE_SIMILARITY).unwrap();
+    let mut floor: HashMap<u64, f64> = HashMap::new();
+    for r in (0..m.num_rows()).filter(|&r| floor_members.contains(&m_augs[r].as_str())) {
+        let v = floor.entry(ids.value(r)).or_insert(f64::INFINITY);
+        *v = v.min(cosine.value(r));
+    }
+    assert_eq!(floor.len(), 4);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+
+    let path = run.noise_floor();
+    let t = table(&path);
+    let names = strings(&t, &path, schema::AUGMENTATION);
+    let get = |c: &str| column::<Float64Array>(&t, &path, c).unwrap().clone();
+    let (mean_cos, floor_cos, diff, hi) = (get("mean_cosine"), get("floor_cosine"), get("difference"), get("ci_high"));
+    let inside = column::<BooleanArray>(&t, &path, "inside").unwrap();
+    let is_floor = column::<BooleanArray>(&t, &path, "floor").unwrap();
+    assert_eq!(t.num_rows(), 1 + 12, "the floor's own row and every augmentation");
+    let mut said_inside = Vec::new();
+    for r in 0..t.num_rows() {
+        let name = names[r].as_str();
+        if name == "noise_floor" {
+            assert!((mean_cos.value(r) - mean(&floor.values().copied().collect::<Vec<_>>())).abs() < 1e-12);
+            continue;
+        }
+        let rows: Vec<usize> = (0..m.num_rows()).filter(|&i| m_augs[i] == name).collect();
+        let own: Vec<f64> = rows.iter().map(|&i| cosine.value(i)).collect();
+        assert!((mean_cos.value(r) - mean(&own)).abs() < 1e-12, "{name}");
+        assert_eq!(is_floor.value(r), floor_members.contains(&name), "{name}");
+        if is_floor.value(r) {
+            assert!(diff.is_null(r) && inside.is_null(r), "{name}: a floor member is not tested against itself");
+            continue;
+        }
+        let d: Vec<f64> = rows.iter().map(|&i| cosine.value(i) - floor[&ids.value(i)]).collect();
+        let under: Vec<f64> = rows.iter().map(|&i| floor[&ids.value(i)]).collect();
+        assert!((diff.value(r) - mean(&d)).abs() < 1e-12, "{name}");
+        assert!((floor_cos.value(r) - mean(&under)).abs() < 1e-12, "{name}");
+        assert_eq!(inside.value(r), hi.value(r) >= 0.0, "{name}");
+        if inside.value(r) {
+            said_inside.push(name.to_owned());
+        }
+    }
+    let page = std::fs::read_to_string(run.report_dir().join("index.html")).unwrap();
+    let sentence = page.split("Noise floor (").nth(1).expect("the findings name the floor");
+    let sentence = &sentence[..sentence.find("</li>").unwrap()];
+    let inside_part = &sentence[sentence.find("Inside the floor").unwrap()..sentence.find("Outside:").unwrap()];
+    for name in &said_inside {
+        assert!(inside_part.contains(&format!("<b>{name}</b>")), "{name} missing from: {inside_part}");
+    }
+    for stem in ["cosine_distribution", "layer_profile"] {
+        let svg = std::fs::read_to_string(run.report_dir().join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.contains("noise floor"), "{stem} draws the floor");
+    }
+    let path = run.report_dir().join("layer_profile.parquet");
+    let profile = table(&path);
+    assert!(strings(&profile, &path, schema::AUGMENTATION).iter().any(|a| a == "noise_floor"), "per-layer floor rows");
+    let path = run.report_dir().join("attention_alignment.parquet");
+    assert_eq!(table(&path).num_rows(), 12, "both attention similarities of every augmentation");
     std::fs::remove_dir_all(&root).unwrap();
 }

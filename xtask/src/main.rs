@@ -129,6 +129,11 @@ struct PipelineArgs {
     /// Suite definition (TOML); the paper's nine augmentations by default.
     #[arg(long)]
     suite: Option<PathBuf>,
+    /// Add the noise floor beside the suite (JPEG q95, a one-pixel shift, a resize round
+    /// trip): the report draws it as a band on every cosine figure and says which
+    /// augmentations stay inside it.
+    #[arg(long)]
+    floor: bool,
     /// Also write every variant as PNG.
     #[arg(long)]
     save_images: bool,
@@ -260,6 +265,9 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
     }
     if let Some(suite) = &args.suite {
         augment.extend(["--suite".into(), suite.to_string_lossy().into()]);
+    }
+    if args.floor {
+        augment.push("--floor".into());
     }
     if args.save_images {
         augment.push("--save-images".into());

@@ -83,6 +83,17 @@ pub struct ReportConfig {
 }
 
 impl ReportConfig {
+    /// A bootstrap seed of its own for each named quantity (FNV-1a of the names under
+    /// the report's seed), independent of the order quantities are computed in.
+    pub(crate) fn named_seed(&self, parts: &[&str]) -> u64 {
+        parts.iter().fold(clipshift_tables::Fnv1a::with_seed(self.seed), |h, p| h.bytes(p.as_bytes()).word(0)).finish()
+    }
+
+    /// The percentile bootstrap 95% interval of the mean of `values`, seeded by `parts`.
+    pub(crate) fn mean_ci(&self, values: &[f64], parts: &[&str]) -> (f64, f64) {
+        crate::stats::bootstrap_mean_ci(values, self.bootstrap_resamples, self.named_seed(parts))
+    }
+
     pub fn new(run_dir: impl Into<PathBuf>) -> Self {
         Self {
             run_dir: run_dir.into(),

@@ -20,6 +20,7 @@ mod config;
 mod drift;
 mod error;
 mod figures;
+mod floor;
 mod html;
 mod io;
 mod raster;

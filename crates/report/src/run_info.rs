@@ -40,4 +40,10 @@ impl RunInfo {
     pub(crate) fn members(&self) -> Vec<String> {
         self.augment.suite.members.iter().map(|m| m.name.clone()).collect()
     }
+
+    /// The suite's noise-floor members (`"floor": true` in run.json), in suite order.
+    pub(crate) fn floor_members(&self) -> Vec<String> {
+        let floor = |m: &&clipshift_tables::MemberManifest| m.transform.get("floor") == Some(&Value::Bool(true));
+        self.augment.suite.members.iter().filter(floor).map(|m| m.name.clone()).collect()
+    }
 }

@@ -8,6 +8,7 @@ use clipshift_tables::{ErrorKind, ErrorLog, RunDir, Shard, SourceImages, read_er
 
 use crate::analysis::{self, Clustering, DistanceMatrix, MetricData, PairTest, SummaryRow};
 use crate::figures::{self, Ctx, Figure};
+use crate::floor::NoiseFloor;
 use crate::html;
 use crate::io::{figure_path, table_name, write_bytes, write_parquet};
 use crate::raster::Rasterizer;
@@ -51,11 +52,11 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     }
     tracing::info!(images = data.image_ids.len(), augmentations = data.augs.len(), "loaded metrics");
 
-    let agg = Aggregates::compute(&run, &data, config)?;
+    let agg = Aggregates::compute(&run, &data, &info.floor_members(), config)?;
     let tables = agg.write(&run)?;
 
     let errors = ErrorLog::new(STAGE);
-    let ctx = Ctx { data: &data, summary: &agg.summary, random_init: info.model.random_init };
+    let ctx = Ctx { data: &data, summary: &agg.summary, random_init: info.model.random_init, floor: agg.floor.as_ref() };
     let drawn = draw_figures(&run, &ctx, &agg, &info, config, &errors);
     let figs = write_figures(&run, drawn, &errors)?;
     let records = errors.take();
@@ -69,6 +70,7 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
         data: &data,
         summary: &agg.summary,
         tests: &agg.tests,
+        floor: agg.floor.as_ref(),
         clusterings: &cs,
         figures: &figs,
         tables: &links,
@@ -112,10 +114,17 @@ struct Aggregates {
     variants: Clustering,
     tests: Vec<PairTest>,
     drift: Vec<crate::drift::DriftRow>,
+    /// Present when the suite has floor members.
+    floor: Option<NoiseFloor>,
 }
 
 impl Aggregates {
-    fn compute(run: &RunDir, data: &MetricData, config: &ReportConfig) -> Result<Self, ReportError> {
+    fn compute(
+        run: &RunDir,
+        data: &MetricData,
+        floor_members: &[String],
+        config: &ReportConfig,
+    ) -> Result<Self, ReportError> {
         let summary = analysis::summarize(run, data, config.bootstrap_resamples, config.seed)?;
         let mut order = vec![clipshift_tables::schema::ORIGINAL.to_owned()];
         order.extend(data.augs.iter().cloned());
@@ -131,16 +140,17 @@ impl Aggregates {
         let variants = cluster("variants", present(&order));
         let tests = analysis::pair_tests(data);
         let drift = crate::drift::drift(run, &data.augs, config.seed)?;
-        Ok(Self { summary, distances, augmentations, variants, tests, drift })
+        let floor = NoiseFloor::compute(data, floor_members, config);
+        Ok(Self { summary, distances, augmentations, variants, tests, drift, floor })
     }
 
-    /// Writes `summary`, `distance_matrix`, `linkage`, `clusters` and
-    /// `report/wilcoxon`, returning their paths.
+    /// Writes `summary`, `distance_matrix`, `linkage`, `clusters`, `report/wilcoxon`,
+    /// `drift` and (with floor members) `noise_floor`, returning their paths.
     fn write(&self, run: &RunDir) -> Result<Vec<PathBuf>, ReportError> {
         let report_dir = run.report_dir();
         std::fs::create_dir_all(&report_dir).map_err(|e| ReportError::io(&report_dir, e))?;
         let cs = [&self.augmentations, &self.variants];
-        let tables = [
+        let mut tables = vec![
             (run.summary(), analysis::summary_frame(&self.summary)?),
             (run.distance_matrix(), self.distances.frame()?),
             (run.linkage(), analysis::linkage_frame(&cs)?),
@@ -148,6 +158,14 @@ impl Aggregates {
             (run.wilcoxon(), analysis::pair_tests_frame(&self.tests)?),
             (run.drift(), crate::drift::drift_frame(&self.drift)?),
         ];
+        match &self.floor {
+            Some(floor) => tables.push((run.noise_floor(), floor.frame()?)),
+            // A report of an earlier suite with a floor must not leave its table behind.
+            None => match std::fs::remove_file(run.noise_floor()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(ReportError::io(&run.noise_floor(), e)),
+                _ => {}
+            },
+        }
         let mut paths = Vec::new();
         for (path, mut df) in tables {
             write_parquet(&path, &mut df)?;
@@ -190,6 +208,7 @@ fn draw_figures(
     let attempts = [
         ("gallery", figures::gallery(ctx, &pixels, info.augment.image_size, config)),
         ("attention_overlays", figures::attention_overlays(ctx, &pixels, config)),
+        ("attention_alignment", figures::attention_alignment(ctx)),
         ("cosine_distribution", figures::cosine_distribution(ctx)),
         ("l2_kde", figures::l2_kde(ctx)),
         ("l2_bars", figures::l2_bars(ctx)),
@@ -281,6 +300,7 @@ fn table_links(run: &RunDir, figs: &[Figure], config: &ReportConfig) -> Vec<(Str
         (up(run.linkage()), format!("{} linkage steps in scipy layout, for the augmentations and for all variants", config.linkage)),
         (up(run.clusters()), "flat cluster of each augmentation at 0.7 x the largest merge distance".into()),
         (table_name(&run.wilcoxon()), "paired Wilcoxon signed-rank tests, Holm-corrected per metric".into()),
+        (up(run.noise_floor()), "per augmentation: mean cosine against the noise floor (per image the smallest cosine of a floor member), paired difference with its bootstrap 95% interval, inside or not".into()),
         (up(run.drift()), "per augmentation: paired sign-flip test of the embedding shift and MMD two-sample test (Gaussian kernel, median heuristic), effect sizes and permutation p-values".into()),
     ];
     for f in figs {

@@ -38,7 +38,15 @@ fn tables(run: &RunDir) -> Vec<(PathBuf, bool)> {
     .map(|p| (p, false))
     .collect();
     tables.extend(
-        [run.summary(), run.distance_matrix(), run.linkage(), run.clusters(), run.wilcoxon(), run.drift()]
+        [
+            run.summary(),
+            run.distance_matrix(),
+            run.linkage(),
+            run.clusters(),
+            run.wilcoxon(),
+            run.drift(),
+            run.noise_floor(),
+        ]
             .into_iter()
             .map(|p| (p, true)),
     );

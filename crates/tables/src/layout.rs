@@ -82,6 +82,10 @@ impl RunDir {
     pub fn drift(&self) -> PathBuf {
         self.root.join("drift.parquet")
     }
+    /// The report's comparison of every augmentation with the noise floor.
+    pub fn noise_floor(&self) -> PathBuf {
+        self.root.join("noise_floor.parquet")
+    }
     pub fn distance_matrix(&self) -> PathBuf {
         self.root.join("distance_matrix.parquet")
     }

@@ -452,6 +452,38 @@ pub fn drift() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// `noise_floor.parquet` (report, runs with floor members): per augmentation, its mean
+/// cosine similarity against the floor (per image, the smallest cosine any floor member
+/// gives), the paired mean difference with its bootstrap 95% interval, and whether it
+/// stays inside the floor (the interval reaches 0). Floor members have `floor` true and
+/// null tests; the row `noise_floor` is the floor itself (mean and interval: the band
+/// the figures draw).
+pub fn noise_floor() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        text(AUGMENTATION),
+        Field::new("floor", DataType::Boolean, false),
+        u64_field("n"),
+        f64_field("mean_cosine", false),
+        f64_field("floor_cosine", true),
+        f64_field("difference", true),
+        f64_field("ci_low", true),
+        f64_field("ci_high", true),
+        Field::new("inside", DataType::Boolean, true),
+    ]))
+}
+
+/// `report/attention_alignment.parquet`: per augmentation, the mean attention similarity
+/// in the paper's frame and aligned to the variant's (`attention_similarity_aligned`),
+/// each with its bootstrap 95% interval (from `summary.parquet`).
+pub fn attention_alignment() -> SchemaRef {
+    let mut fields = vec![text(AUGMENTATION), u64_field("n")];
+    fields.extend(
+        ["paper_mean", "paper_ci_low", "paper_ci_high", "aligned_mean", "aligned_ci_low", "aligned_ci_high"]
+            .map(|c| f64_field(c, false)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
 /// `report/sensitivity.parquet`: per augmentation, the distribution of the per-image
 /// sensitivity (1 − cos) / (1 − SSIM).
 pub fn sensitivity_summary() -> SchemaRef {
@@ -604,6 +636,8 @@ mod report_tests {
             caption_alignment_summary(),
             dose_response(),
             drift(),
+            noise_floor(),
+            attention_alignment(),
             sensitivity_summary(),
             sae_top_latents(),
             sae_jaccard(),

@@ -4,7 +4,9 @@ use clipshift_augment::RgbImage;
 use clipshift_tables::RunDir;
 use polars::prelude::*;
 
+use super::text::{Bar, panels};
 use super::{Ctx, Figure, Raster};
+use crate::analysis::SummaryRow;
 use crate::chart::{self, Svg, TextStyle, header};
 use crate::io::{col_str, frame, scan, table_name};
 use crate::replay::{Pixels, THUMB, pick_images, png_bytes, thumb, variants};
@@ -167,4 +169,52 @@ pub(crate) fn attention_overlays(
     let mut f = Figure::new(STEM, title, cap, svg.finish(), table);
     f.rasters = rasters;
     Ok(Some(f))
+}
+
+/// The attention similarity in the paper's frame beside the same comparison in the
+/// variant's frame (`attention_similarity_aligned`), per augmentation: for a geometric
+/// augmentation the gap is the part of the paper's drop that only reflects the warp.
+pub(crate) fn attention_alignment(ctx: &Ctx<'_>) -> Result<Option<Figure>, ReportError> {
+    const PAPER: &str = "attention_similarity";
+    const ALIGNED: &str = "attention_similarity_aligned";
+    let rows: Vec<(&String, &SummaryRow, &SummaryRow)> =
+        ctx.data.augs.iter().filter_map(|a| Some((a, ctx.row(a, PAPER)?, ctx.row(a, ALIGNED)?))).collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let bar = |a: &String, r: &SummaryRow| Bar {
+        label: a.clone(),
+        colour: ctx.colour_of(a),
+        value: r.mean,
+        lo: r.ci_low,
+        hi: r.ci_high,
+    };
+    let title = "Attention similarity in the paper's frame and aligned to the variant's";
+    let svg = panels(
+        ctx,
+        title,
+        &[
+            ("Attention similarity (paper)", rows.iter().map(|(a, p, _)| bar(a, p)).collect()),
+            ("Attention similarity, aligned", rows.iter().map(|(a, _, q)| bar(a, q)).collect()),
+        ],
+    );
+    let col = |name: &str, f: &dyn Fn(&(&String, &SummaryRow, &SummaryRow)) -> f64| {
+        Column::new(name.into(), rows.iter().map(f).collect::<Vec<_>>())
+    };
+    let table = frame(
+        "attention_alignment",
+        &schema::attention_alignment(),
+        vec![
+            Column::new(schema::AUGMENTATION.into(), rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>()),
+            Column::new("n".into(), rows.iter().map(|r| r.2.n).collect::<Vec<_>>()),
+            col("paper_mean", &|r| r.1.mean),
+            col("paper_ci_low", &|r| r.1.ci_low),
+            col("paper_ci_high", &|r| r.1.ci_high),
+            col("aligned_mean", &|r| r.2.mean),
+            col("aligned_ci_low", &|r| r.2.ci_low),
+            col("aligned_ci_high", &|r| r.2.ci_high),
+        ],
+    )?;
+    let cap = ctx.caption("Left: the paper's attention similarity, which compares the variant's class-token attention with the original's in the image frame. Right: attention_similarity_aligned, which first moves the original's upsampled map with the same warp as the pixels (flip, shift-scale-rotate, perspective, elastic, pixel shift) and compares over the pixels the moved map covers, so a flipped image whose attention simply flips scores 1; for augmentations that move no pixel the two are equal. Means over images with percentile bootstrap 95% intervals (summary.parquet).".into());
+    Ok(Some(Figure::new("attention_alignment", title, cap, svg, table)))
 }

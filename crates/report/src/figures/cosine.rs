@@ -3,9 +3,10 @@
 
 use polars::prelude::*;
 
-use super::{Ctx, Figure, fig};
+use super::{Ctx, Figure, fig, floor_caption};
 use crate::ReportError;
 use crate::chart::{self, Anchor, Rect, Scale, Svg, TextStyle, header, nice_domain};
+use crate::floor::Band;
 use crate::io::frame;
 use crate::stats;
 use clipshift_tables::schema::{self, COSINE_SIMILARITY};
@@ -99,10 +100,10 @@ pub(crate) fn cosine_distribution(ctx: &Ctx<'_>) -> Result<Option<Figure>, Repor
     let mut table = CosTable::default();
     for (i, p) in panels.iter().enumerate() {
         let origin = (10.0 + PANEL_W * (i % cols) as f64, top + PANEL_H * (i / cols) as f64);
-        p.draw(&mut svg, origin, &ctx.colour_of(&p.aug), i % cols == 0);
+        p.draw(&mut svg, origin, &ctx.colour_of(&p.aug), i % cols == 0, ctx.floor.map(|f| f.band));
         table.push_panel(i, p);
     }
-    let cap = ctx.caption("Per-image cosine similarity between each augmented embedding and the original's, one panel per augmentation, most disruptive first. Bars: histogram on the density scale (numpy bins=\"auto\"); line: Gaussian kernel density (Scott's bandwidth, scipy.stats.gaussian_kde) between the sample's minimum and maximum; dashed: mean; bar above each panel: mean \u{00b1} one standard deviation (ddof = 1). Each panel has its own axes, zoomed on its sample, so compare locations by the means in the panel titles; an interval running off the axis has no end cap. A sample whose values are all equal is drawn as a single line.".into());
+    let cap = ctx.caption(format!("Per-image cosine similarity between each augmented embedding and the original's, one panel per augmentation, most disruptive first. Bars: histogram on the density scale (numpy bins=\"auto\"); line: Gaussian kernel density (Scott's bandwidth, scipy.stats.gaussian_kde) between the sample's minimum and maximum; dashed: mean; bar above each panel: mean \u{00b1} one standard deviation (ddof = 1). Each panel has its own axes, zoomed on its sample, so compare locations by the means in the panel titles; an interval running off the axis has no end cap. A sample whose values are all equal is drawn as a single line.{}", floor_caption(ctx)));
     Ok(Some(fig("cosine_distribution", title, cap, svg.finish(), table.frame()?)))
 }
 
@@ -140,13 +141,23 @@ struct PanelAxes {
 impl CosPanel {
     /// Draws the panel whose top-left corner is `origin`; the y-axis title
     /// only on the first panel of a row.
-    fn draw(&self, svg: &mut Svg, origin: (f64, f64), colour: &str, first_in_row: bool) {
+    fn draw(&self, svg: &mut Svg, origin: (f64, f64), colour: &str, first_in_row: bool, floor: Option<Band>) {
         let (px0, py0) = origin;
         let r = Rect { x: px0 + 62.0, y: py0 + 50.0, w: PANEL_W - 80.0, h: 118.0 };
         svg.rect(px0 + 8.0, py0 + 5.0, 12.0, 12.0, colour, None);
         svg.text(px0 + 26.0, py0 + 15.0, &self.aug, TextStyle::size(13.0).bold());
         svg.text(px0 + 26.0, py0 + 31.0, &self.stat_line(), TextStyle::size(11.0).fill("#333333"));
         let axes = self.axes(svg, r);
+        if let Some(band) = floor {
+            band.draw_up(svg, r, axes.xs);
+            // Off this panel's zoomed axis: say on which side the floor lies.
+            let style = TextStyle::size(10.0).fill("#555555");
+            if band.lo > axes.x1 {
+                svg.text(r.right() - 4.0, r.y + 10.0, &format!("noise floor {:.4} \u{2192}", band.mean), style.end());
+            } else if band.hi < axes.x0 {
+                svg.text(r.x + 4.0, r.y + 10.0, &format!("\u{2190} noise floor {:.4}", band.mean), style);
+            }
+        }
         if first_in_row {
             svg.text(px0 + 14.0, r.y + r.h / 2.0, "Density", TextStyle::size(11.0).middle().rotate(-90.0));
         }

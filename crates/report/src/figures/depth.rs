@@ -10,6 +10,7 @@ use super::{Ctx, Figure, fig};
 use crate::ReportError;
 use crate::chart::{self, Axis, Rect, Scale, Svg, TextStyle, header, legend, nice_domain};
 use crate::config::ReportConfig;
+use crate::floor::{Band, FLOOR_ROW, per_image_floor};
 use crate::io::{col_f64, col_str, col_u64, frame, scan, table_name};
 use crate::stats;
 
@@ -33,17 +34,33 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
     }
     let name = table_name(&path);
     let df = scan(&path)?
-        .select([col(schema::AUGMENTATION), col("layer"), col(schema::COSINE_SIMILARITY)])
+        .select([col(schema::IMAGE_ID), col(schema::AUGMENTATION), col("layer"), col(schema::COSINE_SIMILARITY)])
         .collect()
         .map_err(ReportError::polars(&name))?;
+    let ids = col_u64(&df, &name, schema::IMAGE_ID)?;
     let augs = col_str(&df, &name, schema::AUGMENTATION)?;
     let layers = col_u64(&df, &name, "layer")?;
     let cosines = col_f64(&df, &name, schema::COSINE_SIMILARITY)?;
+    let members: &[String] = ctx.floor.map_or(&[], |f| &f.members);
     let mut values: BTreeMap<(String, u64), Vec<f64>> = BTreeMap::new();
-    for ((a, l), c) in augs.into_iter().zip(layers).zip(cosines) {
+    let mut floor_rows = Vec::new();
+    for (((id, a), l), c) in ids.into_iter().zip(augs).zip(layers).zip(cosines) {
+        if let (true, Some(c)) = (members.contains(&a), c) {
+            floor_rows.push(((l, id), c));
+        }
         values.entry((a, l)).or_default().extend(c);
     }
     let depth = values.keys().map(|(_, l)| *l).max().unwrap_or(0) as usize + 1;
+    // The noise floor at each layer: per image the smallest cosine of a floor member.
+    let mut floor_values: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for ((layer, _), v) in per_image_floor(floor_rows, members.len()) {
+        floor_values.entry(layer).or_default().push(v);
+    }
+    let floor: Vec<(usize, Band)> = floor_values
+        .iter()
+        .filter_map(|(&l, v)| Some((l as usize, Band::of(v, config, &["noise-floor-layer", &l.to_string()])?)))
+        .collect();
+    let floor = if floor.len() == depth { floor } else { Vec::new() };
 
     let (mut t_aug, mut t_layer, mut t_mean, mut t_lo, mut t_hi, mut t_n, mut t_half) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
@@ -74,6 +91,15 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
         }
         curves.push((a.clone(), points, half));
     }
+    for (layer, band) in &floor {
+        t_aug.push(FLOOR_ROW.to_owned());
+        t_layer.push(*layer as u32);
+        t_mean.push(band.mean);
+        t_lo.push(band.lo);
+        t_hi.push(band.hi);
+        t_n.push(band.n as u64);
+        t_half.push(None);
+    }
     let table = frame(
         "layer_profile",
         &schema::layer_profile(),
@@ -95,8 +121,10 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
     let mut svg = Svg::new(960.0, 560.0);
     let top = header(&mut svg, title, ctx.random_init) + 16.0;
     let r = Rect { x: 90.0, y: top, w: 600.0, h: 560.0 - top - 70.0 };
-    let lo = curves.iter().flat_map(|c| c.1.iter().map(|p| p.2)).fold(f64::INFINITY, f64::min);
-    let hi = curves.iter().flat_map(|c| c.1.iter().map(|p| p.3)).fold(f64::NEG_INFINITY, f64::max);
+    let lo = curves.iter().flat_map(|c| c.1.iter().map(|p| p.2)).chain(floor.iter().map(|f| f.1.lo));
+    let lo = lo.fold(f64::INFINITY, f64::min);
+    let hi = curves.iter().flat_map(|c| c.1.iter().map(|p| p.3)).chain(floor.iter().map(|f| f.1.hi));
+    let hi = hi.fold(f64::NEG_INFINITY, f64::max);
     let (y0, y1, yt) = nice_domain(lo, hi.max(lo + 1e-9), 5);
     let xt: Vec<f64> = (0..depth).map(|l| l as f64).collect();
     let xs = Scale::new(0.0, (depth.max(2) - 1) as f64, r.x, r.right());
@@ -107,6 +135,11 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
         &Axis { scale: xs, ticks: &xt, label: "Layer state (0: after the pre-layernorm, then each block)" },
         &Axis { scale: ys, ticks: &yt, label: "Mean cosine similarity" },
     );
+    if !floor.is_empty() {
+        let mut band: Vec<(f64, f64)> = floor.iter().map(|(l, b)| (xs.map(*l as f64), ys.map(b.hi))).collect();
+        band.extend(floor.iter().rev().map(|(l, b)| (xs.map(*l as f64), ys.map(b.lo))));
+        svg.polygon(&band, "#808080", 0.35, "none", 0.0, None);
+    }
     for (a, points, _) in &curves {
         let c = ctx.colour_of(a);
         let mut band: Vec<(f64, f64)> = points.iter().map(|p| (xs.map(p.0 as f64), ys.map(p.3))).collect();
@@ -115,13 +148,16 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
         let line: Vec<(f64, f64)> = points.iter().map(|p| (xs.map(p.0 as f64), ys.map(p.1))).collect();
         svg.polyline(&line, &c, 2.0);
     }
-    let entries: Vec<(String, String)> = curves
+    let mut entries: Vec<(String, String)> = curves
         .iter()
         .map(|(a, _, half)| {
             let at = half.map_or("no shift".to_owned(), |h| format!("half at {h}"));
             (format!("{a} ({at})"), ctx.colour_of(a))
         })
         .collect();
+    if !floor.is_empty() {
+        entries.push(("noise floor".to_owned(), "#808080".to_owned()));
+    }
     legend(&mut svg, r.right() + 24.0, r.y, &entries);
     svg.text(
         r.right() + 24.0,
@@ -130,8 +166,13 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
         TextStyle::size(11.0).fill("#333333"),
     );
     let cap = ctx.caption(format!(
-        "Mean over images of the cosine similarity between the variant's and the original's class-token state at each layer (layer_shift.parquet), with its percentile bootstrap 95% interval ({} resamples) as a band. Each augmentation's half-shift layer is the first at which 1 \u{2212} mean cosine reaches half its value at the last layer.",
-        config.bootstrap_resamples
+        "Mean over images of the cosine similarity between the variant's and the original's class-token state at each layer (layer_shift.parquet), with its percentile bootstrap 95% interval ({} resamples) as a band. Each augmentation's half-shift layer is the first at which 1 \u{2212} mean cosine reaches half its value at the last layer.{}",
+        config.bootstrap_resamples,
+        if floor.is_empty() {
+            String::new()
+        } else {
+            format!(" Grey band: the noise floor at each layer, the mean over images of the smallest cosine similarity any floor member ({}) gives there, with its bootstrap 95% interval (rows noise_floor of the table).", members.join(", "))
+        }
     ));
     Ok(Some(fig("layer_profile", title, cap, svg.finish(), table)))
 }

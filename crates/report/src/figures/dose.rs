@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use clipshift_tables::{RunDir, schema};
 use polars::prelude::*;
 
-use super::text::ci;
 use super::{Ctx, Figure, fig};
 use crate::ReportError;
 use crate::chart::{self, Axis, Rect, Scale, Svg, TextStyle, colour, header, nice_domain};
@@ -103,7 +102,7 @@ pub(crate) fn dose_response(
                 if values.is_empty() {
                     continue;
                 }
-                let (lo, hi) = ci(&values, config, &["dose", quantity, aug]);
+                let (lo, hi) = config.mean_ci(&values, &["dose", quantity, aug]);
                 points.push(Point {
                     family: family.clone(),
                     severity: *severity,
@@ -128,8 +127,12 @@ pub(crate) fn dose_response(
         let r = Rect { x: 80.0 + panel_w * q as f64, y: top, w: panel_w - 90.0, h: height - top - 70.0 };
         let ours: Vec<&Point> = points.iter().filter(|p| p.quantity == quantity).collect();
         let finite = |v: f64| v.is_finite().then_some(v);
-        let lo = ours.iter().filter_map(|p| finite(p.lo).or(finite(p.mean))).fold(f64::INFINITY, f64::min);
-        let hi = ours.iter().filter_map(|p| finite(p.hi).or(finite(p.mean))).fold(f64::NEG_INFINITY, f64::max);
+        // The cosine panel shows the noise floor too.
+        let band = ctx.floor.map(|f| f.band).filter(|_| quantity == schema::COSINE_SIMILARITY);
+        let lo = ours.iter().filter_map(|p| finite(p.lo).or(finite(p.mean))).chain(band.map(|b| b.lo));
+        let lo = lo.fold(f64::INFINITY, f64::min);
+        let hi = ours.iter().filter_map(|p| finite(p.hi).or(finite(p.mean))).chain(band.map(|b| b.hi));
+        let hi = hi.fold(f64::NEG_INFINITY, f64::max);
         if !lo.is_finite() {
             continue;
         }
@@ -143,6 +146,9 @@ pub(crate) fn dose_response(
             &Axis { scale: xs, ticks: &xt, label: "severity (3 = the paper's setting)" },
             &Axis { scale: ys, ticks: &yt, label },
         );
+        if let Some(band) = band {
+            band.draw_across(&mut svg, r, ys);
+        }
         for (f, family) in names.iter().enumerate() {
             let line: Vec<&&Point> = ours.iter().filter(|p| &p.family == *family).collect();
             if line.is_empty() {
@@ -184,6 +190,6 @@ pub(crate) fn dose_response(
         "Each sweep family of the suite (augmentations.parquet's family and severity) at its severity levels, the levels of a family paired (the same random draws for an image at every level, only the magnitude changes): mean over images with its percentile bootstrap 95% band ({} resamples).{}",
         config.bootstrap_resamples,
         if text { " Flip rate: share of images whose top-1 zero-shot label differs from the original's (text stage)." } else { "" }
-    ));
+    ) + &super::floor_caption(ctx));
     Ok(Some(fig("dose_response", title, cap, svg.finish(), table)))
 }

@@ -21,7 +21,7 @@ use crate::analysis::{MetricData, RADAR, SummaryRow};
 use crate::chart::{self, colour};
 use crate::stats;
 
-pub(crate) use attention::attention_overlays;
+pub(crate) use attention::{attention_alignment, attention_overlays};
 pub(crate) use cosine::cosine_distribution;
 pub(crate) use dendrogram::dendrogram;
 pub(crate) use depth::layer_shift;
@@ -65,6 +65,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) data: &'a MetricData,
     pub(crate) summary: &'a [SummaryRow],
     pub(crate) random_init: bool,
+    /// The noise floor, when the suite has floor members: a band on every cosine figure.
+    pub(crate) floor: Option<&'a crate::floor::NoiseFloor>,
 }
 
 impl Ctx<'_> {
@@ -119,6 +121,20 @@ impl Ctx<'_> {
         let hi = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let t = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
         Some(if def.higher_is_similar { t } else { 1.0 - t })
+    }
+}
+
+/// The caption's sentence on the noise-floor band, when the run has a floor.
+fn floor_caption(ctx: &Ctx<'_>) -> String {
+    match ctx.floor {
+        Some(f) => format!(
+            " Grey band: the noise floor, the mean over images of the smallest cosine similarity any floor member ({}) gives, with its bootstrap 95% interval: {:.4} [{:.4}, {:.4}].",
+            f.members.join(", "),
+            f.band.mean,
+            f.band.lo,
+            f.band.hi
+        ),
+        None => String::new(),
     }
 }
 

@@ -8,7 +8,7 @@ use clipshift_tables::{RunDir, schema};
 use polars::prelude::*;
 
 use super::dendrogram::tree;
-use super::text::{Bar, ci, panels};
+use super::text::{Bar, panels};
 use super::{Ctx, Figure, fig};
 use crate::ReportError;
 use crate::analysis::Clustering;
@@ -255,7 +255,7 @@ fn jaccard(ctx: &Ctx<'_>, shift: &Shift, config: &ReportConfig) -> Result<Option
         .iter()
         .map(|a| {
             let v = &shift.jaccard[*a];
-            let (lo, hi) = ci(v, config, &["sae-jaccard", a]);
+            let (lo, hi) = config.mean_ci(v, &["sae-jaccard", a]);
             ((*a).clone(), v.len() as u64, stats::mean(v), lo, hi)
         })
         .collect();
@@ -327,7 +327,8 @@ fn faithfulness(ctx: &Ctx<'_>, run: &RunDir) -> Result<Option<Figure>, ReportErr
     let mut svg = Svg::new(960.0, 560.0);
     let top = header(&mut svg, title, ctx.random_init) + 16.0;
     let r = Rect { x: 90.0, y: top, w: 640.0, h: 560.0 - top - 70.0 };
-    let values: Vec<f64> = cosine.iter().flatten().copied().collect();
+    let band = ctx.floor.map(|f| f.band);
+    let values: Vec<f64> = cosine.iter().flatten().copied().chain(band.iter().flat_map(|b| [b.lo, b.hi])).collect();
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (y0, y1, yt) = nice_domain(lo, if hi > lo { hi } else { lo + 1e-6 }, 5);
@@ -339,6 +340,9 @@ fn faithfulness(ctx: &Ctx<'_>, run: &RunDir) -> Result<Option<Figure>, ReportErr
         &Axis { scale: xs, ticks: &[], label: "latents restored, n (positions evenly spaced)" },
         &Axis { scale: ys, ticks: &yt, label: "mean cosine to the original" },
     );
+    if let Some(band) = band {
+        band.draw_across(&mut svg, r, ys);
+    }
     for (i, n) in counts.iter().enumerate() {
         let px = xs.map(i as f64);
         svg.line(px, r.bottom(), px, r.bottom() + 5.0, "#333333", 1.0, None);
@@ -377,7 +381,8 @@ fn faithfulness(ctx: &Ctx<'_>, run: &RunDir) -> Result<Option<Figure>, ReportErr
         ],
     )?;
     let cap = ctx.caption(
-        "The seed paper's faithfulness test turned on the shift (faithfulness.parquet): y = cos(e(h\u{0302}), e_original) after restoring the variant's top-n latents to their original values, in the order of each score, averaged over every variant of every augmentation (n = 0 is the variant's own cosine). An attribution that explains the drop climbs faster than random; LogitLens and energy are the seed's baselines. The table also gives the mean share of the gap 1 \u{2212} y(0) closed.".to_owned(),
+        "The seed paper's faithfulness test turned on the shift (faithfulness.parquet): y = cos(e(h\u{0302}), e_original) after restoring the variant's top-n latents to their original values, in the order of each score, averaged over every variant of every augmentation (n = 0 is the variant's own cosine). An attribution that explains the drop climbs faster than random; LogitLens and energy are the seed's baselines. The table also gives the mean share of the gap 1 \u{2212} y(0) closed.".to_owned()
+            + &super::floor_caption(ctx),
     );
     Ok(Some(fig("sae_faithfulness", title, cap, svg.finish(), table)))
 }

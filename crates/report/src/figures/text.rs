@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use clipshift_tables::{Fnv1a, RunDir, schema};
+use clipshift_tables::{RunDir, schema};
 use polars::prelude::*;
 
 use super::{Ctx, Figure, fig};
@@ -73,13 +73,6 @@ pub(super) fn panels(ctx: &Ctx<'_>, title: &str, panels: &[(&str, Vec<Bar>)]) ->
     svg.finish()
 }
 
-fn seed(config: &ReportConfig, parts: &[&str]) -> u64 {
-    parts.iter().fold(Fnv1a::with_seed(config.seed), |h, p| h.bytes(p.as_bytes()).word(0)).finish()
-}
-
-pub(super) fn ci(values: &[f64], config: &ReportConfig, parts: &[&str]) -> (f64, f64) {
-    stats::bootstrap_mean_ci(values, config.bootstrap_resamples, seed(config, parts))
-}
 
 /// Flip rate of the top-1 zero-shot label and mean KL(original ‖ variant) per augmentation.
 pub(crate) fn zero_shot(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) -> Result<Option<Figure>, ReportError> {
@@ -110,8 +103,8 @@ pub(crate) fn zero_shot(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) -> R
     let mut rows = Vec::new();
     for a in ctx.data.augs.iter().filter(|a| by_aug.contains_key(*a)) {
         let (flips, kls) = &by_aug[a];
-        let (flo, fhi) = ci(flips, config, &["flip", a]);
-        let (klo, khi) = ci(kls, config, &["kl", a]);
+        let (flo, fhi) = config.mean_ci(flips, &["flip", a]);
+        let (klo, khi) = config.mean_ci(kls, &["kl", a]);
         let (flip, kl) = ([stats::mean(flips), flo, fhi], [stats::mean(kls), klo, khi]);
         rows.push(Row { aug: a.clone(), n: flips.len() as u64, flip, kl });
     }
@@ -207,7 +200,7 @@ pub(crate) fn keyword_alignment(
     for a in &augs {
         for p in &prompts {
             let Some(v) = cells.get(&((*a).clone(), p.clone())) else { continue };
-            let (lo, hi) = ci(v, config, &["keyword", a, p]);
+            let (lo, hi) = config.mean_ci(v, &["keyword", a, p]);
             table_rows.push(((*a).clone(), p.clone(), own(a, p), v.len() as u64, stats::mean(v), lo, hi));
         }
     }
@@ -330,7 +323,7 @@ pub(crate) fn keyword_shift_correlation(
         .filter_map(|a| {
             let (shift, delta) = pairs.get(a)?;
             let (lo, hi) =
-                stats::bootstrap_pearson_ci(shift, delta, config.bootstrap_resamples, seed(config, &["r", a]));
+                stats::bootstrap_pearson_ci(shift, delta, config.bootstrap_resamples, config.named_seed(&["r", a]));
             Some((a.clone(), shift.len() as u64, stats::pearson(shift, delta), lo, hi))
         })
         .collect();
@@ -401,9 +394,9 @@ pub(crate) fn captions(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) -> Re
         .iter()
         .map(|a| {
             let v = &by[a];
-            let (dlo, dhi) = ci(&v[1], config, &["caption-delta", a]);
-            let (r1lo, r1hi) = ci(&v[2], config, &["recall1", a]);
-            let (r5lo, r5hi) = ci(&v[3], config, &["recall5", a]);
+            let (dlo, dhi) = config.mean_ci(&v[1], &["caption-delta", a]);
+            let (r1lo, r1hi) = config.mean_ci(&v[2], &["recall1", a]);
+            let (r5lo, r5hi) = config.mean_ci(&v[3], &["recall5", a]);
             let values = [
                 stats::mean(&v[0]),
                 stats::mean(&v[1]),

@@ -10,6 +10,7 @@ use clipshift_tables::schema::COSINE_SIMILARITY;
 /// Sentences stating what the data says.
 pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
     let mut out = most_and_least_disruptive(p);
+    out.extend(noise_floor(p));
     out.extend(cosine_significance(p));
     out.extend(other_metrics_significance(p));
     if p.data.image_ids.len() < 6 {
@@ -36,6 +37,26 @@ pub(crate) fn findings(p: &Page<'_>) -> Vec<String> {
         ));
     }
     out
+}
+
+/// Which augmentations stay inside the noise floor, when the suite has one.
+fn noise_floor(p: &Page<'_>) -> Option<String> {
+    let floor = p.floor?;
+    let (inside, outside) = floor.inside_and_outside();
+    let list = |augs: &[&str]| match augs {
+        [] => "none".to_owned(),
+        _ => augs.iter().map(|a| format!("<b>{}</b>", escape(a))).collect::<Vec<_>>().join(", "),
+    };
+    Some(format!(
+        "Noise floor ({}): the smallest cosine similarity a change that should not matter gives averages {:.4} [{:.4}, {:.4}] over {} images. Inside the floor (the paired mean difference to it not below 0 at 95%, noise_floor.parquet): {}. Outside: {}.",
+        escape(&floor.members.join(", ")),
+        floor.band.mean,
+        floor.band.lo,
+        floor.band.hi,
+        floor.band.n,
+        list(&inside),
+        list(&outside)
+    ))
 }
 
 /// The most and the least disruptive augmentation by cosine similarity, and

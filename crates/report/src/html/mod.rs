@@ -33,6 +33,7 @@ pub(crate) struct Page<'a> {
     pub(crate) data: &'a MetricData,
     pub(crate) summary: &'a [SummaryRow],
     pub(crate) tests: &'a [PairTest],
+    pub(crate) floor: Option<&'a crate::floor::NoiseFloor>,
     pub(crate) clusterings: &'a [&'a Clustering],
     pub(crate) figures: &'a [Figure],
     /// (file name relative to the run directory, description)
