@@ -121,7 +121,7 @@ pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<
     write_images(&dir, &ids);
     let variants: Vec<&str> = std::iter::once("original").chain(AUGS).collect();
     let (mut m_id, mut m_aug) = (vec![], vec![]);
-    let mut m_cols: Vec<Vec<Option<f64>>> = vec![vec![]; 8];
+    let mut m_cols: Vec<Vec<Option<f64>>> = vec![vec![]; 9];
     let (mut p_id, mut p_a, mut p_b, mut p_c, mut p_e) = (vec![], vec![], vec![], vec![], vec![]);
     let (mut a_id, mut a_aug) = (vec![], vec![]);
     let mut sums = vec![0.0; AUGS.len()];
@@ -153,6 +153,7 @@ pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<
                 Some(l2(&embs[0], &embs[k + 1])),
                 // Scores are at most 1, as the metrics stage's are (the tables are validated).
                 Some((1.0 - s * 0.5 + 0.01 * rng.next()).min(1.0)),
+                Some((1.0 - s * 0.45 + 0.01 * rng.next()).min(1.0)),
                 Some((1.0 - s * 0.3 + 0.01 * rng.next()).min(1.0)),
                 Some((1.0 - s * 0.6 + 0.01 * rng.next()).min(1.0)),
                 // A null where a metric is undefined for one image.
@@ -162,7 +163,7 @@ pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<
             ];
             // Sensitivity, as the metrics stage derives it.
             let mut vals = vals;
-            vals[7] = vals[0].zip(vals[6]).and_then(|(c, s)| clipshift_metrics::stage::sensitivity(c, s));
+            vals[8] = vals[0].zip(vals[7]).and_then(|(c, s)| clipshift_metrics::stage::sensitivity(c, s));
             for (c, v) in m_cols.iter_mut().zip(vals) {
                 c.push(v);
             }
@@ -179,6 +180,7 @@ pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<
             Column::new("params".into(), vec!["{}"; n_aug_rows]),
             Column::full_null("family".into(), n_aug_rows, &DataType::String),
             Column::full_null("severity".into(), n_aug_rows, &DataType::UInt32),
+            Column::new("floor".into(), vec![false; n_aug_rows]),
             Column::full_null("png".into(), n_aug_rows, &DataType::Binary),
         ],
     );
@@ -186,6 +188,7 @@ pub(crate) fn synthetic_run_sized(name: &str, n_images: usize) -> (PathBuf, Vec<
         "cosine_similarity",
         "l2_distance",
         "attention_similarity",
+        "attention_similarity_aligned",
         "patch_similarity",
         "edge_preservation",
         "detail_preservation",
@@ -248,7 +251,7 @@ fn summary_has_every_statistic(dir: &Path, cos_means: &[f64]) {
         names(&s),
         ["augmentation", "metric", "n", "mean", "std", "median", "p05", "p95", "ci_low", "ci_high", "rank"]
     );
-    assert_eq!(s.height(), 9 * 8, "the seven measures and the sensitivity");
+    assert_eq!(s.height(), 9 * 9, "the seven measures, the aligned attention and the sensitivity");
     assert_eq!(s.column("n").unwrap().dtype(), &DataType::UInt64);
     assert_eq!(s.column("rank").unwrap().dtype(), &DataType::UInt32);
     let aug = s.column("augmentation").unwrap().str().unwrap().clone();
@@ -337,6 +340,7 @@ fn every_figure_has_svg_png_and_table(dir: &Path, summary: &ReportSummary) {
         "ranked_profiles",
         "sample_heatmap",
         "sensitivity",
+        "attention_alignment",
     ] {
         assert!(summary.figures.iter().any(|f| f == stem), "figure {stem} not produced");
         let svg = fs::read_to_string(report.join(format!("{stem}.svg"))).unwrap();
@@ -367,9 +371,26 @@ fn every_figure_has_svg_png_and_table(dir: &Path, summary: &ReportSummary) {
         let got = sens.column("mean").unwrap().f64().unwrap().get(i).unwrap();
         assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{aug}: {got} vs {want}");
     }
+    // Both attention similarities beside each other are the summary's means.
+    let both = read(&report.join("attention_alignment.parquet"));
+    assert_eq!(both.height(), 9);
+    for i in 0..both.height() {
+        let aug = both.column("augmentation").unwrap().str().unwrap().get(i).unwrap().to_owned();
+        for (column, metric) in [("paper_mean", "attention_similarity"), ("aligned_mean", "attention_similarity_aligned")] {
+            let row = (0..summary.height())
+                .find(|&r| {
+                    summary.column("augmentation").unwrap().str().unwrap().get(r) == Some(aug.as_str())
+                        && summary.column("metric").unwrap().str().unwrap().get(r) == Some(metric)
+                })
+                .unwrap();
+            let want = summary.column("mean").unwrap().f64().unwrap().get(row).unwrap();
+            assert_eq!(both.column(column).unwrap().f64().unwrap().get(i), Some(want), "{aug} {metric}");
+        }
+    }
+    assert!(!dir.join("noise_floor.parquet").exists(), "no floor members: no floor table");
 
     let w = read(&report.join("wilcoxon.parquet"));
-    assert_eq!(w.height(), 36 * 8);
+    assert_eq!(w.height(), 36 * 9);
     let ph = w.column("p_holm").unwrap().f64().unwrap().clone();
     let p = w.column("p_value").unwrap().f64().unwrap().clone();
     for i in 0..w.height() {
