@@ -6,6 +6,7 @@
 
 mod bench_inside;
 mod bench_memory;
+mod bench_pipeline;
 mod bench_resume;
 mod runtime;
 
@@ -68,9 +69,11 @@ enum Task {
     /// RSS of every stage against the number of images, `--sizes 64,256,1024`); scale (the
     /// same with wall time and rows/s, 1,664 and 13,312 images); resume (a run killed at
     /// 60% and started again, against a whole run); inside (the text and SAE stages
-    /// against encode, full-size ViT-B/32 and SAE, `--images 64`).
+    /// against encode, full-size ViT-B/32 and SAE, `--images 64`); pipeline (the whole
+    /// `cargo xtask pipeline` against the paper's pipeline structure in Python,
+    /// `--images 16 --large 48`).
     Bench {
-        /// Which benchmark: augment, encode, metrics, memory, scale, resume, inside.
+        /// Which benchmark: augment, encode, metrics, memory, scale, resume, inside, pipeline.
         what: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -549,10 +552,15 @@ fn bench(root: &Path, what: &str, args: &[String]) -> Result<()> {
     if what == "inside" {
         return bench_inside::bench_inside(root, args);
     }
+    if what == "pipeline" {
+        return bench_pipeline::bench_pipeline(root, args);
+    }
     let package = match what {
         "augment" | "encode" | "metrics" => format!("clipshift-{what}"),
         other => {
-            bail!("unknown benchmark `{other}` (expected augment, encode, metrics, memory, scale, resume or inside)")
+            bail!(
+                "unknown benchmark `{other}` (expected augment, encode, metrics, memory, scale, resume, inside or pipeline)"
+            )
         }
     };
     let lib = runtime::ensure(root, false)?;

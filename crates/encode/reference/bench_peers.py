@@ -40,6 +40,9 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "models"))
 from export_clip import PRESETS, random_weights  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from gemm import gemm_rate  # noqa: E402  (the same measurement as the pipeline benchmark)
+
 
 def cpu_name() -> str:
     try:
@@ -73,25 +76,6 @@ def summary(times: list[float], batch: int) -> dict:
     median = statistics.median(times)
     return {"images_per_s": batch / median, "median_batch_s": median, "min_batch_s": min(times),
             "calls": len(times)}
-
-
-def gemm_rate(threads: int) -> dict:
-    """Best fp32 GEMM rate in GFLOP/s (2 n^3 per n x n product) of numpy and torch."""
-    import torch
-    torch.set_num_threads(threads)
-    out = {}
-    for name, make, mm in [
-        ("numpy", lambda n: np.random.default_rng(0).standard_normal((n, n), dtype=np.float32), np.matmul),
-        ("torch", lambda n: torch.randn(n, n, dtype=torch.float32), torch.mm),
-    ]:
-        best = 0.0
-        for n in (1024, 1536, 2048):
-            a, b = make(n), make(n)
-            t = min(time_calls(lambda: mm(a, b), min_seconds=1.5, min_calls=3, warmup=1))
-            best = max(best, 2 * n**3 / t / 1e9)
-        out[name] = best
-    out["best"] = max(out["numpy"], out["torch"])
-    return out
 
 
 def ort_session(path: Path, threads: int):

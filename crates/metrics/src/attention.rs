@@ -118,7 +118,13 @@ impl AttentionMap {
 /// flipped image whose attention flips with it scores 1.
 ///
 /// `None` as for [`attention_similarity`], and when no pixel is covered.
-pub fn aligned_attention_similarity(original: &[f32], variant: &[f32], warp: &Warp, width: u32, height: u32) -> Option<f64> {
+pub fn aligned_attention_similarity(
+    original: &[f32],
+    variant: &[f32],
+    warp: &Warp,
+    width: u32,
+    height: u32,
+) -> Option<f64> {
     if original.len() != variant.len() || !original.iter().chain(variant).all(|x| x.is_finite()) {
         return None;
     }

@@ -24,7 +24,8 @@ use clipshift_tables::{
 use rayon::prelude::*;
 
 use crate::{
-    AttentionMap, OriginalFeatures, aligned_attention_similarity, PixelScores, cosine_similarity, l2_distance, pdist_cosine, pdist_euclidean,
+    AttentionMap, OriginalFeatures, PixelScores, aligned_attention_similarity, cosine_similarity, l2_distance,
+    pdist_cosine, pdist_euclidean,
 };
 
 /// Images processed together: bounds memory, keeps every core busy.

@@ -120,7 +120,8 @@ impl NoiseFloor {
             return None;
         }
         let images = 0..data.image_ids.len();
-        let rows = member_ix.iter().flat_map(|&m| images.clone().filter_map(move |i| Some((i, data.value(cos, m, i)?))));
+        let rows =
+            member_ix.iter().flat_map(|&m| images.clone().filter_map(move |i| Some((i, data.value(cos, m, i)?))));
         let floor = per_image_floor(rows, member_ix.len());
         let band = Band::of(&floor.values().copied().collect::<Vec<_>>(), config, &["noise-floor"])?;
         let mut out = vec![FloorRow {
@@ -156,7 +157,11 @@ impl NoiseFloor {
                 test: test.flatten(),
             });
         }
-        Some(NoiseFloor { members: data.augs.iter().filter(|a| members.contains(a)).cloned().collect(), band, rows: out })
+        Some(NoiseFloor {
+            members: data.augs.iter().filter(|a| members.contains(a)).cloned().collect(),
+            band,
+            rows: out,
+        })
     }
 
     /// The augmentations (not floor members) inside the floor and outside it, in suite order.
@@ -177,7 +182,10 @@ impl NoiseFloor {
             "noise_floor",
             &schema::noise_floor(),
             vec![
-                Column::new(schema::AUGMENTATION.into(), rows.iter().map(|r| r.augmentation.clone()).collect::<Vec<_>>()),
+                Column::new(
+                    schema::AUGMENTATION.into(),
+                    rows.iter().map(|r| r.augmentation.clone()).collect::<Vec<_>>(),
+                ),
                 Column::new("floor".into(), rows.iter().map(|r| r.floor).collect::<Vec<_>>()),
                 Column::new("n".into(), rows.iter().map(|r| r.n).collect::<Vec<_>>()),
                 Column::new("mean_cosine".into(), rows.iter().map(|r| r.mean_cosine).collect::<Vec<_>>()),

@@ -56,7 +56,8 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     let tables = agg.write(&run)?;
 
     let errors = ErrorLog::new(STAGE);
-    let ctx = Ctx { data: &data, summary: &agg.summary, random_init: info.model.random_init, floor: agg.floor.as_ref() };
+    let ctx =
+        Ctx { data: &data, summary: &agg.summary, random_init: info.model.random_init, floor: agg.floor.as_ref() };
     let drawn = draw_figures(&run, &ctx, &agg, &info, config, &errors);
     let figs = write_figures(&run, drawn, &errors)?;
     let records = errors.take();
@@ -162,7 +163,9 @@ impl Aggregates {
             Some(floor) => tables.push((run.noise_floor(), floor.frame()?)),
             // A report of an earlier suite with a floor must not leave its table behind.
             None => match std::fs::remove_file(run.noise_floor()) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(ReportError::io(&run.noise_floor(), e)),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(ReportError::io(&run.noise_floor(), e));
+                }
                 _ => {}
             },
         }

@@ -47,8 +47,8 @@ fn tables(run: &RunDir) -> Vec<(PathBuf, bool)> {
             run.drift(),
             run.noise_floor(),
         ]
-            .into_iter()
-            .map(|p| (p, true)),
+        .into_iter()
+        .map(|p| (p, true)),
     );
     tables.into_iter().map(|(p, agg)| (p.strip_prefix(run.root()).unwrap_or(&p).to_path_buf(), agg)).collect()
 }

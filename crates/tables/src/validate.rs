@@ -386,6 +386,7 @@ mod tests {
                 Arc::new(StringArray::from(vec!["{}", "{}", "{}"])),
                 Arc::new(StringArray::from(vec![None::<&str>; 3])),
                 Arc::new(arrow::array::UInt32Array::from(vec![None::<u32>; 3])),
+                Arc::new(arrow::array::BooleanArray::from(vec![false; 3])),
                 Arc::new(arrow::array::BinaryArray::from(vec![None::<&[u8]>; 3])),
             ],
         )

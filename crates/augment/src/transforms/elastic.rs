@@ -59,6 +59,11 @@ pub fn remap_displaced(
         return Err(invalid("elastic_transform", format!("displacement fields must have {n} values each")));
     }
     let mut out = vec![0u8; image.as_raw().len()];
-    Warp::displaced(dx.to_vec(), dy.to_vec(), border_mode).with_fill(fill).apply_rgb8(image.as_raw(), width, height, &mut out);
+    Warp::displaced(dx.to_vec(), dy.to_vec(), border_mode).with_fill(fill).apply_rgb8(
+        image.as_raw(),
+        width,
+        height,
+        &mut out,
+    );
     Ok(RgbImage::from_raw(width, height, out).expect("buffer size matches dimensions"))
 }

@@ -314,7 +314,10 @@ impl Transform {
             Transform::Jpeg(t) => {
                 let [lo, hi] = t.quality_range;
                 if !(1 <= lo && lo <= hi && hi <= 100) {
-                    return Err(format!("quality_range must be a non-decreasing pair within [1, 100], got {:?}", t.quality_range));
+                    return Err(format!(
+                        "quality_range must be a non-decreasing pair within [1, 100], got {:?}",
+                        t.quality_range
+                    ));
                 }
                 Ok(())
             }

@@ -356,7 +356,9 @@ fn sample_f32(src: &[f32], width: u32, height: u32, border: BorderMode, x: f32, 
         (Some(xi), Some(yi)) => src[yi * width as usize + xi],
         _ => 0.0,
     };
-    px(xi[0], yi[0]) * weights[0] + px(xi[1], yi[0]) * weights[1] + px(xi[0], yi[1]) * weights[2]
+    px(xi[0], yi[0]) * weights[0]
+        + px(xi[1], yi[0]) * weights[1]
+        + px(xi[0], yi[1]) * weights[2]
         + px(xi[1], yi[1]) * weights[3]
 }
 

@@ -73,7 +73,6 @@ pub(super) fn panels(ctx: &Ctx<'_>, title: &str, panels: &[(&str, Vec<Bar>)]) ->
     svg.finish()
 }
 
-
 /// Flip rate of the top-1 zero-shot label and mean KL(original ‖ variant) per augmentation.
 pub(crate) fn zero_shot(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) -> Result<Option<Figure>, ReportError> {
     let path = run.zero_shot();

@@ -376,7 +376,9 @@ fn every_figure_has_svg_png_and_table(dir: &Path, summary: &ReportSummary) {
     assert_eq!(both.height(), 9);
     for i in 0..both.height() {
         let aug = both.column("augmentation").unwrap().str().unwrap().get(i).unwrap().to_owned();
-        for (column, metric) in [("paper_mean", "attention_similarity"), ("aligned_mean", "attention_similarity_aligned")] {
+        for (column, metric) in
+            [("paper_mean", "attention_similarity"), ("aligned_mean", "attention_similarity_aligned")]
+        {
             let row = (0..summary.height())
                 .find(|&r| {
                     summary.column("augmentation").unwrap().str().unwrap().get(r) == Some(aug.as_str())
