@@ -191,9 +191,9 @@ fn metrics_measure_every_variant(study: &Study, sym_id: u64) -> RecordBatch {
         assert!((value(name, sym_flip).unwrap() - 1.0).abs() < 1e-6, "{name} of an identical variant");
     }
     // In the variant's frame only for the augmentations that move pixels.
-    for row in 0..metrics.num_rows() {
+    for (row, aug) in m_augs.iter().enumerate() {
         let (paper, aligned) = (value("attention_similarity", row), value("attention_similarity_aligned", row));
-        match m_augs[row].as_str() {
+        match aug.as_str() {
             "horizontal_flip" | "shift_scale_rotate" | "elastic" | "perspective" => {}
             other => assert_eq!(paper, aligned, "{other}: no warp, the paper's value"),
         }
@@ -737,8 +737,8 @@ fn the_noise_floor_is_measured_beside_the_suite() {
     let is_floor = column::<BooleanArray>(&t, &path, "floor").unwrap();
     assert_eq!(t.num_rows(), 1 + 12, "the floor's own row and every augmentation");
     let mut said_inside = Vec::new();
-    for r in 0..t.num_rows() {
-        let name = names[r].as_str();
+    for (r, name) in names.iter().enumerate() {
+        let name = name.as_str();
         if name == "noise_floor" {
             assert!((mean_cos.value(r) - mean(&floor.values().copied().collect::<Vec<_>>())).abs() < 1e-12);
             continue;

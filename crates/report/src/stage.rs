@@ -164,7 +164,7 @@ impl Aggregates {
             // A report of an earlier suite with a floor must not leave its table behind.
             None => match std::fs::remove_file(run.noise_floor()) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(ReportError::io(&run.noise_floor(), e));
+                    return Err(ReportError::io(run.noise_floor(), e));
                 }
                 _ => {}
             },
