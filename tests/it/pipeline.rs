@@ -634,24 +634,31 @@ fn every_stage_reruns_alone(study: &Study, metrics: &RecordBatch, emb: &RecordBa
     assert!(max_diff < 1e-5, "batch 7 and batch 16 differ by {max_diff}");
 }
 
+/// `suite` on the first `images` samples through augment (run seed `seed`), encode with
+/// the tiny model, metrics and the report; the temporary root and the run directory.
+fn run_suite(name: &str, suite: &Suite, images: usize, seed: u64) -> (PathBuf, RunDir) {
+    let root = temp_dir(name);
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    copy_samples(&data, images);
+    let run = RunDir::new(root.join("run"));
+    clipshift_augment::stage::run(&augment_config(run.root(), &data, suite.clone(), seed)).unwrap();
+    clipshift_encode::stage::run(&encode_config(run.root(), 32)).unwrap();
+    let metrics =
+        MetricsConfig { run_dir: run.root().to_path_buf(), shard: clipshift_tables::Shard::WHOLE, fresh: false };
+    clipshift_metrics::stage::run(&metrics).unwrap();
+    clipshift_report::run(&clipshift_report::ReportConfig::new(run.root())).unwrap();
+    (root, run)
+}
+
 /// A run of `suites/severity.toml` (three images): family and severity recorded for every
 /// sweep level (null for the original and the flip), and the report's dose–response
 /// table the mean of metrics.parquet over images at every level.
 #[test]
 fn severity_sweep_gives_a_dose_response() {
     use clipshift_tables::arrow::array::UInt32Array;
-    let root = temp_dir("severity");
-    let data = root.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    copy_samples(&data, 3);
     let suite = Suite::load(&crate::support::workspace_root().join("suites/severity.toml")).unwrap();
-    let run = RunDir::new(root.join("run"));
-    clipshift_augment::stage::run(&augment_config(run.root(), &data, suite.clone(), 3)).unwrap();
-    clipshift_encode::stage::run(&encode_config(run.root(), 32)).unwrap();
-    let metrics =
-        MetricsConfig { run_dir: run.root().to_path_buf(), shard: clipshift_tables::Shard::WHOLE, fresh: false };
-    clipshift_metrics::stage::run(&metrics).unwrap();
-    clipshift_report::run(&clipshift_report::ReportConfig::new(run.root())).unwrap();
+    let (root, run) = run_suite("severity", &suite, 3, 3);
 
     let path = run.augmentations();
     let augs = table(&path);
@@ -693,18 +700,7 @@ fn severity_sweep_gives_a_dose_response() {
 #[test]
 fn the_noise_floor_is_measured_beside_the_suite() {
     use clipshift_tables::arrow::array::BooleanArray;
-    let root = temp_dir("floor");
-    let data = root.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    copy_samples(&data, 4);
-    let suite = Suite::paper().with_floor().unwrap();
-    let run = RunDir::new(root.join("run"));
-    clipshift_augment::stage::run(&augment_config(run.root(), &data, suite.clone(), 5)).unwrap();
-    clipshift_encode::stage::run(&encode_config(run.root(), 32)).unwrap();
-    let metrics =
-        MetricsConfig { run_dir: run.root().to_path_buf(), shard: clipshift_tables::Shard::WHOLE, fresh: false };
-    clipshift_metrics::stage::run(&metrics).unwrap();
-    clipshift_report::run(&clipshift_report::ReportConfig::new(run.root())).unwrap();
+    let (root, run) = run_suite("floor", &Suite::paper().with_floor().unwrap(), 4, 5);
 
     let path = run.augmentations();
     let augs = table(&path);

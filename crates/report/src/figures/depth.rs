@@ -24,6 +24,26 @@ pub(crate) fn half_shift_layer(means: &[f64]) -> Option<usize> {
     means.iter().position(|m| 1.0 - m >= 0.5 * last)
 }
 
+/// The noise floor at each layer from the floor members' `((layer, image), cosine)`
+/// rows: per image the smallest cosine of a floor member, then its mean and interval;
+/// empty unless every layer has one.
+fn layer_floor(
+    rows: Vec<((u64, u64), f64)>,
+    members: usize,
+    depth: usize,
+    config: &ReportConfig,
+) -> Vec<(usize, Band)> {
+    let mut per_layer: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+    for ((layer, _), v) in per_image_floor(rows, members) {
+        per_layer.entry(layer).or_default().push(v);
+    }
+    let floor: Vec<(usize, Band)> = per_layer
+        .iter()
+        .filter_map(|(&l, v)| Some((l as usize, Band::of(v, config, &["noise-floor-layer", &l.to_string()])?)))
+        .collect();
+    if floor.len() == depth { floor } else { Vec::new() }
+}
+
 /// Mean cosine similarity against depth, one line per augmentation with its bootstrap
 /// 95% band; each augmentation's legend entry names its half-shift layer. `None` when
 /// the run has no `layer_shift.parquet` (a model without per-layer states).
@@ -51,16 +71,7 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
         values.entry((a, l)).or_default().extend(c);
     }
     let depth = values.keys().map(|(_, l)| *l).max().unwrap_or(0) as usize + 1;
-    // The noise floor at each layer: per image the smallest cosine of a floor member.
-    let mut floor_values: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-    for ((layer, _), v) in per_image_floor(floor_rows, members.len()) {
-        floor_values.entry(layer).or_default().push(v);
-    }
-    let floor: Vec<(usize, Band)> = floor_values
-        .iter()
-        .filter_map(|(&l, v)| Some((l as usize, Band::of(v, config, &["noise-floor-layer", &l.to_string()])?)))
-        .collect();
-    let floor = if floor.len() == depth { floor } else { Vec::new() };
+    let floor = layer_floor(floor_rows, members.len(), depth, config);
 
     let (mut t_aug, mut t_layer, mut t_mean, mut t_lo, mut t_hi, mut t_n, mut t_half) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
