@@ -40,12 +40,12 @@ impl Rasterizer {
                 None,
             );
         }
-        pixmap.encode_png().map_err(|e| e.to_string())
+        Ok(png(&pixmap))
     }
 
     #[cfg(test)]
     fn png(&self, svg: &str) -> Result<Vec<u8>, String> {
-        self.pixmap(svg)?.encode_png().map_err(|e| e.to_string())
+        Ok(png(&self.pixmap(svg)?))
     }
 
     fn pixmap(&self, svg: &str) -> Result<tiny_skia::Pixmap, String> {
@@ -58,6 +58,23 @@ impl Rasterizer {
         resvg::render(&tree, tiny_skia::Transform::from_scale(self.scale, self.scale), &mut pixmap.as_mut());
         Ok(pixmap)
     }
+}
+
+/// A figure as an RGB PNG. Figures are opaque (drawn on white), so the alpha channel is
+/// dropped; the encoding is the image crate's fast one (fdeflate): tiny-skia's own
+/// `encode_png` (zlib at the default level) was a quarter of the report's time, for
+/// files a quarter smaller.
+fn png(pixmap: &tiny_skia::Pixmap) -> Vec<u8> {
+    let rgb = pixmap
+        .pixels()
+        .iter()
+        .flat_map(|p| {
+            let c = p.demultiply();
+            [c.red(), c.green(), c.blue()]
+        })
+        .collect();
+    let image = image::RgbImage::from_raw(pixmap.width(), pixmap.height(), rgb).expect("one pixel per RGB triple");
+    crate::replay::png_bytes(&image)
 }
 
 #[cfg(test)]

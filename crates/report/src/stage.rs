@@ -58,8 +58,7 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     let errors = ErrorLog::new(STAGE);
     let ctx =
         Ctx { data: &data, summary: &agg.summary, random_init: info.model.random_init, floor: agg.floor.as_ref() };
-    let drawn = draw_figures(&run, &ctx, &agg, &info, config, &errors);
-    let figs = write_figures(&run, drawn, &errors)?;
+    let figs = draw_and_write_figures(&run, &ctx, &agg, &info, config, &errors)?;
     let records = errors.take();
     let n_errors = records.len();
     clipshift_tables::replace_stage_errors(&run, STAGE, &records)?;
@@ -178,16 +177,24 @@ impl Aggregates {
     }
 }
 
-/// Every figure, in page order. A figure that fails is recorded in `errors`
-/// and left out; one with nothing to show (`None`) is left out silently.
-fn draw_figures(
+/// One figure (or a family of figures) to draw; run on rayon's pool.
+type DrawJob<'a> = Box<dyn FnOnce() -> Vec<(&'static str, Result<Option<Figure>, ReportError>)> + Send + 'a>;
+
+/// Draws every figure and writes each as SVG, PNG and Parquet, in page order. The
+/// figures are independent, so they are drawn and rasterised in parallel (the
+/// rasterising is most of the report's time). A figure that fails, or cannot be
+/// rasterised, is recorded in `errors` and left out; one with nothing to show
+/// (`None`) is left out silently.
+fn draw_and_write_figures(
     run: &RunDir,
     ctx: &Ctx<'_>,
     agg: &Aggregates,
     info: &RunInfo,
     config: &ReportConfig,
     errors: &ErrorLog,
-) -> Vec<Figure> {
+) -> Result<Vec<Figure>, ReportError> {
+    use rayon::prelude::*;
+
     let c_augs = &agg.augmentations;
     // Most disruptive (lowest overall score) first, as everywhere in the report.
     let scores: Vec<String> = ctx.overall_scores().into_iter().rev().map(|(a, _)| a).collect();
@@ -208,60 +215,76 @@ fn draw_figures(
             .ok()
     });
     let pixels = Pixels { run, sources: sources.as_ref(), errors };
-    let attempts = [
-        ("gallery", figures::gallery(ctx, &pixels, info.augment.image_size, config)),
-        ("attention_overlays", figures::attention_overlays(ctx, &pixels, config)),
-        ("attention_alignment", figures::attention_alignment(ctx)),
-        ("cosine_distribution", figures::cosine_distribution(ctx)),
-        ("l2_kde", figures::l2_kde(ctx)),
-        ("l2_bars", figures::l2_bars(ctx)),
-        ("dendrogram", figures::dendrogram(ctx, c_augs, "dendrogram")),
-        ("dendrogram_variants", figures::dendrogram(ctx, &agg.variants, "dendrogram_variants")),
-        ("radar", figures::radar_grid(ctx)),
-        (
-            "heatmap_sorted",
+    let (pixels, scores, leaf) = (&pixels, &scores, &leaf);
+    fn one<'a>(
+        stem: &'static str,
+        draw: impl FnOnce() -> Result<Option<Figure>, ReportError> + Send + 'a,
+    ) -> DrawJob<'a> {
+        Box::new(move || vec![(stem, draw())])
+    }
+    let mut jobs: Vec<DrawJob<'_>> = vec![
+        one("gallery", move || figures::gallery(ctx, pixels, info.augment.image_size, config)),
+        one("attention_overlays", move || figures::attention_overlays(ctx, pixels, config)),
+        one("attention_alignment", move || figures::attention_alignment(ctx)),
+        one("cosine_distribution", move || figures::cosine_distribution(ctx)),
+        one("l2_kde", move || figures::l2_kde(ctx)),
+        one("l2_bars", move || figures::l2_bars(ctx)),
+        one("dendrogram", move || figures::dendrogram(ctx, c_augs, "dendrogram")),
+        one("dendrogram_variants", move || figures::dendrogram(ctx, &agg.variants, "dendrogram_variants")),
+        one("radar", move || figures::radar_grid(ctx)),
+        one("heatmap_sorted", move || {
             figures::heatmap(
                 ctx,
-                &scores,
+                scores,
                 "heatmap_sorted",
                 "Metric means by augmentation, sorted by overall score",
                 "Columns sorted by the overall score (the mean over the radar metrics of the normalised means), most shift on the left.",
                 None,
-            ),
-        ),
-        (
-            "heatmap_clustered",
+            )
+        }),
+        one("heatmap_clustered", move || {
             figures::heatmap(
                 ctx,
-                &leaf,
+                leaf,
                 "heatmap_clustered",
                 "Metric means by augmentation, in dendrogram order",
                 "Columns in the leaf order of the augmentation dendrogram drawn above them (its data: dendrogram.parquet), with its 0.7 \u{00d7} cut.",
                 Some(c_augs),
-            ),
-        ),
-        ("ranked_profiles", figures::ranked_profiles(ctx)),
-        ("layer_profile", figures::layer_shift(ctx, run, config)),
-        ("sensitivity", figures::sensitivity(ctx)),
-        ("dose_response", figures::dose_response(ctx, run, info.text.is_some(), config)),
-        ("sample_heatmap", figures::sample_heatmap(ctx, config.seed)),
+            )
+        }),
+        one("ranked_profiles", move || figures::ranked_profiles(ctx)),
+        one("layer_profile", move || figures::layer_shift(ctx, run, config)),
+        one("sensitivity", move || figures::sensitivity(ctx)),
+        one("dose_response", move || figures::dose_response(ctx, run, info.text.is_some(), config)),
+        one("sample_heatmap", move || figures::sample_heatmap(ctx, config.seed)),
     ];
-    let mut attempts: Vec<(&str, Result<Option<Figure>, ReportError>)> = attempts.into();
     if let Some(text) = &info.text {
-        attempts.extend([
-            ("zero_shot_flips", figures::zero_shot(ctx, run, config)),
-            ("keyword_heatmap", figures::keyword_alignment(ctx, run, &text.keywords, config)),
-            ("keyword_shift_correlation", figures::keyword_shift_correlation(ctx, run, &text.keywords, config)),
-            ("caption_retrieval", figures::captions(ctx, run, config)),
+        let keywords = &text.keywords;
+        jobs.extend([
+            one("zero_shot_flips", move || figures::zero_shot(ctx, run, config)),
+            one("keyword_heatmap", move || figures::keyword_alignment(ctx, run, keywords, config)),
+            one("keyword_shift_correlation", move || figures::keyword_shift_correlation(ctx, run, keywords, config)),
+            one("caption_retrieval", move || figures::captions(ctx, run, config)),
         ]);
     }
     if info.sae.is_some() {
-        attempts.extend(figures::sae_figures(ctx, run, c_augs, config));
+        jobs.push(Box::new(move || figures::sae_figures(ctx, run, c_augs, config)));
     }
-    attempts
-        .into_iter()
-        .filter_map(|(stem, drawn)| drawn.unwrap_or_else(|e| record_figure(run, errors, stem, &e)))
-        .collect()
+    let raster = Rasterizer::new(1.5);
+    let written: Vec<Vec<Figure>> = jobs
+        .into_par_iter()
+        .map(|job| {
+            let mut written = Vec::new();
+            for (stem, drawn) in job() {
+                let figure = drawn.unwrap_or_else(|e| record_figure(run, errors, stem, &e));
+                if let Some(figure) = figure {
+                    written.extend(write_figure(run, &raster, figure, errors)?);
+                }
+            }
+            Ok(written)
+        })
+        .collect::<Result<_, ReportError>>()?;
+    Ok(written.into_iter().flatten().collect())
 }
 
 fn record_figure(run: &RunDir, errors: &ErrorLog, stem: &str, e: &dyn std::error::Error) -> Option<Figure> {
@@ -270,28 +293,28 @@ fn record_figure(run: &RunDir, errors: &ErrorLog, stem: &str, e: &dyn std::error
     None
 }
 
-/// Writes each figure as SVG, PNG and Parquet; one that cannot be rasterised
-/// is recorded in `errors` and left out. Returns the figures written.
-fn write_figures(run: &RunDir, figs: Vec<Figure>, errors: &ErrorLog) -> Result<Vec<Figure>, ReportError> {
-    let raster = Rasterizer::new(1.5);
+/// Writes a figure as SVG, PNG and Parquet; one that cannot be rasterised is
+/// recorded in `errors` and left out (`None`).
+fn write_figure(
+    run: &RunDir,
+    raster: &Rasterizer,
+    mut f: Figure,
+    errors: &ErrorLog,
+) -> Result<Option<Figure>, ReportError> {
+    let png = match raster.figure(&f) {
+        Ok(png) => png,
+        Err(message) => {
+            let e = ReportError::Render { figure: f.stem.clone(), message };
+            record_figure(run, errors, &f.stem, &e);
+            return Ok(None);
+        }
+    };
     let report_dir = run.report_dir();
-    let mut written = Vec::new();
-    for mut f in figs {
-        let png = match raster.figure(&f) {
-            Ok(png) => png,
-            Err(message) => {
-                let e = ReportError::Render { figure: f.stem.clone(), message };
-                record_figure(run, errors, &f.stem, &e);
-                continue;
-            }
-        };
-        write_bytes(&report_dir.join(format!("{}.svg", f.stem)), f.svg.as_bytes())?;
-        write_bytes(&report_dir.join(format!("{}.png", f.stem)), &png)?;
-        write_parquet(&report_dir.join(format!("{}.parquet", f.stem)), &mut f.table)?;
-        tracing::debug!(figure = %f.stem, "wrote figure");
-        written.push(f);
-    }
-    Ok(written)
+    write_bytes(&report_dir.join(format!("{}.svg", f.stem)), f.svg.as_bytes())?;
+    write_bytes(&report_dir.join(format!("{}.png", f.stem)), &png)?;
+    write_parquet(&report_dir.join(format!("{}.parquet", f.stem)), &mut f.table)?;
+    tracing::debug!(figure = %f.stem, "wrote figure");
+    Ok(Some(f))
 }
 
 /// The page's list of tables: (link relative to `report/`, description).
