@@ -37,7 +37,7 @@ fn stage_command(stage: &str, run: &Path, data: &Path, extra: &[&str]) -> Comman
         "augment" => {
             cmd.arg("--data").arg(data).args(["--seed", "3"]);
         }
-        "encode" => {
+        "encode" | "fused" => {
             cmd.arg("--model").arg(tiny_model()).args(["--batch", "8"]);
         }
         _ => {}
@@ -113,6 +113,34 @@ fn a_stage_killed_at_any_moment_resumes_to_the_uninterrupted_tables() {
         finish(stage_command("report", &run, &data, &[]));
         assert_same_tables(&reference, &run, &format!("trial {trial} (seed {seed})"));
         std::fs::remove_dir_all(&run).unwrap();
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// `clipshift-fused` (encode and metrics in one process, the metrics' pixels scored as
+/// the encode stage computes them) writes the tables and errors of the two stages run
+/// one after the other, and, killed at a random moment, resumes to them too.
+#[test]
+fn the_fused_stages_write_the_stage_by_stage_tables_and_resume() {
+    let (root, data, reference, times) = reference_run("fused");
+    let fused_time = times[1] + times[2];
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    eprintln!("kill times drawn with seed {seed}");
+    let mut draws = clipshift_augment::Rng::from_state(seed);
+    for trial in 0..3 {
+        let run = root.join(format!("fused-{trial}"));
+        finish(stage_command("augment", &run, &data, &[]));
+        if trial > 0 {
+            let mut child = stage_command("fused", &run, &data, &[]).spawn().unwrap();
+            std::thread::sleep(fused_time.mul_f64(1.2 * draws.uniform()));
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let printed = finish(stage_command("fused", &run, &data, &[]));
+        assert!(printed.contains("encode: ") && printed.contains("metrics: "), "{printed}");
+        finish(stage_command("report", &run, &data, &[]));
+        let context = if trial == 0 { "whole".to_string() } else { format!("trial {trial} (seed {seed})") };
+        assert_same_tables(&reference, &run, &format!("fused, {context}"));
     }
     std::fs::remove_dir_all(&root).unwrap();
 }

@@ -21,8 +21,11 @@ use anyhow::{Context, Result, bail};
 
 use crate::{bench_vit_b32, build_stages, python_env, run, runtime};
 
-/// The stages `cargo xtask pipeline` runs for a model with a text tower, in order.
-const STAGES: [&str; 5] = ["augment", "encode", "metrics", "text", "report"];
+/// The stage binaries `cargo xtask pipeline` runs for a model with a text tower, in order
+/// (`fused`: encode and metrics in one process).
+const STAGES: [&str; 4] = ["augment", "fused", "text", "report"];
+/// The same work stage by stage, for the fused process's saving in the same run.
+const SEPARATE: [&str; 3] = ["augment", "encode", "metrics"];
 
 /// Multiply-adds of one ViT-B/32 forward pass at 224 x 224: the patch embedding
 /// (49 x 3072 x 768), 12 blocks of 50 tokens (QKV, output and MLP: 12 n d^2; scores and
@@ -101,18 +104,26 @@ fn timed(cmd: &mut Command, report: &Path) -> Result<(f64, f64)> {
     Ok((seconds, kib / 1024.0))
 }
 
-fn clipshift(bins: &Path, ort: &Path, model: &Path, data: &Path, out: &Path, images: usize) -> Result<Measured> {
-    let run_dir = out.join(format!("run-{images}"));
+fn clipshift(
+    bins: &Path,
+    ort: &Path,
+    model: &Path,
+    data: &Path,
+    out: &Path,
+    images: usize,
+    stages: &[&str],
+) -> Result<Measured> {
+    let run_dir = out.join(format!("run-{images}-{}", stages.len()));
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)?;
     }
     let run_arg = run_dir.to_string_lossy().into_owned();
     let mut measured = Measured { parts: Vec::new(), seconds: 0.0, peak_mib: 0.0 };
-    for stage in STAGES {
+    for &stage in stages {
         let mut args = vec!["--run".to_string(), run_arg.clone()];
         match stage {
             "augment" => args.extend(["--data".into(), data.to_string_lossy().into()]),
-            "encode" => {
+            "fused" | "encode" => {
                 args.extend(["--model".into(), model.to_string_lossy().into(), "--device".into(), "cpu".into()])
             }
             "text" => args.extend(["--device".into(), "cpu".into()]),
@@ -174,8 +185,9 @@ pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
     )?;
     let peer: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&peer_json)?)?;
 
-    let ours = clipshift(&bins, &ort, &model, &data_small, &out, small)?;
-    let ours_large = clipshift(&bins, &ort, &model, &data_large, &out, large)?;
+    let ours = clipshift(&bins, &ort, &model, &data_small, &out, small, &STAGES)?;
+    let ours_large = clipshift(&bins, &ort, &model, &data_large, &out, large, &STAGES)?;
+    let separate = clipshift(&bins, &ort, &model, &data_small, &out, small, &SEPARATE)?;
 
     let pass_seconds = 2.0 * vit_b32_macs() / (gflops * 1e9);
     let marginal = (ours_large.seconds - ours.seconds) / (large - small) as f64;
@@ -197,7 +209,11 @@ pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
     for (stage, s) in &ours.parts {
         println!("| of which {stage} | {s:.1} | | |");
     }
+    let part = |m: &Measured, stage: &str| m.parts.iter().find(|p| p.0 == stage).map_or(f64::NAN, |p| p.1);
+    let (fused, split) = (part(&ours, "fused"), part(&separate, "encode") + part(&separate, "metrics"));
+    println!("| encode then metrics, two processes (for comparison) | {split:.1} | | |");
     println!("\nclipshift / peer: {:.2}x faster", peer_seconds / ours.seconds);
+    println!("fused encode + metrics {fused:.2} s, as two processes {split:.2} s ({:.2}x)", split / fused);
     println!(
         "fp32 GEMM rate {gflops:.0} GFLOP/s ({}): one ViT-B/32 forward pass {:.1} ms at that rate",
         gemm["source"].as_str().unwrap_or("?"),
@@ -208,8 +224,7 @@ pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
         marginal,
         marginal / limit
     );
-    let report_small = ours.parts.iter().find(|p| p.0 == "report").map_or(f64::NAN, |p| p.1);
-    let report_large = ours_large.parts.iter().find(|p| p.0 == "report").map_or(f64::NAN, |p| p.1);
+    let (report_small, report_large) = (part(&ours, "report"), part(&ours_large, "report"));
     println!("report stage: {report_small:.2} s at {small} images, {report_large:.2} s at {large}");
 
     let mut csv = String::from("run,images,part,seconds\n");
@@ -219,10 +234,11 @@ pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
             csv.push_str(&format!("peer,{small},{part},{:.4}\n", s.as_f64().unwrap_or(f64::NAN)));
         }
     }
-    for (m, n) in [(&ours, small), (&ours_large, large)] {
-        csv.push_str(&format!("clipshift,{n},total,{:.4}\n", m.seconds));
+    for (name, m, n) in [("clipshift", &ours, small), ("clipshift", &ours_large, large), ("separate", &separate, small)]
+    {
+        csv.push_str(&format!("{name},{n},total,{:.4}\n", m.seconds));
         for (stage, s) in &m.parts {
-            csv.push_str(&format!("clipshift,{n},{stage},{s:.4}\n"));
+            csv.push_str(&format!("{name},{n},{stage},{s:.4}\n"));
         }
     }
     csv.push_str(&format!("machine,,gemm_gflops,{gflops:.2}\nmachine,,forward_pass_at_gemm_rate,{pass_seconds:.5}\n"));

@@ -25,8 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run augment, encode, metrics, text, sae (with `--sae`) and report in order and print
-    /// the report's path.
+    /// Run augment, encode and metrics (in one process, `clipshift-fused`), text, sae (with
+    /// `--sae`) and report in order and print the report's path.
     Pipeline(PipelineArgs),
     /// Run the augment stage alone (arguments go to clipshift-augment).
     Augment(StageArgs),
@@ -34,6 +34,9 @@ enum Task {
     Encode(StageArgs),
     /// Run the metrics stage alone (arguments go to clipshift-metrics).
     Metrics(StageArgs),
+    /// Run encode and metrics in one process, each variant computed once (arguments go to
+    /// clipshift-fused, which takes clipshift-encode's).
+    Fused(StageArgs),
     /// Run the text stage alone (arguments go to clipshift-text).
     Text(StageArgs),
     /// Run the SAE stage alone, or `train` an SAE (arguments go to clipshift-sae).
@@ -168,6 +171,7 @@ fn real_main() -> Result<()> {
         Task::Augment(a) => stage(&root, "augment", &a.args, None),
         Task::Encode(a) => stage(&root, "encode", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Metrics(a) => stage(&root, "metrics", &a.args, None),
+        Task::Fused(a) => stage(&root, "fused", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Text(a) => stage(&root, "text", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Sae(a) => stage(&root, "sae", &a.args, Some(&runtime::ensure(&root, false)?)),
         Task::Report(a) => stage(&root, "report", &a.args, None),
@@ -286,9 +290,8 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
         args.batch.to_string(),
     ];
     let plain = vec!["--run".to_string(), run_arg.clone()];
-    let mut metrics = plain.clone();
     // The per-image stages resume (or not) and run one shard alike.
-    for per_image in [&mut augment, &mut encode, &mut metrics] {
+    for per_image in [&mut augment, &mut encode] {
         if let Some(shard) = &args.shard {
             per_image.extend(["--shard".into(), shard.clone()]);
         }
@@ -303,7 +306,8 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
         sae.extend(["--sae".into(), file.to_string_lossy().into()]);
         sae
     });
-    let mut stages = vec![("augment", &augment), ("encode", &encode), ("metrics", &metrics)];
+    // Encode and metrics in one process: each variant is computed once.
+    let mut stages = vec![("augment", &augment), ("fused", &encode)];
     // The text and SAE stages and the report read the whole run: after the last shard.
     if !sharded {
         stages.push(("text", &text));
@@ -506,6 +510,7 @@ fn check_dependency_graph() -> Result<()> {
         ("clipshift-augment", "polars"),
         ("clipshift-metrics", "ort"),
         ("clipshift-metrics", "polars"),
+        ("clipshift-fused", "polars"),
         ("clipshift-report", "ort"),
         ("clipshift-encode", "polars"),
         ("clipshift-text", "polars"),

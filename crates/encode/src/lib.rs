@@ -7,6 +7,7 @@
 //! fetch-runtime` fills) and never downloads anything itself.
 
 mod bicubic;
+pub mod cli;
 mod error;
 mod model;
 mod preprocess;

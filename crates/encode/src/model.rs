@@ -116,7 +116,9 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// Loads a model from its directory (its `model.json`), from a sidecar file such as
     /// `model.int8.json`, or from the path of an `.onnx` file (then its directory's
-    /// `model.json`), checking that the ONNX file's sha256 matches the sidecar.
+    /// `model.json`). The files the sidecar names are checked against its sha256 by
+    /// whoever opens them (`Encoder::new`, `TextEncoder::new`, `head_path`), so a stage
+    /// hashes only what it uses.
     pub fn load(path: &Path) -> Result<Self, EncodeError> {
         let dir =
             if path.is_dir() { path.to_path_buf() } else { path.parent().unwrap_or(Path::new(".")).to_path_buf() };
@@ -131,13 +133,6 @@ impl ModelSpec {
             .map_err(|e| EncodeError::Model { path: sidecar.clone(), message: format!("invalid sidecar: {e}") })?;
         spec.dir = dir;
         spec.validate(&sidecar)?;
-        let actual = file_sha256(&spec.onnx_path())?;
-        if !actual.eq_ignore_ascii_case(&spec.sha256) {
-            return Err(EncodeError::Model {
-                path: spec.onnx_path(),
-                message: format!("sha256 {actual} does not match the sidecar's {}; re-export the model", spec.sha256),
-            });
-        }
         Ok(spec)
     }
 
@@ -178,13 +173,7 @@ impl ModelSpec {
     pub fn head_path(&self) -> Result<Option<PathBuf>, EncodeError> {
         let Some(head) = &self.head else { return Ok(None) };
         let path = self.dir.join(&head.file);
-        let actual = file_sha256(&path)?;
-        if !actual.eq_ignore_ascii_case(&head.sha256) {
-            return Err(EncodeError::Model {
-                path,
-                message: format!("sha256 {actual} does not match the sidecar's {}; re-export the model", head.sha256),
-            });
-        }
+        check_sha256(&path, &head.sha256)?;
         Ok(Some(path))
     }
 
@@ -192,6 +181,18 @@ impl ModelSpec {
     pub fn grid(&self) -> usize {
         (self.image_size / self.patch_size) as usize
     }
+}
+
+/// Checks a file the sidecar names against the sha256 it records.
+pub(crate) fn check_sha256(path: &Path, expected: &str) -> Result<(), EncodeError> {
+    let actual = file_sha256(path)?;
+    if !actual.eq_ignore_ascii_case(expected) {
+        return Err(EncodeError::Model {
+            path: path.to_path_buf(),
+            message: format!("sha256 {actual} does not match the sidecar's {expected}; re-export the model"),
+        });
+    }
+    Ok(())
 }
 
 /// Hex sha256 of a file, streamed.

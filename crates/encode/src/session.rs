@@ -63,7 +63,7 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(spec: ModelSpec, config: &SessionConfig) -> Result<Self, EncodeError> {
-        let OpenSession { session, provider, fallback } = open_session(&spec.onnx_path(), config)?;
+        let OpenSession { session, provider, fallback } = open_session(&spec.onnx_path(), &spec.sha256, config)?;
         check_contract(&session, &spec)?;
         let read_attention = spec.outputs.last_attention.is_some();
         let read_layers = spec.outputs.layer_cls_states.is_some();
@@ -186,7 +186,24 @@ pub(crate) struct OpenSession {
     pub(crate) fallback: Option<String>,
 }
 
-pub(crate) fn open_session(path: &std::path::Path, config: &SessionConfig) -> Result<OpenSession, EncodeError> {
+/// A session on `path` (whose sha256 the sidecar records as `sha256`) with `config`'s
+/// options and execution provider. The file is hashed on another thread while the
+/// session is built: both take about a second for a ViT-B/32, and building is mostly
+/// one thread. A file that does not match is refused before any session is used.
+pub(crate) fn open_session(
+    path: &std::path::Path,
+    sha256: &str,
+    config: &SessionConfig,
+) -> Result<OpenSession, EncodeError> {
+    std::thread::scope(|scope| {
+        let check = scope.spawn(|| crate::model::check_sha256(path, sha256));
+        let opened = build_session(path, config);
+        check.join().expect("the sha256 thread panicked")?;
+        opened
+    })
+}
+
+fn build_session(path: &std::path::Path, config: &SessionConfig) -> Result<OpenSession, EncodeError> {
     let env = environment()?;
     let level = match config.optimization_level.unwrap_or(3) {
         0 => GraphOptimizationLevel::Disable,

@@ -10,6 +10,7 @@
 //! whether a run went through at once or was killed and resumed: a resumed run skips the
 //! images committed before and starts packing where the killed one stopped.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use clipshift_tables::{
     StageParts, Start, TableError, count_rows, encode_lineage, read_error_files, read_u64_column, recorded_variants,
     schema, shard_part_files, stage_error_files,
 };
+use image::RgbImage;
 use rayon::prelude::*;
 
 use crate::{BatchOutput, EncodeError, Encoder, ModelSpec, Preprocessor, ResizePolicy, SessionConfig};
@@ -58,6 +60,28 @@ pub struct EncodeSummary {
     pub start: Start,
 }
 
+impl EncodeSummary {
+    /// What `clipshift-encode` prints after `encode`: rows, model, errors, where.
+    pub fn line(&self, run_dir: &Path) -> String {
+        format!(
+            "{} rows with {}{}, {} errors{} -> {}",
+            self.rows,
+            self.model,
+            self.provider.map(|p| format!(" on {p}")).unwrap_or_default(),
+            self.errors,
+            clipshift_console::start_note(self.start),
+            run_dir.join("embeddings.parquet").display()
+        )
+    }
+}
+
+/// Sees the pixels of each image the stage prepares: its image id, its canonical
+/// original and every variant that replayed, (augmentation, pixels) in table order.
+/// Called on a rayon worker, once per image, before the image's inference. Through it
+/// `clipshift-fused` computes the metrics stage's pixel scores from the same pixels, so
+/// no variant is computed twice.
+pub type VariantObserver<'a> = &'a (dyn Fn(u64, &RgbImage, &[(&str, &RgbImage)]) + Sync);
+
 /// One variant, ready for the model.
 struct Prepared {
     image_id: u64,
@@ -80,6 +104,14 @@ struct Batch {
 }
 
 pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
+    run_observed(config, None)
+}
+
+/// The stage, with `observer` shown the pixels of every image it prepares.
+pub fn run_observed(
+    config: &EncodeConfig,
+    observer: Option<VariantObserver<'_>>,
+) -> Result<EncodeSummary, EncodeError> {
     let run = RunDir::new(&config.run_dir);
     let shard = config.shard;
     run.check_contained()?;
@@ -155,7 +187,7 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
             let sender = sender;
             let send = |jobs: &mut Vec<ImageJob>| -> bool {
                 let log = ErrorLog::new("encode");
-                let prepared = prepare(jobs, &sources, &preprocessor, config, &log);
+                let prepared = prepare(jobs, &sources, &preprocessor, config, observer, &log);
                 progress.inc(jobs.len() as u64);
                 jobs.clear();
                 // Only a single image has more variants than a batch: it is split.
@@ -288,6 +320,7 @@ fn prepare(
     sources: &SourceImages,
     preprocessor: &Preprocessor,
     config: &EncodeConfig,
+    observer: Option<VariantObserver<'_>>,
     errors: &ErrorLog,
 ) -> Vec<Prepared> {
     jobs.par_iter()
@@ -309,16 +342,25 @@ fn prepare(
                     return Vec::new();
                 }
             };
-            job.variants
+            let variants: Vec<(&str, Cow<'_, RgbImage>)> = job
+                .variants
                 .iter()
-                .filter_map(|(aug, params)| {
-                    let pixels = match replay.variant(aug, params) {
-                        Ok(pixels) => pixels,
-                        Err(err) => {
-                            errors.record(Some(relative), Some(job.image_id), Some(aug), err.kind(), err.to_string());
-                            return None;
-                        }
-                    };
+                .filter_map(|(aug, params)| match replay.variant(aug, params) {
+                    Ok(pixels) => Some((aug.as_str(), pixels)),
+                    Err(err) => {
+                        errors.record(Some(relative), Some(job.image_id), Some(aug), err.kind(), err.to_string());
+                        None
+                    }
+                })
+                .collect();
+            if let Some(observe) = observer {
+                let seen: Vec<(&str, &RgbImage)> =
+                    variants.iter().map(|(aug, pixels)| (*aug, pixels.as_ref())).collect();
+                observe(job.image_id, replay.original(), &seen);
+            }
+            variants
+                .into_iter()
+                .map(|(aug, pixels)| {
                     let mut tensor = vec![0.0f32; preprocessor.tensor_len()];
                     preprocessor.write_tensor(&pixels, &mut tensor);
                     if let Some(dir) = &config.dump_pixels
@@ -326,9 +368,9 @@ fn prepare(
                     {
                         errors.record(Some(relative), Some(job.image_id), Some(aug), ErrorKind::Write, err.to_string());
                     }
-                    Some(Prepared { image_id: job.image_id, augmentation: aug.clone(), tensor })
+                    Prepared { image_id: job.image_id, augmentation: aug.to_owned(), tensor }
                 })
-                .collect()
+                .collect::<Vec<_>>()
         })
         .collect()
 }

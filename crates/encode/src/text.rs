@@ -7,7 +7,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 use tokenizers::Tokenizer;
 
-use crate::model::{TextSpec, file_sha256};
+use crate::model::{TextSpec, check_sha256};
 use crate::session::{OpenSession, extract, open_session};
 use crate::{EncodeError, ModelSpec, SessionConfig};
 
@@ -38,14 +38,13 @@ impl TextEncoder {
     pub fn new(model: &ModelSpec, config: &SessionConfig) -> Result<Option<Self>, EncodeError> {
         let Some(spec) = model.text.clone() else { return Ok(None) };
         let onnx = model.dir.join(&spec.onnx);
-        check_sha(&onnx, &spec.sha256)?;
-        let OpenSession { session, provider, fallback } = open_session(&onnx, config)?;
+        let OpenSession { session, provider, fallback } = open_session(&onnx, &spec.sha256, config)?;
         let cut_padding = check_contract(&session, &spec, &onnx)?;
         let tokenizer = match (&spec.tokenizer, &spec.tokenizer_sha256) {
             (Some(name), sha) => {
                 let path = model.dir.join(name);
                 if let Some(sha) = sha {
-                    check_sha(&path, sha)?;
+                    check_sha256(&path, sha)?;
                 }
                 Some(load_tokenizer(&path, spec.context_length)?)
             }
@@ -186,17 +185,6 @@ fn check_contract(session: &Session, spec: &TextSpec, onnx: &std::path::Path) ->
         Some(dims) if fits(&dims, spec.embedding_dim) => Ok(dynamic),
         other => bad(format!("output `{name}` is {other:?}, the contract wants float32 [N, {}]", spec.embedding_dim)),
     }
-}
-
-fn check_sha(path: &std::path::Path, expected: &str) -> Result<(), EncodeError> {
-    let actual = file_sha256(path)?;
-    if !actual.eq_ignore_ascii_case(expected) {
-        return Err(EncodeError::Model {
-            path: path.to_path_buf(),
-            message: format!("sha256 {actual} does not match the sidecar's {expected}; re-export the model"),
-        });
-    }
-    Ok(())
 }
 
 /// The tokenizer, which must truncate and pad to the context length (export_clip.py

@@ -24,16 +24,7 @@ fn main() {
     let config = MetricsConfig { run_dir: cli.run.clone(), shard: cli.resume.shard, fresh: cli.resume.fresh };
     let result = run(&config).map_err(anyhow::Error::from);
     std::process::exit(clipshift_console::exit_status(result.map(|s| {
-        println!(
-            "metrics{}: {} images, {} metric rows, {} pairwise rows, {} errors{} -> {}",
-            cli.resume.shard_label(),
-            s.images,
-            s.metric_rows,
-            s.pairwise_rows,
-            s.errors,
-            clipshift_console::start_note(s.start),
-            cli.run.join("metrics.parquet").display()
-        );
+        println!("metrics{}: {}", cli.resume.shard_label(), s.line(&cli.run));
         s.errors
     })));
 }

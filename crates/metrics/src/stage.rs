@@ -3,13 +3,15 @@
 //! variants; writes `metrics.parquet` and `pairwise.parquet`, and, when the model exports
 //! per-layer class-token states, `layer_shift.parquet` (the same comparison at every depth).
 //!
-//! Pixels are replayed from `augmentations.parquet`, never stored. Both input tables are
+//! Pixels are replayed from `augmentations.parquet`, never stored (or, run by
+//! `clipshift-fused`, scored from the pixels the encode stage computed: `KnownPixels`).
+//! Both input tables are
 //! streamed image by image in the same order, so memory does not grow with the run.
 //! Chunks of images are committed as parts; a resumed run skips the committed images.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use clipshift_augment::{Params, Replay};
 use clipshift_console::progress_bar;
@@ -21,6 +23,7 @@ use clipshift_tables::{
     TableError, column, count_rows, read_error_files, read_u64_column, recorded_variants, schema, shard_part_files,
     stage_error_files,
 };
+use image::RgbImage;
 use rayon::prelude::*;
 
 use crate::{
@@ -50,6 +53,80 @@ pub struct MetricsSummary {
     pub pairwise_rows: usize,
     pub errors: usize,
     pub start: Start,
+}
+
+impl MetricsSummary {
+    /// What `clipshift-metrics` prints after `metrics`: counts and where.
+    pub fn line(&self, run_dir: &Path) -> String {
+        format!(
+            "{} images, {} metric rows, {} pairwise rows, {} errors{} -> {}",
+            self.images,
+            self.metric_rows,
+            self.pairwise_rows,
+            self.errors,
+            clipshift_console::start_note(self.start),
+            run_dir.join("metrics.parquet").display()
+        )
+    }
+}
+
+/// Pixel scores of variants computed elsewhere in this process: `clipshift-fused` records
+/// them from the encode stage's pixels (`clipshift_encode::stage::run_observed`), so the
+/// stage neither decodes nor replays those images. An image it does not hold (one a
+/// resumed run encoded in an earlier process) is replayed as usual: the rows are the
+/// same either way, computed by the same `OriginalFeatures::compare` on the same pixels.
+/// It holds a few numbers per variant until the stage takes them (about 1 KiB per image).
+#[derive(Default)]
+pub struct KnownPixels {
+    images: Mutex<HashMap<u64, ImageScores>>,
+}
+
+/// One image's pixel scores by augmentation (a failed comparison's message).
+type ImageScores = HashMap<String, Result<PixelScores, String>>;
+
+impl KnownPixels {
+    /// Scores every variant of image `image_id` against its `original`.
+    pub fn record(&self, image_id: u64, original: &RgbImage, variants: &[(&str, &RgbImage)]) {
+        let features = OriginalFeatures::new(original);
+        let scores = variants
+            .iter()
+            .filter(|(aug, _)| *aug != schema::ORIGINAL)
+            .map(|(aug, pixels)| (aug.to_string(), features.compare(pixels).map_err(|e| e.to_string())))
+            .collect();
+        self.images.lock().expect("known pixels poisoned").insert(image_id, scores);
+    }
+
+    fn take(&self, image_id: u64) -> Option<ImageScores> {
+        self.images.lock().expect("known pixels poisoned").remove(&image_id)
+    }
+}
+
+/// Where one image's pixel scores come from.
+enum PixelSource {
+    Known(ImageScores),
+    /// Replayed here; `None` when the source cannot be (recorded once).
+    Replayed(Option<(Replay, OriginalFeatures)>),
+}
+
+impl PixelSource {
+    fn open(id: u64, known: Option<&KnownPixels>, sources: &SourceImages, errors: &ErrorLog) -> Self {
+        match known.and_then(|k| k.take(id)) {
+            Some(scores) => Self::Known(scores),
+            None => Self::Replayed(original_pixels(id, sources, errors)),
+        }
+    }
+
+    /// The scores of one variant; `None` when the source could not be replayed.
+    fn scores(&self, augmentation: &str, params: &str) -> Option<Result<PixelScores, (ErrorKind, String)>> {
+        match self {
+            Self::Known(scores) => Some(match scores.get(augmentation) {
+                Some(Ok(s)) => Ok(*s),
+                Some(Err(message)) => Err((ErrorKind::Metric, message.clone())),
+                None => Err((ErrorKind::Metric, "no pixels were computed for this variant".into())),
+            }),
+            Self::Replayed(pixels) => pixels.as_ref().map(|p| pixel_scores(p, augmentation, params)),
+        }
+    }
 }
 
 /// A failure of the stage as a whole (per-image failures go to `errors.parquet`).
@@ -82,6 +159,11 @@ struct ImageOutput {
 }
 
 pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> {
+    run_with(config, None)
+}
+
+/// The stage, taking the pixel scores `known` holds instead of replaying those images.
+pub fn run_with(config: &MetricsConfig, known: Option<&KnownPixels>) -> Result<MetricsSummary, MetricsStageError> {
     let run = RunDir::new(&config.run_dir);
     let shard = config.shard;
     run.check_contained()?;
@@ -166,7 +248,7 @@ pub fn run(config: &MetricsConfig) -> Result<MetricsSummary, MetricsStageError> 
             let outputs: Vec<ImageOutput> = chunk
                 .par_iter()
                 .map(|input| {
-                    let out = measure_image(input, &sources, &errors, layer_states);
+                    let out = measure_image(input, known, &sources, &errors, layer_states);
                     progress.inc(1);
                     out
                 })
@@ -261,6 +343,7 @@ fn pixel_scores(
 
 fn measure_image(
     input: &ImageInput,
+    known: Option<&KnownPixels>,
     sources: &SourceImages,
     errors: &ErrorLog,
     layer_states: Option<[usize; 2]>,
@@ -279,7 +362,7 @@ fn measure_image(
         );
         return out;
     };
-    let pixels = original_pixels(id, sources, errors);
+    let pixels = PixelSource::open(id, known, sources, errors);
     let original_attention = original.attention.as_deref().and_then(|a| AttentionMap::new(a, size, size));
     for (aug, params) in &input.variants {
         if aug == schema::ORIGINAL {
@@ -309,7 +392,7 @@ fn measure_image(
             },
             _ => None,
         };
-        let pixel = pixels.as_ref().and_then(|pixels| match pixel_scores(pixels, aug, params) {
+        let pixel = pixels.scores(aug, params).and_then(|scores| match scores {
             Ok(scores) => Some(scores),
             Err((kind, message)) => {
                 errors.record(relative, Some(id), Some(aug), kind, message);
