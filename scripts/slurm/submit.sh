@@ -80,7 +80,7 @@ model=$(abs --model "$model")
 bin=$(abs --bin "$bin")
 [[ -d $data ]] || die "--data $data is not a directory"
 [[ -d $model ]] || die "--model $model is not a directory"
-for stage in augment encode metrics text report; do
+for stage in augment fused text report; do
     [[ -x $bin/clipshift-$stage ]] || die "$bin/clipshift-$stage is missing or not executable (build it, or pass --bin DIR)"
 done
 if [[ -n $suite ]]; then
@@ -102,7 +102,7 @@ export CLIPSHIFT_BIN=$bin CLIPSHIFT_RUN=$run CLIPSHIFT_DATA=$data CLIPSHIFT_MODE
 [[ -n $batch ]] && export CLIPSHIFT_BATCH=$batch
 [[ -n $limit ]] && export CLIPSHIFT_LIMIT=$limit
 [[ -n $sae ]] && export CLIPSHIFT_SAE=$sae
-[[ -n ${ORT_DYLIB_PATH:-} ]] || echo "submit.sh: note: ORT_DYLIB_PATH is not set; clipshift-encode will search for ONNX Runtime itself" >&2
+[[ -n ${ORT_DYLIB_PATH:-} ]] || echo "submit.sh: note: ORT_DYLIB_PATH is not set; clipshift-fused will search for ONNX Runtime itself" >&2
 
 array=0-$((shards - 1))${throttle:+%$throttle}
 

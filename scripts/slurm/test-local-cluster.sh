@@ -48,7 +48,7 @@ if [[ $mode == full ]]; then
     ORT_DYLIB_PATH=$(realpath -e -- "$ORT_DYLIB_PATH")
     export ORT_DYLIB_PATH
     bin=$(realpath -e -- "${CLIPSHIFT_BIN:-$repo/target/debug}") || die "CLIPSHIFT_BIN (${CLIPSHIFT_BIN:-$repo/target/debug}) does not exist: build first (cargo build --workspace)"
-    for stage in augment encode metrics text sae report; do
+    for stage in augment encode metrics fused text sae report; do
         [[ -x $bin/clipshift-$stage ]] || die "$bin/clipshift-$stage is missing: build first (cargo build --workspace)"
     done
     command -v cargo >/dev/null || die "cargo not found (needed for \`cargo xtask compare\`)"
@@ -245,7 +245,7 @@ if [[ $mode == cluster-only ]]; then
     say "array + afterok job: COMPLETED, 4 files written"
 
     # --- submit.sh on stub binaries ------------------------------------------------------
-    # Each stub logs its arguments; encode of shard 1 exits 3 (must count as success);
+    # Each stub logs its arguments; fused (encode + metrics) of shard 1 exits 3 (must count as success);
     # CLIPSHIFT_STUB_FAIL=stage:K makes that stage of shard K exit 1.
     stubs=$tmp/stubs
     mkdir -p "$stubs" "$tmp/data" "$tmp/model"
@@ -265,7 +265,7 @@ done
 mkdir -p "$run"
 echo "$stage ${args[*]}" >>"$run/calls.$stage.${shard%/*}"
 if [[ $stage == text || $stage == sae || $stage == report ]]; then
-    for f in "$run"/done.metrics.*; do [[ -e $f ]] || { echo "no shards" >&2; exit 1; }; done
+    for f in "$run"/done.fused.*; do [[ -e $f ]] || { echo "no shards" >&2; exit 1; }; done
 fi
 if [[ $stage == sae ]]; then
     [[ -e $run/done.text.whole ]] || { echo "sae before text" >&2; exit 1; }
@@ -276,11 +276,11 @@ if [[ $stage == report ]]; then
 fi
 [[ ${CLIPSHIFT_STUB_FAIL:-} == "$stage:${shard%/*}" ]] && { echo "stub failure" >&2; exit 1; }
 touch "$run/done.$stage.${shard%/*}"
-[[ $stage == encode && $shard == 1/* ]] && exit 3
+[[ $stage == fused && $shard == 1/* ]] && exit 3
 exit 0
 EOF
     chmod +x "$stubs/stub"
-    for stage in augment encode metrics text sae report; do ln -s stub "$stubs/clipshift-$stage"; done
+    for stage in augment fused text sae report; do ln -s stub "$stubs/clipshift-$stage"; done
     touch "$tmp/sae.safetensors"
 
     ids=$(cd / && "$here/submit.sh" --run "$tmp/runs/stub" --data "$tmp/data" --model "$tmp/model" --shards 3 \
@@ -294,13 +294,13 @@ EOF
     expect_states "$report" 1 COMPLETED
     run=$tmp/runs/stub
     for k in 0 1 2; do
-        for stage in augment encode metrics; do
+        for stage in augment fused; do
             [[ -e $run/done.$stage.$k ]] || die "stub $stage did not run for shard $k"
         done
         grep -qx "augment --run $run --data $tmp/data --shard $k/3 --seed 7 --floor" "$run/calls.augment.$k" \
             || die "unexpected augment call: $(cat "$run/calls.augment.$k")"
-        grep -qx "encode --run $run --model $tmp/model --shard $k/3 --device cpu" "$run/calls.encode.$k" \
-            || die "unexpected encode call: $(cat "$run/calls.encode.$k")"
+        grep -qx "fused --run $run --model $tmp/model --shard $k/3 --device cpu" "$run/calls.fused.$k" \
+            || die "unexpected fused call: $(cat "$run/calls.fused.$k")"
     done
     [[ -e $run/done.text.whole ]] || die "stub text did not run"
     grep -qx "sae --run $run --sae $tmp/sae.safetensors --device cpu" "$run/calls.sae.whole" \
@@ -310,7 +310,7 @@ EOF
     grep -qx done.sae.whole "$run/report/index.html" || die "the report ran before the SAE stage"
     say "submit.sh with stubs: 3 shards + text, sae, report COMPLETED (exit status 3 counted as success)"
 
-    ids=$(cd / && CLIPSHIFT_STUB_FAIL=metrics:2 "$here/submit.sh" --run "$tmp/runs/fail" --data "$tmp/data" \
+    ids=$(cd / && CLIPSHIFT_STUB_FAIL=fused:2 "$here/submit.sh" --run "$tmp/runs/fail" --data "$tmp/data" \
         --model "$tmp/model" --shards 3 --bin "$stubs" -- --chdir="$tmp/out")
     array=$(awk '/^shards:/ {print $4}' <<<"$ids")
     report=$(awk '/^report:/ {print $3}' <<<"$ids")
@@ -344,8 +344,8 @@ expect_states "$array" 3 COMPLETED
 expect_states "$report" 1 COMPLETED
 say "sharded run on Slurm: 3 shards + report COMPLETED"
 
-# The reference: the same stages in one process each, unsharded (what `cargo xtask
-# pipeline --seed 0 --floor` runs), with the same binaries.
+# The reference: every stage in its own process (encode and metrics apart, where the
+# shards ran them fused), unsharded, with the same binaries.
 ref() {
     local rc=0
     "$bin/clipshift-$1" "${@:2}" >>"$tmp/out/reference.log" 2>&1 || rc=$?

@@ -9,9 +9,10 @@
 //! `--large` (default 48) images, the photographs repeated with a few bytes appended after
 //! the end of the JPEG data, so each copy is a distinct image (its own `image_id`) that
 //! costs what the photograph costs to decode. It prints wall time, source images per
-//! second and peak resident memory of both, their ratio, clipshift's per-stage times, the
-//! marginal cost against ten ViT-B/32 forward passes at the measured GEMM rate, and writes
-//! `target/bench-pipeline/results.csv`.
+//! second and peak resident memory of both, their ratio, clipshift's per-stage times (and
+//! encode and metrics as two processes against `clipshift-fused`), the marginal cost
+//! against ten ViT-B/32 forward passes at the measured GEMM rate and at ONNX Runtime's own
+//! rate for the model (`bench/ort_rate.py`), and writes `target/bench-pipeline/results.csv`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -167,6 +168,16 @@ pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
     run(Command::new(&python).arg(root.join("bench/gemm.py")).arg("--out").arg(&gemm_json))?;
     let gemm: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&gemm_json)?)?;
     let gflops = gemm["gflops"].as_f64().context("gemm.json has no gflops")?;
+    let ort_json = out.join("ort_rate.json");
+    eprintln!("== ONNX Runtime's inference rate for the model alone");
+    run(Command::new(&python)
+        .arg(root.join("bench/ort_rate.py"))
+        .arg("--model")
+        .arg(&model)
+        .arg("--out")
+        .arg(&ort_json))?;
+    let ort_rate: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ort_json)?)?;
+    let ort_seconds = ort_rate["seconds_per_image"].as_f64().context("ort_rate.json has no seconds_per_image")?;
 
     eprintln!("== Python peer (the paper's pipeline structure), {small} images");
     let peer_json = out.join("peer.json");
@@ -224,6 +235,12 @@ pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
         marginal,
         marginal / limit
     );
+    println!(
+        "ONNX Runtime alone: {:.1} ms per image ({:.2} of the GEMM rate); the marginal cost is {:.2}x ten such passes",
+        ort_seconds * 1e3,
+        pass_seconds / ort_seconds,
+        marginal / (10.0 * ort_seconds)
+    );
     let (report_small, report_large) = (part(&ours, "report"), part(&ours_large, "report"));
     println!("report stage: {report_small:.2} s at {small} images, {report_large:.2} s at {large}");
 
@@ -242,6 +259,7 @@ pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
         }
     }
     csv.push_str(&format!("machine,,gemm_gflops,{gflops:.2}\nmachine,,forward_pass_at_gemm_rate,{pass_seconds:.5}\n"));
+    csv.push_str(&format!("machine,,forward_pass_onnxruntime,{ort_seconds:.5}\n"));
     csv.push_str(&format!(
         "peak_rss_mib,{small},peer,{peer_peak:.1}\npeak_rss_mib,{small},clipshift,{:.1}\n",
         ours.peak_mib

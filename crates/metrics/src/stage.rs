@@ -5,8 +5,8 @@
 //!
 //! Pixels are replayed from `augmentations.parquet`, never stored (or, run by
 //! `clipshift-fused`, scored from the pixels the encode stage computed: `KnownPixels`).
-//! Both input tables are
-//! streamed image by image in the same order, so memory does not grow with the run.
+//! Both input tables are streamed image by image in the same order, so memory does not
+//! grow with the run.
 //! Chunks of images are committed as parts; a resumed run skips the committed images.
 
 use std::collections::{HashMap, HashSet};
