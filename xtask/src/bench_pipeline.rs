@@ -114,7 +114,8 @@ fn clipshift(
     images: usize,
     stages: &[&str],
 ) -> Result<Measured> {
-    let run_dir = out.join(format!("run-{images}-{}", stages.len()));
+    // Named after the last stage: run-16-report (the pipeline), run-16-metrics (separate).
+    let run_dir = out.join(format!("run-{images}-{}", stages.last().unwrap_or(&"none")));
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)?;
     }
