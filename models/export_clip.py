@@ -9,11 +9,16 @@ exactly the semantics of transformers' CLIP vision model (eager attention):
     embeddings -> pre_layrnorm -> L pre-LN encoder layers -> post_layernorm of the
     class token -> visual projection (no bias)
 
+Nothing reads the last layer's patch tokens, so that layer computes the class token's row
+alone (its query, attention row, output projection and MLP; keys and values of every
+token): the same values, 1/12 fewer operations for ViT-B/32.
+
 Model contract (docs/tables.md, "The model contract", says the same for readers of the tables):
 
     input   pixel_values      float32 [N, 3, H, W]      (N dynamic)
     outputs image_embeds      float32 [N, D]            projected, not normalised
-            last_attention    float32 [N, heads, T, T]  softmax probabilities, last layer
+            last_attention    float32 [N, heads, 1, T]  softmax probabilities of the class
+                                                        token's query, last layer
             layer_cls_states  float32 [N, L+1, hidden]  class-token state of every
                                                         hidden_states entry (0 = after
                                                         pre_layrnorm, then each layer)
@@ -580,15 +585,20 @@ def linear(g: GraphBuilder, w: dict, x: str, prefix: str, bias: bool = True) -> 
 
 
 def encoder_layer(g: GraphBuilder, w: dict, h: str, pre: str, i: int, eps: float, act: str,
-                  allowed: str | None = None) -> tuple[str, str]:
+                  allowed: str | None = None, class_token_only: bool = False) -> tuple[str, str]:
     """One pre-LN CLIP encoder layer (eager attention) on [N, T, H]; returns (hidden, probs).
 
     `allowed` (bool, broadcastable to [N, heads, T, T]) masks the attention scores
     (the text tower's causal and padding mask), as transformers' additive mask of the
-    dtype's minimum does.
+    dtype's minimum does. With `class_token_only`, only the class token's row is
+    computed: hidden [N, 1, H], probs [N, heads, 1, T] (keys and values of every token).
     """
     x = layer_norm(g, w, h, pre + "layer_norm1", eps)
-    q = g.op("Mul", [linear(g, w, x, pre + "self_attn.q_proj"), "attn_scale"])
+    queries = x
+    if class_token_only:
+        h = g.op("Slice", [h, "slice_start", "slice_end", "axes_1"])              # [N, 1, H]
+        queries = g.op("Slice", [x, "slice_start", "slice_end", "axes_1"])
+    q = g.op("Mul", [linear(g, w, queries, pre + "self_attn.q_proj"), "attn_scale"])
     k = linear(g, w, x, pre + "self_attn.k_proj")
     v = linear(g, w, x, pre + "self_attn.v_proj")
     q = g.op("Transpose", [g.op("Reshape", [q, "sh_heads"])], perm=[0, 2, 1, 3])  # [N, nh, T, hd]
@@ -665,7 +675,8 @@ def build_graph(cfg: VisionConfig, w: dict[str, np.ndarray], graph_name: str):
     cls_states = [cls_of(h, 0)]
     probs = None
     for i in range(Lyr):
-        h, probs = encoder_layer(g, w, h, f"vision_model.encoder.layers.{i}.", i, eps, cfg.hidden_act)
+        h, probs = encoder_layer(g, w, h, f"vision_model.encoder.layers.{i}.", i, eps, cfg.hidden_act,
+                                 class_token_only=i == Lyr - 1)
         cls_states.append(cls_of(h, i + 1))
 
     pooled = g.op("Gather", [h, "idx_0"], name="cls_last", axis=1)
@@ -680,7 +691,7 @@ def build_graph(cfg: VisionConfig, w: dict[str, np.ndarray], graph_name: str):
                                             [N, cfg.num_channels, cfg.image_size, cfg.image_size])]
     outputs = [
         helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, [N, cfg.projection_dim]),
-        helper.make_tensor_value_info("last_attention", TensorProto.FLOAT, [N, nh, T, T]),
+        helper.make_tensor_value_info("last_attention", TensorProto.FLOAT, [N, nh, 1, T]),
         helper.make_tensor_value_info("layer_cls_states", TensorProto.FLOAT, [N, Lyr + 1, H]),
     ]
     return finish_model(g, graph_name, inputs, outputs)
@@ -892,7 +903,7 @@ def smoke_test(path: Path, cfg: VisionConfig, batch_tol: float = 1e-4) -> None:
             x[0] = single
         out = run_onnx(path, x)
         assert out["image_embeds"].shape == (n, cfg.projection_dim), out["image_embeds"].shape
-        assert out["last_attention"].shape == (n, cfg.num_attention_heads, T, T), out["last_attention"].shape
+        assert out["last_attention"].shape == (n, cfg.num_attention_heads, 1, T), out["last_attention"].shape
         assert out["layer_cls_states"].shape == (n, L + 1, cfg.hidden_size), out["layer_cls_states"].shape
         for k, v in out.items():
             assert np.isfinite(v).all(), f"{k} has non-finite values"
@@ -989,7 +1000,7 @@ def verify_with_transformers(path: Path, cfg: VisionConfig, w: dict[str, np.ndar
     with torch.no_grad():
         ref = model(pixel_values=torch.from_numpy(x), output_attentions=True, output_hidden_states=True)
     ref_embeds = ref.image_embeds.numpy()
-    ref_attn = ref.attentions[-1].numpy()
+    ref_attn = ref.attentions[-1].numpy()[:, :, :1]  # the class token's row
     ref_cls = np.stack([hs[:, 0].numpy() for hs in ref.hidden_states], axis=1)
     out = run_onnx(path, x)
     diffs = {

@@ -614,7 +614,13 @@ fn bench_augment(root: &Path, args: &[String]) -> Result<()> {
 /// The random-init full-size ViT-B/32 (fp32 and int8) the benchmarks time, exported once.
 pub(crate) fn bench_vit_b32(root: &Path) -> Result<PathBuf> {
     let model = root.join(".cache/bench-encode/random-vit-b-32");
-    if !model.join("model.int8.json").exists() {
+    // Exported again when the export script changed since (the graph it builds may have).
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let stale = match (modified(&model.join("model.int8.json")), modified(&root.join("models/export_clip.py"))) {
+        (Some(exported), Some(script)) => exported < script,
+        _ => true,
+    };
+    if stale {
         let output = model.to_string_lossy().into_owned();
         let export = ["--random-init", "vit-b-32", "--seed", "0", "--quantize", "int8", "--output", &output];
         export_model(root, &export.map(String::from))?;

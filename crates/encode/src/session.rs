@@ -267,7 +267,7 @@ fn check_contract(session: &Session, spec: &ModelSpec) -> Result<(), EncodeError
     let width = i64::try_from(spec.embedding_dim).unwrap_or(-1);
     let declared = [
         (Some(&spec.outputs.image_embeds), vec![None, Some(width)], "[N, embedding_dim]"),
-        (spec.outputs.last_attention.as_ref(), vec![None; 4], "[N, heads, T, T]"),
+        (spec.outputs.last_attention.as_ref(), vec![None; 4], "[N, heads, 1 or T, T]"),
         (spec.outputs.layer_cls_states.as_ref(), vec![None; 3], "[N, L+1, hidden]"),
     ];
     for (name, want, contract) in declared {
@@ -283,7 +283,9 @@ fn check_contract(session: &Session, spec: &ModelSpec) -> Result<(), EncodeError
     Ok(())
 }
 
-/// Mean over heads of `attention[n, h, 0, 1..]` for `attention` of shape [N, H, T, T].
+/// Mean over heads of `attention[n, h, 0, 1..]` for `attention` of shape [N, H, Q, T]:
+/// Q = T for a graph that returns every query's row, Q = 1 for one that computes the
+/// class token's row alone (what `export_clip.py` writes).
 fn class_token_attention(
     name: &str,
     shape: &[i64],
@@ -292,18 +294,23 @@ fn class_token_attention(
     patches: usize,
 ) -> Result<Vec<f32>, EncodeError> {
     let tokens = patches + 1;
-    if shape.len() != 4 || shape[0] as usize != batch || shape[2] as usize != tokens || shape[3] as usize != tokens {
+    let queries = shape.get(2).map(|&q| q as usize);
+    if shape.len() != 4
+        || shape[0] as usize != batch
+        || !matches!(queries, Some(q) if q == 1 || q == tokens)
+        || shape[3] as usize != tokens
+    {
         return Err(EncodeError::Output {
             name: name.into(),
-            message: format!("shape {shape:?}, expected [{batch}, heads, {tokens}, {tokens}]"),
+            message: format!("shape {shape:?}, expected [{batch}, heads, 1 or {tokens}, {tokens}]"),
         });
     }
-    let heads = shape[1] as usize;
+    let (heads, queries) = (shape[1] as usize, shape[2] as usize);
     let mut out = vec![0.0f32; batch * patches];
     for n in 0..batch {
         let row = &mut out[n * patches..(n + 1) * patches];
         for h in 0..heads {
-            let start = ((n * heads + h) * tokens) * tokens + 1;
+            let start = ((n * heads + h) * queries) * tokens + 1;
             for (acc, a) in row.iter_mut().zip(&attention[start..start + patches]) {
                 *acc += a;
             }
@@ -421,5 +428,10 @@ mod tests {
         let expected = [0.2, 0.1, 0.4, 0.2];
         assert!(out.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6), "{out:?}");
         assert!(class_token_attention("a", &[1, 2, 4, 4], &att, 1, 4).is_err());
+        assert!(class_token_attention("a", &[1, 2, 2, 5], &att, 1, 4).is_err());
+
+        // The class token's row alone, as export_clip.py's graphs return it: the same result.
+        let rows: Vec<f32> = [&att[..tokens], &att[tokens * tokens..tokens * tokens + tokens]].concat();
+        assert_eq!(class_token_attention("a", &[1, 2, 1, 5], &rows, 1, 4).unwrap(), out);
     }
 }
