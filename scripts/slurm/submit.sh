@@ -80,7 +80,7 @@ model=$(abs --model "$model")
 bin=$(abs --bin "$bin")
 [[ -d $data ]] || die "--data $data is not a directory"
 [[ -d $model ]] || die "--model $model is not a directory"
-for stage in augment fused text report; do
+for stage in fused text report; do
     [[ -x $bin/clipshift-$stage ]] || die "$bin/clipshift-$stage is missing or not executable (build it, or pass --bin DIR)"
 done
 if [[ -n $suite ]]; then

@@ -245,7 +245,7 @@ if [[ $mode == cluster-only ]]; then
     say "array + afterok job: COMPLETED, 4 files written"
 
     # --- submit.sh on stub binaries ------------------------------------------------------
-    # Each stub logs its arguments; fused (encode + metrics) of shard 1 exits 3 (must count as success);
+    # Each stub logs its arguments; fused (augment + encode + metrics) of shard 1 exits 3 (must count as success);
     # CLIPSHIFT_STUB_FAIL=stage:K makes that stage of shard K exit 1.
     stubs=$tmp/stubs
     mkdir -p "$stubs" "$tmp/data" "$tmp/model"
@@ -280,7 +280,7 @@ touch "$run/done.$stage.${shard%/*}"
 exit 0
 EOF
     chmod +x "$stubs/stub"
-    for stage in augment fused text sae report; do ln -s stub "$stubs/clipshift-$stage"; done
+    for stage in fused text sae report; do ln -s stub "$stubs/clipshift-$stage"; done
     touch "$tmp/sae.safetensors"
 
     ids=$(cd / && "$here/submit.sh" --run "$tmp/runs/stub" --data "$tmp/data" --model "$tmp/model" --shards 3 \
@@ -294,13 +294,9 @@ EOF
     expect_states "$report" 1 COMPLETED
     run=$tmp/runs/stub
     for k in 0 1 2; do
-        for stage in augment fused; do
-            [[ -e $run/done.$stage.$k ]] || die "stub $stage did not run for shard $k"
-        done
-        grep -qx "augment --run $run --data $tmp/data --shard $k/3 --seed 7 --floor" "$run/calls.augment.$k" \
-            || die "unexpected augment call: $(cat "$run/calls.augment.$k")"
-        grep -qx "fused --run $run --model $tmp/model --shard $k/3 --device cpu" "$run/calls.fused.$k" \
-            || die "unexpected fused call: $(cat "$run/calls.fused.$k")"
+        [[ -e $run/done.fused.$k ]] || die "stub fused did not run for shard $k"
+        grep -qx "fused --run $run --data $tmp/data --shard $k/3 --seed 7 --floor --model $tmp/model --device cpu" \
+            "$run/calls.fused.$k" || die "unexpected fused call: $(cat "$run/calls.fused.$k")"
     done
     [[ -e $run/done.text.whole ]] || die "stub text did not run"
     grep -qx "sae --run $run --sae $tmp/sae.safetensors --device cpu" "$run/calls.sae.whole" \
@@ -344,8 +340,8 @@ expect_states "$array" 3 COMPLETED
 expect_states "$report" 1 COMPLETED
 say "sharded run on Slurm: 3 shards + report COMPLETED"
 
-# The reference: every stage in its own process (encode and metrics apart, where the
-# shards ran them fused), unsharded, with the same binaries.
+# The reference: every stage in its own process (augment, encode and metrics apart, where
+# the shards ran them fused), unsharded, with the same binaries.
 ref() {
     local rc=0
     "$bin/clipshift-$1" "${@:2}" >>"$tmp/out/reference.log" 2>&1 || rc=$?

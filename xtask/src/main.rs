@@ -34,8 +34,9 @@ enum Task {
     Encode(StageArgs),
     /// Run the metrics stage alone (arguments go to clipshift-metrics).
     Metrics(StageArgs),
-    /// Run encode and metrics in one process, each variant computed once (arguments go to
-    /// clipshift-fused, which takes clipshift-encode's).
+    /// Run augment (with --data), encode and metrics in one process, each source decoded
+    /// once and each variant computed once (arguments go to clipshift-fused, which takes
+    /// clipshift-augment's and clipshift-encode's).
     Fused(StageArgs),
     /// Run the text stage alone (arguments go to clipshift-text).
     Text(StageArgs),
@@ -259,29 +260,15 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
     let bins = build_stages(root)?;
     let run_arg = run_dir.to_string_lossy().to_string();
 
-    let mut augment = vec![
+    // Augment, encode and metrics in one process: each source decoded once, each variant
+    // computed once.
+    let mut fused = vec![
         "--run".to_string(),
         run_arg.clone(),
         "--data".into(),
         args.data.to_string_lossy().into(),
         "--seed".into(),
         args.seed.to_string(),
-    ];
-    if let Some(limit) = args.limit {
-        augment.extend(["--limit".into(), limit.to_string()]);
-    }
-    if let Some(suite) = &args.suite {
-        augment.extend(["--suite".into(), suite.to_string_lossy().into()]);
-    }
-    if args.floor {
-        augment.push("--floor".into());
-    }
-    if args.save_images {
-        augment.push("--save-images".into());
-    }
-    let mut encode = vec![
-        "--run".to_string(),
-        run_arg.clone(),
         "--model".into(),
         model.to_string_lossy().into(),
         "--device".into(),
@@ -289,16 +276,25 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
         "--batch".into(),
         args.batch.to_string(),
     ];
-    let plain = vec!["--run".to_string(), run_arg.clone()];
-    // The per-image stages resume (or not) and run one shard alike.
-    for per_image in [&mut augment, &mut encode] {
-        if let Some(shard) = &args.shard {
-            per_image.extend(["--shard".into(), shard.clone()]);
-        }
-        if args.fresh {
-            per_image.push("--fresh".into());
-        }
+    if let Some(limit) = args.limit {
+        fused.extend(["--limit".into(), limit.to_string()]);
     }
+    if let Some(suite) = &args.suite {
+        fused.extend(["--suite".into(), suite.to_string_lossy().into()]);
+    }
+    if args.floor {
+        fused.push("--floor".into());
+    }
+    if args.save_images {
+        fused.push("--save-images".into());
+    }
+    if let Some(shard) = &args.shard {
+        fused.extend(["--shard".into(), shard.clone()]);
+    }
+    if args.fresh {
+        fused.push("--fresh".into());
+    }
+    let plain = vec!["--run".to_string(), run_arg.clone()];
     let sharded = args.shard.as_deref().is_some_and(|s| s.trim() != "0/1");
     let text = vec!["--run".to_string(), run_arg.clone(), "--device".into(), args.device.clone()];
     let sae = args.sae.as_ref().map(|file| {
@@ -306,8 +302,7 @@ fn pipeline(root: &Path, args: PipelineArgs) -> Result<()> {
         sae.extend(["--sae".into(), file.to_string_lossy().into()]);
         sae
     });
-    // Encode and metrics in one process: each variant is computed once.
-    let mut stages = vec![("augment", &augment), ("fused", &encode)];
+    let mut stages = vec![("fused", &fused)];
     // The text and SAE stages and the report read the whole run: after the last shard.
     if !sharded {
         stages.push(("text", &text));

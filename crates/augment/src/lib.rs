@@ -8,6 +8,7 @@
 //! later stages replay the exact pixels without storing them. This crate knows nothing
 //! of models or metrics.
 
+pub mod cli;
 mod error;
 mod jpeg;
 mod replay;

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use clipshift_augment::stage::{AugmentConfig, run};
-use clipshift_augment::{Params, Rng, Suite, load_canonical};
+use clipshift_augment::cli::{AugmentArgs, load_suite};
+use clipshift_augment::stage::run;
+use clipshift_augment::{Params, Rng, load_canonical};
 
 /// Scan a folder of images and record every augmented variant of each (the augment stage).
 #[derive(Parser)]
@@ -24,32 +25,8 @@ struct StageArgs {
     /// Run directory to write the tables into.
     #[arg(long)]
     run: Option<PathBuf>,
-    /// Folder scanned recursively for jpg, jpeg, png, webp and gif files (any case; links followed, each folder once).
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Suite definition (TOML); the paper's nine augmentations by default.
-    #[arg(long)]
-    suite: Option<PathBuf>,
-    /// Add the noise floor to the suite: JPEG at quality 95, a one-pixel shift and a
-    /// resize round trip (floor_jpeg95, floor_shift1, floor_resize75), the changes that
-    /// should not matter, against which the report measures every augmentation.
-    #[arg(long)]
-    floor: bool,
-    /// Run seed: parameters are sampled per (seed, image, augmentation).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Side of the square image every augmentation starts from.
-    #[arg(long, default_value_t = 224)]
-    image_size: u32,
-    /// Refuse sources with more pixels than this (decompression bombs), as PIL does.
-    #[arg(long, default_value_t = clipshift_augment::DEFAULT_MAX_PIXELS)]
-    max_pixels: u64,
-    /// Also write every variant as DIR/images/<image_id>/<augmentation>.png.
-    #[arg(long)]
-    save_images: bool,
-    /// Only the first N images (in path order, before sharding).
-    #[arg(long)]
-    limit: Option<usize>,
+    #[command(flatten)]
+    augment: AugmentArgs,
     #[command(flatten)]
     resume: clipshift_console::ResumeArgs,
 }
@@ -83,18 +60,11 @@ fn main() {
     std::process::exit(clipshift_console::exit_status(real_main(cli)));
 }
 
-fn load_suite(path: Option<&PathBuf>) -> Result<Suite> {
-    match path {
-        Some(p) => Suite::load(p).with_context(|| format!("loading suite {}", p.display())),
-        None => Ok(Suite::paper()),
-    }
-}
-
 /// Runs the command; returns how many failures it recorded in errors.parquet.
 fn real_main(cli: Cli) -> Result<usize> {
     match cli.command {
         Some(Command::Apply { input, aug, params, seed, suite, image_size, output }) => {
-            let suite = load_suite(suite.as_ref())?;
+            let suite = load_suite(suite.as_deref())?;
             let image = load_canonical(&input, image_size)?;
             let params = match params {
                 Some(json) => Params::from_json(&aug, &json)?,
@@ -114,32 +84,12 @@ fn real_main(cli: Cli) -> Result<usize> {
         }
         None => {
             let args = cli.stage;
-            let (Some(run_dir), Some(data_dir)) = (args.run, args.data) else {
+            let run_dir = args.run.context("--run DIR and --data DIR are required (see --help)")?;
+            let Some(config) = args.augment.config(run_dir, &args.resume)? else {
                 bail!("--run DIR and --data DIR are required (see --help)");
             };
-            let suite = load_suite(args.suite.as_ref())?;
-            let config = AugmentConfig {
-                suite: if args.floor { suite.with_floor()? } else { suite },
-                run_dir,
-                data_dir,
-                seed: args.seed,
-                image_size: args.image_size,
-                max_pixels: args.max_pixels,
-                save_images: args.save_images,
-                limit: args.limit,
-                shard: args.resume.shard,
-                fresh: args.resume.fresh,
-            };
             let summary = run(&config)?;
-            println!(
-                "augment{}: {} images, {} variants, {} errors{} -> {}",
-                args.resume.shard_label(),
-                summary.images,
-                summary.variants,
-                summary.errors,
-                clipshift_console::start_note(summary.start),
-                config.run_dir.display()
-            );
+            println!("augment{}: {}", args.resume.shard_label(), summary.line(&config.run_dir));
             Ok(summary.errors)
         }
     }

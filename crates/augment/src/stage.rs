@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use crate::source::{SourceImage, canonical, decode, scan_images};
 use crate::{AugmentError, Fnv1a, Params, Rng, Suite};
+use image::RgbImage;
 
 /// Images decoded and augmented per chunk: bounds memory, keeps every core busy.
 const CHUNK_IMAGES: usize = 64;
@@ -57,6 +58,25 @@ pub struct AugmentSummary {
     pub start: Start,
 }
 
+impl AugmentSummary {
+    /// What `clipshift-augment` prints after `augment`: images, variants, errors, where.
+    pub fn line(&self, run_dir: &Path) -> String {
+        format!(
+            "{} images, {} variants, {} errors{} -> {}",
+            self.images,
+            self.variants,
+            self.errors,
+            clipshift_console::start_note(self.start),
+            run_dir.display()
+        )
+    }
+}
+
+/// Sees the canonical image of each new image the stage records (not duplicates, not
+/// failures), once, as the image's rows are written. Through it `clipshift-fused` hands
+/// the decoded sources to the encode stage, so no source is decoded twice.
+pub type SourceObserver<'a> = &'a (dyn Fn(u64, RgbImage) + Sync);
+
 /// The seed recorded for one variant: parameters are sampled from `Rng::from_seed(seed)`.
 pub fn variant_seed(run_seed: u64, image_id: u64, augmentation: &str) -> u64 {
     Rng::keyed(run_seed, image_id, augmentation).next_u64()
@@ -77,11 +97,22 @@ pub fn sample_variants(suite: &Suite, run_seed: u64, image_id: u64, size: u32) -
 
 struct ImageRows {
     path: String,
+    /// What images.parquet records; its pixels are dropped once the variants are sampled.
     source: SourceImage,
+    /// Made when variants are saved or an observer is shown the image.
+    canonical: Option<RgbImage>,
     variants: Vec<(String, u64, Params, Option<Vec<u8>>)>,
 }
 
 pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
+    run_observed(config, None)
+}
+
+/// The stage, with `observer` shown the canonical image of every image it records.
+pub fn run_observed(
+    config: &AugmentConfig,
+    observer: Option<SourceObserver<'_>>,
+) -> Result<AugmentSummary, AugmentError> {
     let run = RunDir::new(&config.run_dir);
     run.create()?;
     run.check_contained()?;
@@ -146,7 +177,7 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
         let rows: Vec<Option<ImageRows>> = chunk
             .par_iter()
             .map(|(path, relative)| {
-                let result = process_image(config, &run, path, relative);
+                let result = process_image(config, &run, path, relative, observer.is_some());
                 progress.inc(1);
                 match result {
                     Ok(rows) => Some(rows),
@@ -158,7 +189,7 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
             })
             .collect();
         let mut kept = Vec::with_capacity(rows.len());
-        for image in rows.into_iter().flatten() {
+        for mut image in rows.into_iter().flatten() {
             if let Some(first) = seen.get(&image.source.image_id) {
                 errors.record(
                     Some(&image.path),
@@ -170,6 +201,9 @@ pub fn run(config: &AugmentConfig) -> Result<AugmentSummary, AugmentError> {
                 continue;
             }
             seen.insert(image.source.image_id, image.path.clone());
+            if let (Some(observe), Some(canonical)) = (observer, image.canonical.take()) {
+                observe(image.source.image_id, canonical);
+            }
             kept.push(image);
         }
         write_chunk(&run, &config.suite, &kept, &mut parts)?;
@@ -218,22 +252,30 @@ fn summary(run: &RunDir, shard: Shard, start: Start) -> Result<AugmentSummary, A
     })
 }
 
-fn process_image(config: &AugmentConfig, run: &RunDir, path: &Path, relative: &str) -> Result<ImageRows, AugmentError> {
+fn process_image(
+    config: &AugmentConfig,
+    run: &RunDir,
+    path: &Path,
+    relative: &str,
+    keep_canonical: bool,
+) -> Result<ImageRows, AugmentError> {
     if path.to_str().is_none() {
         return Err(AugmentError::PathNotUtf8 { path: path.to_path_buf() });
     }
     let bytes = std::fs::read(path).map_err(|source| AugmentError::Read { path: path.to_path_buf(), source })?;
-    let source = decode(path, &bytes, config.max_pixels)?;
-    let base = config.save_images.then(|| canonical(&source.rgb, config.image_size));
+    let mut source = decode(path, &bytes, config.max_pixels)?;
+    let base = (config.save_images || keep_canonical).then(|| canonical(&source.rgb, config.image_size));
     let mut variants = Vec::new();
     for (name, seed, params) in sample_variants(&config.suite, config.seed, source.image_id, config.image_size) {
-        let png = match &base {
+        let png = match base.as_ref().filter(|_| config.save_images) {
             Some(base) => Some(save_variant(run, source.image_id, &name, &params.apply(base)?)?),
             None => None,
         };
         variants.push((name, seed, params, png));
     }
-    Ok(ImageRows { path: relative.to_string(), source, variants })
+    // The decoded pixels are not kept past here: a chunk of large sources would be gigabytes.
+    source.rgb = RgbImage::new(0, 0);
+    Ok(ImageRows { path: relative.to_string(), source, canonical: base, variants })
 }
 
 fn save_variant(run: &RunDir, image_id: u64, name: &str, pixels: &image::RgbImage) -> Result<Vec<u8>, AugmentError> {

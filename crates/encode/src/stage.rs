@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 
 use clipshift_augment::Replay;
@@ -58,6 +59,8 @@ pub struct EncodeSummary {
     pub model: String,
     pub random_init: bool,
     pub start: Start,
+    /// Source files this process decoded (the others' canonical images were handed over).
+    pub sources_decoded: usize,
 }
 
 impl EncodeSummary {
@@ -82,6 +85,18 @@ impl EncodeSummary {
 /// no variant is computed twice.
 pub type VariantObserver<'a> = &'a (dyn Fn(u64, &RgbImage, &[(&str, &RgbImage)]) + Sync);
 
+/// Hands over the canonical image of an image id when the caller holds it (taking it),
+/// so the stage does not decode that source again; `None`: the stage decodes the file.
+/// `clipshift-fused` holds what its augment stage decoded.
+pub type HeldSources<'a> = &'a (dyn Fn(u64) -> Option<RgbImage> + Sync);
+
+/// What `clipshift-fused` lends the stage; nothing, when it runs alone.
+#[derive(Clone, Copy, Default)]
+pub struct Hooks<'a> {
+    pub held_sources: Option<HeldSources<'a>>,
+    pub observer: Option<VariantObserver<'a>>,
+}
+
 /// One variant, ready for the model.
 struct Prepared {
     image_id: u64,
@@ -104,14 +119,12 @@ struct Batch {
 }
 
 pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
-    run_observed(config, None)
+    run_with(config, Hooks::default())
 }
 
-/// The stage, with `observer` shown the pixels of every image it prepares.
-pub fn run_observed(
-    config: &EncodeConfig,
-    observer: Option<VariantObserver<'_>>,
-) -> Result<EncodeSummary, EncodeError> {
+/// The stage, taking held sources and showing the pixels of every image it prepares
+/// through `hooks`.
+pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary, EncodeError> {
     let run = RunDir::new(&config.run_dir);
     let shard = config.shard;
     run.check_contained()?;
@@ -126,6 +139,7 @@ pub fn run_observed(
     let request = encode_lineage(&augment, &spec.sha256, policy.as_str());
     let committed = !shard_part_files(&run.embeddings(), shard)?.is_empty();
     let start = manifest.begin("encode", request, config.fresh, committed);
+    let decoded = AtomicUsize::new(0);
     let summary = |provider, start| -> Result<EncodeSummary, EncodeError> {
         Ok(EncodeSummary {
             rows: count_rows(&shard_part_files(&run.embeddings(), shard)?)?,
@@ -134,6 +148,7 @@ pub fn run_observed(
             model: spec.name.clone(),
             random_init: spec.random_init,
             start,
+            sources_decoded: decoded.load(Ordering::Relaxed),
         })
     };
     if start == Start::Done {
@@ -187,7 +202,7 @@ pub fn run_observed(
             let sender = sender;
             let send = |jobs: &mut Vec<ImageJob>| -> bool {
                 let log = ErrorLog::new("encode");
-                let prepared = prepare(jobs, &sources, &preprocessor, config, observer, &log);
+                let prepared = prepare(jobs, &sources, &preprocessor, config, hooks, &decoded, &log);
                 progress.inc(jobs.len() as u64);
                 jobs.clear();
                 // Only a single image has more variants than a batch: it is split.
@@ -320,7 +335,8 @@ fn prepare(
     sources: &SourceImages,
     preprocessor: &Preprocessor,
     config: &EncodeConfig,
-    observer: Option<VariantObserver<'_>>,
+    hooks: Hooks<'_>,
+    decoded: &AtomicUsize,
     errors: &ErrorLog,
 ) -> Vec<Prepared> {
     jobs.par_iter()
@@ -335,11 +351,18 @@ fn prepare(
                 );
                 return Vec::new();
             };
-            let replay = match Replay::load(&path, sources.image_size(), sources.max_pixels()) {
-                Ok(replay) => replay,
-                Err(err) => {
-                    errors.record(Some(relative), Some(job.image_id), None, err.kind(), err.to_string());
-                    return Vec::new();
+            let held = hooks.held_sources.and_then(|take| take(job.image_id));
+            let replay = match held {
+                Some(canonical) => Replay::from_canonical(canonical),
+                None => {
+                    decoded.fetch_add(1, Ordering::Relaxed);
+                    match Replay::load(&path, sources.image_size(), sources.max_pixels()) {
+                        Ok(replay) => replay,
+                        Err(err) => {
+                            errors.record(Some(relative), Some(job.image_id), None, err.kind(), err.to_string());
+                            return Vec::new();
+                        }
+                    }
                 }
             };
             let variants: Vec<(&str, Cow<'_, RgbImage>)> = job
@@ -353,7 +376,7 @@ fn prepare(
                     }
                 })
                 .collect();
-            if let Some(observe) = observer {
+            if let Some(observe) = hooks.observer {
                 let seen: Vec<(&str, &RgbImage)> =
                     variants.iter().map(|(aug, pixels)| (*aug, pixels.as_ref())).collect();
                 observe(job.image_id, replay.original(), &seen);

@@ -71,7 +71,7 @@ impl MetricsSummary {
 }
 
 /// Pixel scores of variants computed elsewhere in this process: `clipshift-fused` records
-/// them from the encode stage's pixels (`clipshift_encode::stage::run_observed`), so the
+/// them from the encode stage's pixels (`clipshift_encode::stage::run_with`), so the
 /// stage neither decodes nor replays those images. An image it does not hold (one a
 /// resumed run encoded in an earlier process) is replayed as usual: the rows are the
 /// same either way, computed by the same `OriginalFeatures::compare` on the same pixels.
