@@ -7,7 +7,8 @@
 
 use clap::ArgAction;
 use clipshift_tables::{Shard, Start};
-use indicatif::{ProgressBar, ProgressStyle};
+pub use indicatif::ProgressBar;
+use indicatif::ProgressStyle;
 
 /// The `-v` flag every stage binary takes (`#[command(flatten)]` it into the CLI).
 #[derive(Debug, Clone, Copy, Default, clap::Args)]

@@ -15,10 +15,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 use clipshift_augment::Replay;
-use clipshift_console::progress_bar;
+use clipshift_console::{ProgressBar, progress_bar};
 use clipshift_tables::arrow::array::{Array, FixedSizeListArray, Float32Array, RecordBatch, StringArray, UInt64Array};
 use clipshift_tables::{
     EncodeManifest, ErrorKind, ErrorLog, ImageGroups, ModelManifest, RunDir, RunManifest, Shard, SourceImages,
@@ -196,57 +196,11 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
     let progress = progress_bar(total_images, "encode");
     let augmentations = shard_part_files(&run.augmentations(), shard)?;
 
+    let producer = Producer { sources: &sources, preprocessor: &preprocessor, config, hooks, decoded: &decoded, batch };
+
     std::thread::scope(|scope| -> Result<(), EncodeError> {
         let (sender, receiver) = sync_channel::<Batch>(2);
-        let producer = scope.spawn(|| -> Result<(), EncodeError> {
-            let sender = sender;
-            let send = |jobs: &mut Vec<ImageJob>| -> bool {
-                let log = ErrorLog::new("encode");
-                let prepared = prepare(jobs, &sources, &preprocessor, config, hooks, &decoded, &log);
-                progress.inc(jobs.len() as u64);
-                jobs.clear();
-                // Only a single image has more variants than a batch: it is split.
-                let mut pieces: Vec<Vec<Prepared>> = Vec::new();
-                let mut rest = prepared;
-                while rest.len() > batch {
-                    let tail = rest.split_off(batch);
-                    pieces.push(std::mem::replace(&mut rest, tail));
-                }
-                pieces.push(rest);
-                let last = pieces.len() - 1;
-                let mut log = Some(log);
-                for (i, items) in pieces.into_iter().enumerate() {
-                    let whole = i == last;
-                    let batch = Batch { items, errors: if whole { log.take() } else { None }, whole };
-                    if sender.send(batch).is_err() {
-                        return false; // the consumer stopped on an error of its own
-                    }
-                }
-                true
-            };
-            let mut jobs: Vec<ImageJob> = Vec::new();
-            let mut variants = 0;
-            for job in image_jobs(&run.augmentations(), augmentations.clone())? {
-                let job = job?;
-                if done.contains(&job.image_id) {
-                    continue;
-                }
-                // Whole images per batch, packed greedily by their recorded variants.
-                if !jobs.is_empty() && variants + job.variants.len() > batch {
-                    if !send(&mut jobs) {
-                        return Ok(());
-                    }
-                    variants = 0;
-                }
-                variants += job.variants.len();
-                jobs.push(job);
-            }
-            if !jobs.is_empty() {
-                send(&mut jobs);
-            }
-            Ok(())
-        });
-
+        let producing = scope.spawn(|| producer.produce(&run.augmentations(), augmentations, &done, &progress, sender));
         let mut flat = Vec::new();
         for Batch { items, errors: prepare_errors, whole } in receiver {
             if !items.is_empty() {
@@ -283,7 +237,7 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
                 parts.commit_if_due(&errors)?;
             }
         }
-        producer.join().expect("producer thread panicked")
+        producing.join().expect("producer thread panicked")
     })?;
     progress.finish_and_clear();
     parts.finish(&errors)?;
@@ -329,73 +283,148 @@ fn image_jobs(
     }))
 }
 
-/// Decodes each image once and replays its variants, in parallel over images.
-fn prepare(
-    jobs: &[ImageJob],
-    sources: &SourceImages,
-    preprocessor: &Preprocessor,
-    config: &EncodeConfig,
-    hooks: Hooks<'_>,
-    decoded: &AtomicUsize,
-    errors: &ErrorLog,
-) -> Vec<Prepared> {
-    jobs.par_iter()
-        .flat_map_iter(|job| {
-            let (Some(relative), Some(path)) = (sources.relative_path(job.image_id), sources.file(job.image_id)) else {
-                errors.record(
-                    None,
-                    Some(job.image_id),
-                    None,
-                    ErrorKind::MissingImage,
-                    "image_id not in images.parquet".into(),
-                );
-                return Vec::new();
-            };
-            let held = hooks.held_sources.and_then(|take| take(job.image_id));
-            let replay = match held {
-                Some(canonical) => Replay::from_canonical(canonical),
-                None => {
-                    decoded.fetch_add(1, Ordering::Relaxed);
-                    match Replay::load(&path, sources.image_size(), sources.max_pixels()) {
-                        Ok(replay) => replay,
-                        Err(err) => {
-                            errors.record(Some(relative), Some(job.image_id), None, err.kind(), err.to_string());
-                            return Vec::new();
+/// The producer thread's side of the stage: packs whole images into batches, decodes
+/// (or takes the held canonical image of) each source once, replays and preprocesses its
+/// variants on the rayon pool, and sends the batches to the inference loop.
+struct Producer<'a> {
+    sources: &'a SourceImages,
+    preprocessor: &'a Preprocessor,
+    config: &'a EncodeConfig,
+    hooks: Hooks<'a>,
+    /// Source files decoded so far.
+    decoded: &'a AtomicUsize,
+    batch: usize,
+}
+
+impl Producer<'_> {
+    /// Streams the images of `files` (parts of `augmentations.parquet` at `path`) not in
+    /// `done` as batches; stops early when the receiver hung up.
+    fn produce(
+        &self,
+        path: &Path,
+        files: Vec<PathBuf>,
+        done: &HashSet<u64>,
+        progress: &ProgressBar,
+        sender: SyncSender<Batch>,
+    ) -> Result<(), EncodeError> {
+        let mut jobs: Vec<ImageJob> = Vec::new();
+        let mut variants = 0;
+        for job in image_jobs(path, files)? {
+            let job = job?;
+            if done.contains(&job.image_id) {
+                continue;
+            }
+            // Whole images per batch, packed greedily by their recorded variants.
+            if !jobs.is_empty() && variants + job.variants.len() > self.batch {
+                if !self.send(&mut jobs, progress, &sender) {
+                    return Ok(());
+                }
+                variants = 0;
+            }
+            variants += job.variants.len();
+            jobs.push(job);
+        }
+        if !jobs.is_empty() {
+            self.send(&mut jobs, progress, &sender);
+        }
+        Ok(())
+    }
+
+    /// Prepares `jobs` and sends them as one batch (an image with more variants than a
+    /// batch as several); false when the receiver stopped on an error of its own.
+    fn send(&self, jobs: &mut Vec<ImageJob>, progress: &ProgressBar, sender: &SyncSender<Batch>) -> bool {
+        let log = ErrorLog::new("encode");
+        let prepared = self.prepare(jobs, &log);
+        progress.inc(jobs.len() as u64);
+        jobs.clear();
+        // Only a single image has more variants than a batch: it is split.
+        let mut pieces: Vec<Vec<Prepared>> = Vec::new();
+        let mut rest = prepared;
+        while rest.len() > self.batch {
+            let tail = rest.split_off(self.batch);
+            pieces.push(std::mem::replace(&mut rest, tail));
+        }
+        pieces.push(rest);
+        let last = pieces.len() - 1;
+        let mut log = Some(log);
+        for (i, items) in pieces.into_iter().enumerate() {
+            let whole = i == last;
+            let batch = Batch { items, errors: if whole { log.take() } else { None }, whole };
+            if sender.send(batch).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Decodes (or takes) each image once and replays its variants, in parallel over images.
+    fn prepare(&self, jobs: &[ImageJob], errors: &ErrorLog) -> Vec<Prepared> {
+        jobs.par_iter()
+            .flat_map_iter(|job| {
+                let (Some(relative), Some(path)) =
+                    (self.sources.relative_path(job.image_id), self.sources.file(job.image_id))
+                else {
+                    errors.record(
+                        None,
+                        Some(job.image_id),
+                        None,
+                        ErrorKind::MissingImage,
+                        "image_id not in images.parquet".into(),
+                    );
+                    return Vec::new();
+                };
+                let held = self.hooks.held_sources.and_then(|take| take(job.image_id));
+                let replay = match held {
+                    Some(canonical) => Replay::from_canonical(canonical),
+                    None => {
+                        self.decoded.fetch_add(1, Ordering::Relaxed);
+                        match Replay::load(&path, self.sources.image_size(), self.sources.max_pixels()) {
+                            Ok(replay) => replay,
+                            Err(err) => {
+                                errors.record(Some(relative), Some(job.image_id), None, err.kind(), err.to_string());
+                                return Vec::new();
+                            }
                         }
                     }
+                };
+                let variants: Vec<(&str, Cow<'_, RgbImage>)> = job
+                    .variants
+                    .iter()
+                    .filter_map(|(aug, params)| match replay.variant(aug, params) {
+                        Ok(pixels) => Some((aug.as_str(), pixels)),
+                        Err(err) => {
+                            errors.record(Some(relative), Some(job.image_id), Some(aug), err.kind(), err.to_string());
+                            None
+                        }
+                    })
+                    .collect();
+                if let Some(observe) = self.hooks.observer {
+                    let seen: Vec<(&str, &RgbImage)> =
+                        variants.iter().map(|(aug, pixels)| (*aug, pixels.as_ref())).collect();
+                    observe(job.image_id, replay.original(), &seen);
                 }
-            };
-            let variants: Vec<(&str, Cow<'_, RgbImage>)> = job
-                .variants
-                .iter()
-                .filter_map(|(aug, params)| match replay.variant(aug, params) {
-                    Ok(pixels) => Some((aug.as_str(), pixels)),
-                    Err(err) => {
-                        errors.record(Some(relative), Some(job.image_id), Some(aug), err.kind(), err.to_string());
-                        None
-                    }
-                })
-                .collect();
-            if let Some(observe) = hooks.observer {
-                let seen: Vec<(&str, &RgbImage)> =
-                    variants.iter().map(|(aug, pixels)| (*aug, pixels.as_ref())).collect();
-                observe(job.image_id, replay.original(), &seen);
-            }
-            variants
-                .into_iter()
-                .map(|(aug, pixels)| {
-                    let mut tensor = vec![0.0f32; preprocessor.tensor_len()];
-                    preprocessor.write_tensor(&pixels, &mut tensor);
-                    if let Some(dir) = &config.dump_pixels
-                        && let Err(err) = write_npy(dir, job.image_id, aug, &tensor, preprocessor.tensor_len())
-                    {
-                        errors.record(Some(relative), Some(job.image_id), Some(aug), ErrorKind::Write, err.to_string());
-                    }
-                    Prepared { image_id: job.image_id, augmentation: aug.to_owned(), tensor }
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
+                variants
+                    .into_iter()
+                    .map(|(aug, pixels)| {
+                        let mut tensor = vec![0.0f32; self.preprocessor.tensor_len()];
+                        self.preprocessor.write_tensor(&pixels, &mut tensor);
+                        if let Some(dir) = &self.config.dump_pixels
+                            && let Err(err) = write_npy(dir, job.image_id, aug, &tensor, self.preprocessor.tensor_len())
+                        {
+                            errors.record(
+                                Some(relative),
+                                Some(job.image_id),
+                                Some(aug),
+                                ErrorKind::Write,
+                                err.to_string(),
+                            );
+                        }
+                        Prepared { image_id: job.image_id, augmentation: aug.to_owned(), tensor }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
 }
 
 /// Writes a float32 `[3, S, S]` tensor as a NumPy `.npy` file.

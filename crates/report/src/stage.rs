@@ -59,7 +59,11 @@ pub fn run(config: &ReportConfig) -> Result<ReportSummary, ReportError> {
     let ctx =
         Ctx { data: &data, summary: &agg.summary, random_init: info.model.random_init, floor: agg.floor.as_ref() };
     let figs = draw_and_write_figures(&run, &ctx, &agg, &info, config, &errors)?;
-    let records = errors.take();
+    let mut records = errors.take();
+    // Figures are drawn in parallel: rows in a fixed order, whatever finished first.
+    records.sort_by(|a, b| {
+        (&a.path, a.image_id, &a.augmentation, &a.message).cmp(&(&b.path, b.image_id, &b.augmentation, &b.message))
+    });
     let n_errors = records.len();
     clipshift_tables::replace_stage_errors(&run, STAGE, &records)?;
 
