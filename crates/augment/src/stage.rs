@@ -18,11 +18,11 @@ use clipshift_tables::{
     SuiteManifest, TableError, column, count_rows, fingerprint, read_error_files, read_files, schema, shard_part_files,
     stage_error_files,
 };
+use image::RgbImage;
 use rayon::prelude::*;
 
 use crate::source::{SourceImage, canonical, decode, scan_images};
 use crate::{AugmentError, Fnv1a, Params, Rng, Suite};
-use image::RgbImage;
 
 /// Images decoded and augmented per chunk: bounds memory, keeps every core busy.
 const CHUNK_IMAGES: usize = 64;
