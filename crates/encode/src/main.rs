@@ -24,6 +24,7 @@ struct Cli {
 fn main() {
     let cli = Cli::parse();
     cli.verbosity.init_logging();
+    clipshift_console::map_large_buffers();
     let config = cli.encode.config(cli.run.clone(), &cli.resume);
     let result = run(&config).map_err(anyhow::Error::from);
     std::process::exit(clipshift_console::exit_status(result.map(|summary| {

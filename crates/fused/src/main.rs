@@ -47,6 +47,7 @@ struct Cli {
 fn main() {
     let cli = Cli::parse();
     cli.verbosity.init_logging();
+    clipshift_console::map_large_buffers();
     std::process::exit(clipshift_console::exit_status(run(&cli)));
 }
 
