@@ -254,124 +254,16 @@ impl Suite {
         }
         let mut out = Vec::new();
         for (i, item) in members.into_iter().enumerate() {
-            let toml::Value::Table(mut table) = item else {
-                return Err(err(format!("member #{} is not a table", i + 1)));
-            };
-            let member_name = match table.remove("name") {
-                Some(toml::Value::String(s)) => s,
-                _ => return Err(err(format!("member #{} needs a string `name`", i + 1))),
-            };
-            let keywords = take_keywords(&mut table).map_err(|e| err(format!("member {member_name:?}: {e}")))?;
-            let floor = match table.remove("floor") {
-                None => false,
-                Some(toml::Value::Boolean(b)) => b,
-                Some(_) => return Err(err(format!("member {member_name:?}: `floor` must be true or false"))),
-            };
-            let transform = parse_transform(table).map_err(|e| err(format!("member {member_name:?}: {e}")))?;
-            out.push(SuiteMember { name: member_name, transform, keywords, level: None, floor });
+            out.push(parse_member(i, item).map_err(err)?);
         }
         let mut families = std::collections::HashSet::new();
         for (i, item) in sweeps.into_iter().enumerate() {
-            let toml::Value::Table(mut table) = item else {
-                return Err(err(format!("sweep #{} is not a table", i + 1)));
-            };
             let what = format!("sweep #{}", i + 1);
-            let prefix = match table.remove("prefix") {
-                Some(toml::Value::String(s)) => Some(s),
-                None => None,
-                _ => return Err(err(format!("{what}: `prefix` must be a string"))),
-            };
-            let family = match table.remove("family") {
-                Some(toml::Value::String(s)) if !s.is_empty() => Some(s),
-                None => None,
-                _ => return Err(err(format!("{what}: `family` must be a non-empty string"))),
-            };
-            // Per level: its label in member names, how errors name it, its parameters.
-            let levels: Vec<(String, String, toml::Table)> = match (table.remove("levels"), table.remove("vary")) {
-                (Some(_), Some(_)) => {
-                    return Err(err(format!("{what}: give `levels` or `vary` and `values`, not both")));
-                }
-                (Some(toml::Value::Array(levels)), None) if !levels.is_empty() => levels
-                    .into_iter()
-                    .enumerate()
-                    .map(|(j, level)| match level {
-                        toml::Value::Table(t) => Ok(((j + 1).to_string(), format!("level {}", j + 1), t)),
-                        _ => Err(err(format!("{what}: level {} is not a table of parameters", j + 1))),
-                    })
-                    .collect::<Result<_, _>>()?,
-                (Some(_), None) => return Err(err(format!("{what}: `levels` must be a non-empty array of tables"))),
-                (None, Some(toml::Value::String(vary))) => {
-                    let values = match table.remove("values") {
-                        Some(toml::Value::Array(v)) if !v.is_empty() => v,
-                        _ => return Err(err(format!("{what}: needs a non-empty `values` array"))),
-                    };
-                    let level = |v: toml::Value| {
-                        let label = value_label(&v);
-                        (label.clone(), format!("{vary} = {label}"), toml::Table::from_iter([(vary.clone(), v)]))
-                    };
-                    values.into_iter().map(level).collect()
-                }
-                (None, Some(_)) => {
-                    return Err(err(format!("{what}: `vary` must be a string naming the parameter to sweep")));
-                }
-                (None, None) => {
-                    return Err(err(format!("{what}: needs `levels`, or `vary` naming the parameter to sweep")));
-                }
-            };
-            let names = match table.remove("names") {
-                Some(toml::Value::Array(v)) => {
-                    let names: Option<Vec<String>> = v.into_iter().map(|n| n.as_str().map(str::to_string)).collect();
-                    let names = names.ok_or_else(|| err(format!("{what}: `names` must be strings")))?;
-                    if names.len() != levels.len() {
-                        return Err(err(format!("{what}: `names` needs one entry per level")));
-                    }
-                    Some(names)
-                }
-                None => None,
-                _ => return Err(err(format!("{what}: `names` must be an array of strings"))),
-            };
-            let keywords = take_keywords(&mut table).map_err(|e| err(format!("{what}: {e}")))?;
-            let first_name = names.as_ref().map(|n| n[0].clone());
-            let Some(family) = family.or_else(|| prefix.clone()).or(first_name) else {
-                return Err(err(format!("{what}: needs `family`, `prefix` or `names`")));
-            };
+            let (family, sweep) = parse_sweep(&what, item).map_err(err)?;
             if !families.insert(family.clone()) {
                 return Err(err(format!("{what}: family {family:?} is used by another sweep")));
             }
-            for (j, (label, described, params)) in levels.into_iter().enumerate() {
-                if let Some(key) = params.keys().find(|k| table.contains_key(*k)) {
-                    return Err(err(format!("{what}: {key:?} is swept, so it must not also be set")));
-                }
-                let member_name = match &names {
-                    Some(n) => n[j].clone(),
-                    None => format!("{}_{label}", prefix.as_deref().unwrap_or(&family)),
-                };
-                let mut t = table.clone();
-                t.extend(params.clone());
-                let transform = match parse_transform(t) {
-                    Ok(tr) => tr,
-                    Err(first) => {
-                        // A scalar for a range parameter means [v, v].
-                        let mut t = table.clone();
-                        t.extend(params.iter().map(|(k, v)| match v {
-                            toml::Value::Float(_) | toml::Value::Integer(_) => {
-                                (k.clone(), toml::Value::Array(vec![v.clone(), v.clone()]))
-                            }
-                            _ => (k.clone(), v.clone()),
-                        }));
-                        parse_transform(t).map_err(|_| err(format!("{what}, {described}: {first}")))?
-                    }
-                };
-                let level = Level { family: family.clone(), severity: j as u32 + 1 };
-                let member = SuiteMember {
-                    name: member_name,
-                    transform,
-                    keywords: keywords.clone(),
-                    level: Some(level),
-                    floor: false,
-                };
-                out.push(member);
-            }
+            out.extend(sweep);
         }
         Suite::new(&name, out).map_err(|e| match e {
             AugmentError::Suite { message, .. } => err(message),
@@ -453,6 +345,122 @@ fn paper_keyword(member: &str) -> &'static str {
 }
 
 /// Removes `keywords` (an array of non-empty strings) from a member or sweep table.
+
+/// One `[[member]]` table (the `i`-th, from 0).
+fn parse_member(i: usize, item: toml::Value) -> Result<SuiteMember, String> {
+    let toml::Value::Table(mut table) = item else {
+        return Err(format!("member #{} is not a table", i + 1));
+    };
+    let name = match table.remove("name") {
+        Some(toml::Value::String(s)) => s,
+        _ => return Err(format!("member #{} needs a string `name`", i + 1)),
+    };
+    let keywords = take_keywords(&mut table).map_err(|e| format!("member {name:?}: {e}"))?;
+    let floor = match table.remove("floor") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => b,
+        Some(_) => return Err(format!("member {name:?}: `floor` must be true or false")),
+    };
+    let transform = parse_transform(table).map_err(|e| format!("member {name:?}: {e}"))?;
+    Ok(SuiteMember { name, transform, keywords, level: None, floor })
+}
+
+/// One `[[sweep]]` table (`what` names it in errors): its family and its members, one
+/// per level, in severity order.
+fn parse_sweep(what: &str, item: toml::Value) -> Result<(String, Vec<SuiteMember>), String> {
+    let toml::Value::Table(mut table) = item else {
+        return Err(format!("{what} is not a table"));
+    };
+    let prefix = match table.remove("prefix") {
+        Some(toml::Value::String(s)) => Some(s),
+        None => None,
+        _ => return Err(format!("{what}: `prefix` must be a string")),
+    };
+    let family = match table.remove("family") {
+        Some(toml::Value::String(s)) if !s.is_empty() => Some(s),
+        None => None,
+        _ => return Err(format!("{what}: `family` must be a non-empty string")),
+    };
+    let levels = sweep_levels(&mut table).map_err(|e| format!("{what}: {e}"))?;
+    let names = match table.remove("names") {
+        Some(toml::Value::Array(v)) => {
+            let names: Option<Vec<String>> = v.into_iter().map(|n| n.as_str().map(str::to_string)).collect();
+            let names = names.ok_or_else(|| format!("{what}: `names` must be strings"))?;
+            if names.len() != levels.len() {
+                return Err(format!("{what}: `names` needs one entry per level"));
+            }
+            Some(names)
+        }
+        None => None,
+        _ => return Err(format!("{what}: `names` must be an array of strings")),
+    };
+    let keywords = take_keywords(&mut table).map_err(|e| format!("{what}: {e}"))?;
+    let first_name = names.as_ref().map(|n| n[0].clone());
+    let family = family
+        .or_else(|| prefix.clone())
+        .or(first_name)
+        .ok_or_else(|| format!("{what}: needs `family`, `prefix` or `names`"))?;
+    let mut members = Vec::with_capacity(levels.len());
+    for (j, (label, described, params)) in levels.into_iter().enumerate() {
+        if let Some(key) = params.keys().find(|k| table.contains_key(*k)) {
+            return Err(format!("{what}: {key:?} is swept, so it must not also be set"));
+        }
+        let name = match &names {
+            Some(n) => n[j].clone(),
+            None => format!("{}_{label}", prefix.as_deref().unwrap_or(&family)),
+        };
+        let mut t = table.clone();
+        t.extend(params.clone());
+        let transform = match parse_transform(t) {
+            Ok(tr) => tr,
+            Err(first) => {
+                // A scalar for a range parameter means [v, v].
+                let mut t = table.clone();
+                t.extend(params.iter().map(|(k, v)| match v {
+                    toml::Value::Float(_) | toml::Value::Integer(_) => {
+                        (k.clone(), toml::Value::Array(vec![v.clone(), v.clone()]))
+                    }
+                    _ => (k.clone(), v.clone()),
+                }));
+                parse_transform(t).map_err(|_| format!("{what}, {described}: {first}"))?
+            }
+        };
+        let level = Level { family: family.clone(), severity: j as u32 + 1 };
+        members.push(SuiteMember { name, transform, keywords: keywords.clone(), level: Some(level), floor: false });
+    }
+    Ok((family, members))
+}
+
+/// A sweep's levels, from `levels` (tables of parameters) or `vary` + `values`: per level
+/// its label in member names, how errors name it, and its parameters.
+fn sweep_levels(table: &mut toml::Table) -> Result<Vec<(String, String, toml::Table)>, String> {
+    match (table.remove("levels"), table.remove("vary")) {
+        (Some(_), Some(_)) => Err("give `levels` or `vary` and `values`, not both".into()),
+        (Some(toml::Value::Array(levels)), None) if !levels.is_empty() => levels
+            .into_iter()
+            .enumerate()
+            .map(|(j, level)| match level {
+                toml::Value::Table(t) => Ok(((j + 1).to_string(), format!("level {}", j + 1), t)),
+                _ => Err(format!("level {} is not a table of parameters", j + 1)),
+            })
+            .collect(),
+        (Some(_), None) => Err("`levels` must be a non-empty array of tables".into()),
+        (None, Some(toml::Value::String(vary))) => {
+            let values = match table.remove("values") {
+                Some(toml::Value::Array(v)) if !v.is_empty() => v,
+                _ => return Err("needs a non-empty `values` array".into()),
+            };
+            let level = |v: toml::Value| {
+                let label = value_label(&v);
+                (label.clone(), format!("{vary} = {label}"), toml::Table::from_iter([(vary.clone(), v)]))
+            };
+            Ok(values.into_iter().map(level).collect())
+        }
+        (None, Some(_)) => Err("`vary` must be a string naming the parameter to sweep".into()),
+        (None, None) => Err("needs `levels`, or `vary` naming the parameter to sweep".into()),
+    }
+}
+
 fn take_keywords(table: &mut toml::Table) -> Result<Vec<String>, String> {
     match table.remove("keywords") {
         None => Ok(Vec::new()),
