@@ -344,8 +344,6 @@ fn paper_keyword(member: &str) -> &'static str {
     }
 }
 
-/// Removes `keywords` (an array of non-empty strings) from a member or sweep table.
-
 /// One `[[member]]` table (the `i`-th, from 0).
 fn parse_member(i: usize, item: toml::Value) -> Result<SuiteMember, String> {
     let toml::Value::Table(mut table) = item else {
@@ -461,6 +459,7 @@ fn sweep_levels(table: &mut toml::Table) -> Result<Vec<(String, String, toml::Ta
     }
 }
 
+/// Removes `keywords` (an array of non-empty strings) from a member or sweep table.
 fn take_keywords(table: &mut toml::Table) -> Result<Vec<String>, String> {
     match table.remove("keywords") {
         None => Ok(Vec::new()),
