@@ -42,7 +42,7 @@ plus a sidecar ``model.json`` that the Rust encoder reads (its ``text`` section 
 Usage:
     export_clip.py --output DIR [--checkpoint REPO_ID_OR_LOCAL_DIR] [--revision REV]
     export_clip.py --output DIR --random-init {tiny,vit-b-32} [--seed S]
-    common options: [--name NAME] [--verify] [--quantize int8]
+    common options: [--name NAME] [--verify] [--quantize int8] [--fp16]
 
 --checkpoint defaults to openai/clip-vit-base-patch32. A Hub checkpoint needs network
 access once (model.safetensors, config.json and preprocessor_config.json through
@@ -60,6 +60,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1059,6 +1060,45 @@ def quantize_int8(src: Path, meta: dict, out_dir: Path) -> None:
           f"and {out_dir / 'model.int8.json'}")
 
 
+def half_precision(src: Path, meta: dict, out_dir: Path) -> Path:
+    """Writes model.fp16.onnx + model.fp16.json: weights and arithmetic in float16 (for GPUs),
+    `pixel_values` and every output still float32 (Casts at the edges, so the encode stage
+    reads it as it reads the float32 model). onnxconverter-common's converter, with ONNX's
+    own rounding; ONNX Runtime's CPU provider runs it too, through Casts back to float32
+    around the operators it has no float16 kernel for."""
+    import onnx
+    from onnxconverter_common import float16
+    dst = out_dir / "model.fp16.onnx"
+    with warnings.catch_warnings():
+        # Weights under float16's smallest normal number are flushed to 1e-7 (it says so
+        # once per tensor): the rounding float16 means, not worth a screen of warnings.
+        warnings.simplefilter("ignore", UserWarning)
+        half = float16.convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    save_model(half, dst)
+    h = dict(meta)
+    h["name"] = meta["name"] + "-fp16"
+    h["onnx"] = dst.name
+    h["sha256"] = sha256_of(dst)
+    write_json(out_dir / "model.fp16.json", h)
+    print(f"wrote {dst} ({dst.stat().st_size / 1e6:.2f} MB, float16 weights and arithmetic, float32 input and "
+          f"outputs) and {out_dir / 'model.fp16.json'}")
+    return dst
+
+
+def half_precision_check(full: Path, half: Path, cfg: VisionConfig, min_cosine: float = 0.999) -> None:
+    """The float16 model against the float32 one on random pixels: every embedding's cosine
+    with its float32 twin, and the largest difference of each output (printed)."""
+    x = np.random.default_rng(7).standard_normal((3, cfg.num_channels, cfg.image_size, cfg.image_size))
+    a, b = run_onnx(full, x.astype(np.float32)), run_onnx(half, x.astype(np.float32))
+    for name in a:
+        print(f"  max |fp16 - fp32| {name}: {float(np.abs(a[name] - b[name]).max()):.3e}")
+    ea, eb = a["image_embeds"], b["image_embeds"]
+    cosine = (ea * eb).sum(1) / np.linalg.norm(ea, axis=1) / np.linalg.norm(eb, axis=1)
+    if not cosine.min() >= min_cosine:
+        raise SystemExit(f"float16 check FAILED: embedding cosine with float32 {cosine.min():.6f} < {min_cosine}")
+    print(f"float16 check passed: embedding cosine with float32 at least {cosine.min():.6f}")
+
+
 # --------------------------------------------------------------------------------------
 
 
@@ -1079,6 +1119,9 @@ def main(argv=None) -> int:
                          "(models/fixture-requirements.txt) and fails without them")
     ap.add_argument("--quantize", choices=["int8"], default=None,
                     help="also write a dynamically quantised copy (model.int8.onnx + model.int8.json)")
+    ap.add_argument("--fp16", action="store_true",
+                    help="also write a float16 copy for GPUs (model.fp16.onnx + model.fp16.json; float32 input "
+                         "and outputs)")
     ap.add_argument("--skip-smoke-test", action="store_true", help="do not run the model in onnxruntime")
     ap.add_argument("--no-text", action="store_true", help="export the vision tower only")
     args = ap.parse_args(argv)
@@ -1155,6 +1198,11 @@ def main(argv=None) -> int:
         if not args.skip_smoke_test:
             # dynamic quantisation scales activations per batch: only approximate agreement
             smoke_test(out_dir / "model.int8.onnx", cfg, batch_tol=0.5)
+    if args.fp16:
+        half = half_precision(onnx_path, meta, out_dir)
+        if not args.skip_smoke_test:
+            smoke_test(half, cfg, batch_tol=1e-2)
+            half_precision_check(onnx_path, half, cfg)
     return 0
 
 

@@ -25,8 +25,9 @@ fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf-tiny-clip")
 }
 
-/// Runs `export_clip.py --checkpoint <fixture> --output <out>` and loads the result.
-fn export(out: &Path) -> ModelSpec {
+/// Runs `export_clip.py --checkpoint <fixture> --output <out> [options]` and loads the
+/// sidecar named `sidecar` from `out`.
+fn export(out: &Path, options: &[&str], sidecar: &str) -> ModelSpec {
     let python = std::env::var_os(EXPORT_PYTHON).unwrap_or_else(|| {
         panic!(
             "{EXPORT_PYTHON} is not set, so the export cannot be compared with transformers: run the tests through \
@@ -41,6 +42,7 @@ fn export(out: &Path) -> ModelSpec {
         .arg(fixture_dir())
         .arg("--output")
         .arg(out)
+        .args(options)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {} ({EXPORT_PYTHON}): {e}", Path::new(&python).display()));
     assert!(
@@ -51,7 +53,7 @@ fn export(out: &Path) -> ModelSpec {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    ModelSpec::load(out).unwrap()
+    ModelSpec::load(&out.join(sidecar)).unwrap()
 }
 
 fn reference() -> serde_json::Value {
@@ -101,7 +103,7 @@ fn exported_hf_checkpoint_matches_transformers() {
     let fx = reference();
     let vision = &fx["vision"];
     let dir = std::env::temp_dir().join(format!("clipshift-hf-export-{}", std::process::id()));
-    let spec = export(&dir);
+    let spec = export(&dir, &[], "model.json");
     let (batch, size) = (vision["batch"].as_u64().unwrap() as usize, vision["image_size"].as_u64().unwrap() as usize);
     assert_eq!(spec.image_size as usize, size, "the sidecar's image_size is not the checkpoint's");
 
@@ -154,4 +156,47 @@ fn text_embeds(spec: &ModelSpec, config: &SessionConfig, reference: &serde_json:
     let (shape, expected) = flatten(&reference["text_embeds"]);
     assert_eq!(shape, [count, spec.embedding_dim]);
     assert_close("text_embeds", &embeds, &expected)
+}
+
+/// `--fp16`: the float16 copy gives transformers' float32 outputs to float16's precision.
+/// Its weights carry 11 significant bits (relative rounding up to 4.9e-4), which moves the
+/// fixture's outputs by under 1e-3 of their largest value; a wrong operation or a float32
+/// copy shows as far more, or as nothing at all.
+#[test]
+fn exported_fp16_copy_matches_transformers_to_half_precision() {
+    let _guard = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let vision = &reference()["vision"];
+    let dir = std::env::temp_dir().join(format!("clipshift-hf-export-fp16-{}", std::process::id()));
+    let spec = export(&dir, &["--fp16", "--no-text"], "model.fp16.json");
+    assert!(spec.name.ends_with("-fp16"), "{}", spec.name);
+    let full = std::fs::metadata(dir.join("model.onnx")).unwrap().len();
+    let half = std::fs::metadata(spec.onnx_path()).unwrap().len();
+    assert!(half * 10 < full * 6, "model.fp16.onnx is {half} bytes against model.onnx's {full}");
+    let (batch, size) = (vision["batch"].as_u64().unwrap() as usize, vision["image_size"].as_u64().unwrap() as usize);
+    let config = SessionConfig { intra_threads: Some(1), ..SessionConfig::default() };
+    let out = Encoder::new(spec, &config).unwrap().encode(&formula_input(batch, size), batch).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let outputs = [
+        ("image_embeds", out.embeddings.clone(), flatten(&vision["image_embeds"]).1),
+        ("cls_attention", out.cls_attention.clone().unwrap(), flatten(&vision["cls_attention"]).1),
+        ("layer_cls_states", out.layer_cls_states.clone().unwrap(), flatten(&vision["layer_cls_states"]).1),
+    ];
+    for (name, actual, expected) in outputs {
+        assert_eq!(actual.len(), expected.len(), "{name}");
+        let scale = expected.iter().fold(0.0f32, |m, e| m.max(e.abs()));
+        let diff = actual.iter().zip(&expected).fold(0.0f32, |m, (a, e)| m.max((a - e).abs()));
+        println!("max |fp16 export - transformers| {name}: {diff:e} (largest value {scale:e})");
+        assert!(diff <= 5e-3 * scale, "{name}: differs from transformers by {diff:e}, over 5e-3 x {scale:e}");
+        // The float32 export agrees to a few 1e-7: float16 arithmetic must show.
+        assert!(diff >= 1e-5 * scale, "{name}: within {diff:e} of transformers, as if computed in float32");
+    }
+    let dim = out.embedding_dim;
+    let expected = flatten(&vision["image_embeds"]).1;
+    for (i, (a, e)) in out.embeddings.chunks_exact(dim).zip(expected.chunks_exact(dim)).enumerate() {
+        let dot: f32 = a.iter().zip(e).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let cosine = dot / norm(a) / norm(e);
+        assert!(cosine >= 0.9995, "image {i}: embedding cosine with transformers {cosine}");
+    }
 }
