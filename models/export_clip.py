@@ -853,7 +853,8 @@ def write_head(cfg: VisionConfig, w: dict[str, np.ndarray], path: Path, model_sh
     tensors = {n: np.ascontiguousarray(w[n], dtype=np.float32) for n in names}
     eps = float(cfg.layer_norm_eps)
     save_file(tensors, str(path), metadata={"model_sha256": model_sha, "layer_norm_eps": repr(eps)})
-    return {"file": path.name, "sha256": sha256_of(path), "layer_norm_eps": eps}
+    # model_sha256 stays that of model.onnx in the int8 and float16 copies' sidecars.
+    return {"file": path.name, "sha256": sha256_of(path), "layer_norm_eps": eps, "model_sha256": model_sha}
 
 
 def head_check(path: Path, head: Path, cfg: VisionConfig) -> None:

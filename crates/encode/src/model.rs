@@ -67,6 +67,11 @@ pub struct HeadSpec {
     pub file: String,
     pub sha256: String,
     pub layer_norm_eps: f64,
+    /// The sha256 of the float32 `model.onnx` whose weights the head holds, when the
+    /// sidecar says so: an int8 or float16 copy's sidecar names its source here, so that
+    /// analyses through the head accept the copy (absent in older sidecars: the model's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
 }
 
 /// Names of the text graph's outputs.
@@ -111,6 +116,9 @@ pub struct ModelSpec {
     pub logit_scale: Option<f64>,
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The sidecar file it was loaded from.
+    #[serde(skip)]
+    pub sidecar: PathBuf,
 }
 
 impl ModelSpec {
@@ -133,6 +141,7 @@ impl ModelSpec {
             .map_err(|e| EncodeError::Model { path: sidecar.clone(), message: format!("invalid sidecar: {e}") })?;
         spec.dir = dir;
         spec.validate(&sidecar)?;
+        spec.sidecar = sidecar;
         Ok(spec)
     }
 

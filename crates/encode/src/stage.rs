@@ -262,6 +262,8 @@ fn record_in_manifest(
         random_init: spec.random_init,
         sha256: spec.sha256.clone(),
         dir: std::fs::canonicalize(&spec.dir).unwrap_or(spec.dir.clone()),
+        sidecar: (spec.sidecar.file_name() != Some("model.json".as_ref()))
+            .then(|| std::fs::canonicalize(&spec.sidecar).unwrap_or(spec.sidecar.clone())),
         embedding_dim: spec.embedding_dim,
         image_size: spec.image_size,
         patch_size: spec.patch_size,

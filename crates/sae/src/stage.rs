@@ -51,7 +51,7 @@ pub fn run(config: &SaeConfig) -> Result<SaeSummary, SaeError> {
     let (run, mut manifest) = open_encoded(&config.run_dir)?;
     let encode = manifest.encode_lineage().expect("checked: the encode section exists");
     let recorded = manifest.model.clone().expect("checked with the encode section");
-    let model_dir = config.model.clone().unwrap_or_else(|| recorded.dir.clone());
+    let model_dir = config.model.clone().unwrap_or_else(|| recorded.path().to_path_buf());
     let spec = ModelSpec::load(&model_dir)?;
     if spec.sha256 != recorded.sha256 {
         return Err(SaeError::Config(format!(
@@ -296,7 +296,7 @@ fn open_encoded(run_dir: &Path) -> Result<(RunDir, RunManifest), SaeError> {
 pub fn run_states(run_dir: &Path, originals_only: bool) -> Result<RunStates, SaeError> {
     let (run, manifest) = open_encoded(run_dir)?;
     let recorded = manifest.model.clone().expect("checked with the encode section");
-    let spec = ModelSpec::load(&recorded.dir)?;
+    let spec = ModelSpec::load(recorded.path())?;
     let d = match spec.hidden_size {
         Some(d) => d,
         None => Head::of_model(&spec)?.d,

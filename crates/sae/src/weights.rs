@@ -216,7 +216,8 @@ impl Head {
         })
     }
 
-    /// The head of a model directory, from `model.json`'s `head` section.
+    /// The head of a model directory, from `model.json`'s `head` section (an int8 or float16
+    /// copy's sidecar shares the float32 model's head: the section names that model).
     pub fn of_model(spec: &clipshift_encode::ModelSpec) -> Result<Self, SaeError> {
         let path: PathBuf = spec.head_path()?.ok_or_else(|| {
             SaeError::Config(format!(
@@ -224,8 +225,9 @@ impl Head {
                 spec.name
             ))
         })?;
-        let eps = spec.head.as_ref().expect("head_path found it").layer_norm_eps;
-        let head = Self::load(&path, &spec.sha256, eps)?;
+        let head_spec = spec.head.as_ref().expect("head_path found it");
+        let owner = head_spec.model_sha256.as_deref().unwrap_or(&spec.sha256);
+        let head = Self::load(&path, owner, head_spec.layer_norm_eps)?;
         if spec.hidden_size.is_some_and(|h| h != head.d) || head.dim != spec.embedding_dim {
             return Err(bad(
                 &path,

@@ -123,6 +123,10 @@ pub struct ModelManifest {
     /// sha256 of the ONNX file.
     pub sha256: String,
     pub dir: PathBuf,
+    /// The sidecar the model was loaded from, when not `dir`'s `model.json` (an int8 or
+    /// float16 copy's `model.int8.json`, `model.fp16.json`): later stages load the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<PathBuf>,
     pub embedding_dim: usize,
     pub image_size: u32,
     pub patch_size: u32,
@@ -132,6 +136,13 @@ pub struct ModelManifest {
     /// the pre-layernorm, then after each block), when the model exports them.
     #[serde(default)]
     pub layer_states: Option<[usize; 2]>,
+}
+
+impl ModelManifest {
+    /// What `ModelSpec::load` takes to load this model again: its sidecar, or its directory.
+    pub fn path(&self) -> &Path {
+        self.sidecar.as_deref().unwrap_or(&self.dir)
+    }
 }
 
 /// How the encode stage ran.
@@ -465,6 +476,7 @@ mod tests {
             random_init: true,
             sha256: "aa".into(),
             dir: "models/m".into(),
+            sidecar: None,
             embedding_dim: 32,
             image_size: 224,
             patch_size: 32,

@@ -66,7 +66,7 @@ pub fn run(config: &TextConfig) -> Result<TextSummary, TextError> {
     manifest.check_embeddings_current(&run)?;
     let encode = manifest.encode_lineage().expect("checked: the encode section exists");
     let recorded = manifest.model.clone().expect("checked with the encode section");
-    let model_dir = config.model.clone().unwrap_or_else(|| recorded.dir.clone());
+    let model_dir = config.model.clone().unwrap_or_else(|| recorded.path().to_path_buf());
     let spec = ModelSpec::load(&model_dir)?;
     if spec.sha256 != recorded.sha256 {
         return Err(TextError::Config(format!(

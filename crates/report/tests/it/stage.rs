@@ -91,6 +91,7 @@ fn write_manifest(dir: &Path) {
         random_init: true,
         sha256: "00".into(),
         dir: "models/tiny-clip".into(),
+        sidecar: None,
         embedding_dim: DIM,
         image_size: 224,
         patch_size: 32,

@@ -126,3 +126,28 @@ fn head_maps_the_last_state_to_the_embedding() {
         assert!((g - w).abs() < 1e-4 * scale, "{g} vs {w}");
     }
 }
+
+/// An int8 or float16 copy's sidecar (another `onnx` and sha256) shares the float32
+/// model's head when its `head` section names that model, and only then.
+#[test]
+fn a_copy_of_the_model_shares_its_head_only_when_its_sidecar_names_the_source() {
+    let tiny = root().join("models/tiny-clip");
+    let mut sidecar: Value = serde_json::from_str(&std::fs::read_to_string(tiny.join("model.json")).unwrap()).unwrap();
+    let source = sidecar["sha256"].as_str().unwrap().to_string();
+    sidecar["onnx"] = "model.fp16.onnx".into();
+    sidecar["sha256"] = "0".repeat(64).into();
+    let dir = std::env::temp_dir().join(format!("clipshift-head-of-a-copy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(tiny.join("head.safetensors"), dir.join("head.safetensors")).unwrap();
+    let load = |sidecar: &Value| {
+        std::fs::write(dir.join("model.fp16.json"), sidecar.to_string()).unwrap();
+        Head::of_model(&clipshift_encode::ModelSpec::load(&dir.join("model.fp16.json")).unwrap())
+    };
+    let err = load(&sidecar).expect_err("a head that names another model was accepted").to_string();
+    assert!(err.contains("belongs to model") && err.contains(&source), "{err}");
+    sidecar["head"]["model_sha256"] = source.into();
+    let shared = load(&sidecar).expect("the copy's sidecar names the head's model");
+    let own = head();
+    assert_eq!((shared.gamma, shared.beta, shared.proj), (own.gamma, own.beta, own.proj), "the same file");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -28,10 +28,10 @@ fn run_sae(run_dir: &RunDir, sae: PathBuf) -> clipshift_sae::stage::SaeSummary {
     run(&config).unwrap()
 }
 
-#[test]
-fn stage_tables_agree_with_the_embeddings() {
-    let dir: PathBuf = std::env::temp_dir().join(format!("clipshift-sae-stage-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// Augments two sample photographs under the paper's suite into `dir/run` and encodes them
+/// with the model at `model` (a directory or a sidecar).
+fn encoded_samples(dir: &std::path::Path, model: PathBuf) -> RunDir {
+    let _ = std::fs::remove_dir_all(dir);
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     for name in ["cat_chelsea.png", "coffee_cup.png"] {
@@ -53,7 +53,7 @@ fn stage_tables_agree_with_the_embeddings() {
     .unwrap();
     clipshift_encode::stage::run(&EncodeConfig {
         run_dir: run_dir.root().to_path_buf(),
-        model_dir: root().join("models/tiny-clip"),
+        model_dir: model,
         policy: None,
         session: SessionConfig::default(),
         batch: 8,
@@ -62,6 +62,40 @@ fn stage_tables_agree_with_the_embeddings() {
         fresh: false,
     })
     .unwrap();
+    run_dir
+}
+
+/// A run encoded through a named sidecar (as an int8 or float16 copy's) is read again
+/// through it, not through its directory's model.json, which here names another model.
+#[test]
+fn a_run_encoded_through_a_named_sidecar_is_read_through_it() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("clipshift-sae-sidecar-{}", std::process::id()));
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let tiny = root().join("models/tiny-clip");
+    for name in ["model.onnx", "head.safetensors", "text_model.onnx", "tokenizer.json"] {
+        std::fs::copy(tiny.join(name), model.join(name)).unwrap();
+    }
+    let sidecar = std::fs::read_to_string(tiny.join("model.json")).unwrap();
+    std::fs::write(model.join("model.copy.json"), &sidecar).unwrap();
+    let mut other: serde_json::Value = serde_json::from_str(&sidecar).unwrap();
+    other["sha256"] = "0".repeat(64).into();
+    std::fs::write(model.join("model.json"), other.to_string()).unwrap();
+
+    let run_dir = encoded_samples(&dir.join("work"), model.join("model.copy.json"));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.root().join("run.json")).unwrap()).unwrap();
+    let recorded = manifest["model"]["sidecar"].as_str().unwrap_or_default();
+    assert!(recorded.ends_with("model.copy.json"), "run.json records {:?}", manifest["model"]);
+    let summary = run_sae(&run_dir, tiny.join("sae-random.safetensors"));
+    assert_eq!(summary.variants, 18);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn stage_tables_agree_with_the_embeddings() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("clipshift-sae-stage-{}", std::process::id()));
+    let run_dir = encoded_samples(&dir, root().join("models/tiny-clip"));
     let sae_file = root().join("models/tiny-clip/sae-random.safetensors");
     let summary = run_sae(&run_dir, sae_file);
     assert_eq!(summary.variants, 18);
