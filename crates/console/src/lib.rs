@@ -89,11 +89,10 @@ pub const MAPPED_FROM_BYTES: usize = 4 << 20;
 ///
 /// Why: glibc raises its mapping threshold to the size of each mapped buffer freed (up
 /// to 32 MiB), after which decoded photographs and batch tensors come from the heap and
-/// stay there, fragmented. The encode stage's peak RSS then varied from 0.82 to 1.10 GB
-/// between identical runs of 48 photographs with a ViT-B/32; with a fixed 4 MiB it is
-/// 0.88 GB every time at the same speed (128 KiB, glibc's initial value, gave 0.77 GB
-/// but 5% slower: three times the page faults). A cluster job asks for a peak it can
-/// trust. Call it in `main` after logging is set up, before any work starts; elsewhere
+/// stay there, fragmented. `clipshift-fused`'s peak RSS then varied from 0.82 to 1.10 GB
+/// between identical runs of 48 photographs with a ViT-B/32; with a fixed 4 MiB it was
+/// 0.80-0.88 GB at the same speed (128 KiB, glibc's initial value, gave 0.77 GB but 5%
+/// slower: three times the page faults). A cluster job asks for a peak it can trust. Call it in `main` after logging is set up, before any work starts; elsewhere
 /// than on glibc it does nothing.
 pub fn map_large_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
