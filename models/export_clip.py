@@ -1048,17 +1048,20 @@ def verify_text_with_transformers(path: Path, text: TextTower, tol: float = 1e-4
     print(f"text verification passed (tolerance {tol})")
 
 
+def write_copy_sidecar(meta: dict, dst: Path, kind: str, what: str) -> None:
+    """model.<kind>.json for a copy of model.onnx at dst: the model's sidecar with the copy's
+    name, file and sha256 (its `head` section still names model.onnx, whose head it shares)."""
+    copy = dict(meta, name=f"{meta['name']}-{kind}", onnx=dst.name, sha256=sha256_of(dst))
+    sidecar = dst.parent / f"model.{kind}.json"
+    write_json(sidecar, copy)
+    print(f"wrote {dst} ({dst.stat().st_size / 1e6:.2f} MB, {what}) and {sidecar}")
+
+
 def quantize_int8(src: Path, meta: dict, out_dir: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     dst = out_dir / "model.int8.onnx"
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
-    q = dict(meta)
-    q["name"] = meta["name"] + "-int8"
-    q["onnx"] = dst.name
-    q["sha256"] = sha256_of(dst)
-    write_json(out_dir / "model.int8.json", q)
-    print(f"wrote {dst} ({dst.stat().st_size / 1e6:.2f} MB, dynamic int8 MatMul weights) "
-          f"and {out_dir / 'model.int8.json'}")
+    write_copy_sidecar(meta, dst, "int8", "dynamic int8 MatMul weights")
 
 
 def half_precision(src: Path, meta: dict, out_dir: Path) -> Path:
@@ -1071,18 +1074,12 @@ def half_precision(src: Path, meta: dict, out_dir: Path) -> Path:
     from onnxconverter_common import float16
     dst = out_dir / "model.fp16.onnx"
     with warnings.catch_warnings():
-        # Weights under float16's smallest normal number are flushed to 1e-7 (it says so
-        # once per tensor): the rounding float16 means, not worth a screen of warnings.
+        # Weights smaller than 1e-7 in magnitude become +-1e-7 (it warns once per tensor):
+        # the rounding float16 means, not worth a screen of warnings.
         warnings.simplefilter("ignore", UserWarning)
         half = float16.convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
     save_model(half, dst)
-    h = dict(meta)
-    h["name"] = meta["name"] + "-fp16"
-    h["onnx"] = dst.name
-    h["sha256"] = sha256_of(dst)
-    write_json(out_dir / "model.fp16.json", h)
-    print(f"wrote {dst} ({dst.stat().st_size / 1e6:.2f} MB, float16 weights and arithmetic, float32 input and "
-          f"outputs) and {out_dir / 'model.fp16.json'}")
+    write_copy_sidecar(meta, dst, "fp16", "float16 weights and arithmetic, float32 input and outputs")
     return dst
 
 
