@@ -145,6 +145,24 @@ impl ModelSpec {
         Ok(spec)
     }
 
+    /// The model that encoded a run, for a later stage: `chosen` (its `--model` option), or
+    /// else the sidecar or directory the run's `run.json` records; refused unless its
+    /// sha256 is the one recorded.
+    pub fn of_run(recorded: &clipshift_tables::ModelManifest, chosen: Option<&Path>) -> Result<Self, EncodeError> {
+        let path = chosen.unwrap_or(recorded.path());
+        let spec = Self::load(path)?;
+        if spec.sha256 != recorded.sha256 {
+            return Err(EncodeError::Model {
+                path: path.to_path_buf(),
+                message: format!(
+                    "is not the model that encoded this run ({}, sha256 {}); pass that model with --model",
+                    recorded.name, recorded.sha256
+                ),
+            });
+        }
+        Ok(spec)
+    }
+
     fn validate(&self, sidecar: &Path) -> Result<(), EncodeError> {
         let bad = |message: String| Err(EncodeError::Model { path: sidecar.to_path_buf(), message });
         if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {

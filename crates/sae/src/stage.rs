@@ -50,17 +50,8 @@ pub fn run(config: &SaeConfig) -> Result<SaeSummary, SaeError> {
     let started = Instant::now();
     let (run, mut manifest) = open_encoded(&config.run_dir)?;
     let encode = manifest.encode_lineage().expect("checked: the encode section exists");
-    let recorded = manifest.model.clone().expect("checked with the encode section");
-    let model_dir = config.model.clone().unwrap_or_else(|| recorded.path().to_path_buf());
-    let spec = ModelSpec::load(&model_dir)?;
-    if spec.sha256 != recorded.sha256 {
-        return Err(SaeError::Config(format!(
-            "{} is not the model that encoded this run ({}, sha256 {}); pass that model with --model",
-            model_dir.display(),
-            recorded.name,
-            recorded.sha256
-        )));
-    }
+    let recorded = manifest.model.as_ref().expect("checked with the encode section");
+    let spec = ModelSpec::of_run(recorded, config.model.as_deref())?;
     let head = Head::of_model(&spec)?;
     let sae = Sae::load(&config.sae)?;
     let lens = Lens::new(&head, &sae).map_err(|e| match e {

@@ -65,17 +65,8 @@ pub fn run(config: &TextConfig) -> Result<TextSummary, TextError> {
     manifest.require_complete(&run, "encode", "embeddings.parquet")?;
     manifest.check_embeddings_current(&run)?;
     let encode = manifest.encode_lineage().expect("checked: the encode section exists");
-    let recorded = manifest.model.clone().expect("checked with the encode section");
-    let model_dir = config.model.clone().unwrap_or_else(|| recorded.path().to_path_buf());
-    let spec = ModelSpec::load(&model_dir)?;
-    if spec.sha256 != recorded.sha256 {
-        return Err(TextError::Config(format!(
-            "{} is not the model that encoded this run ({}, sha256 {}); pass that model with --model",
-            model_dir.display(),
-            recorded.name,
-            recorded.sha256
-        )));
-    }
+    let recorded = manifest.model.as_ref().expect("checked with the encode section");
+    let spec = ModelSpec::of_run(recorded, config.model.as_deref())?;
     let Some(mut encoder) = TextEncoder::new(&spec, &config.session)? else {
         let reason = format!("model {} has no text tower (export it with one to get text alignment)", spec.name);
         return skip(&run, &mut manifest, reason);

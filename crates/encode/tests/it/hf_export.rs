@@ -177,8 +177,9 @@ fn exported_fp16_copy_matches_transformers_to_half_precision() {
     let out = Encoder::new(spec, &config).unwrap().encode(&formula_input(batch, size), batch).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 
+    let embeds = flatten(&vision["image_embeds"]).1;
     let outputs = [
-        ("image_embeds", out.embeddings.clone(), flatten(&vision["image_embeds"]).1),
+        ("image_embeds", out.embeddings.clone(), embeds.clone()),
         ("cls_attention", out.cls_attention.clone().unwrap(), flatten(&vision["cls_attention"]).1),
         ("layer_cls_states", out.layer_cls_states.clone().unwrap(), flatten(&vision["layer_cls_states"]).1),
     ];
@@ -192,8 +193,7 @@ fn exported_fp16_copy_matches_transformers_to_half_precision() {
         assert!(diff >= 1e-5 * scale, "{name}: within {diff:e} of transformers, as if computed in float32");
     }
     let dim = out.embedding_dim;
-    let expected = flatten(&vision["image_embeds"]).1;
-    for (i, (a, e)) in out.embeddings.chunks_exact(dim).zip(expected.chunks_exact(dim)).enumerate() {
+    for (i, (a, e)) in out.embeddings.chunks_exact(dim).zip(embeds.chunks_exact(dim)).enumerate() {
         let dot: f32 = a.iter().zip(e).map(|(x, y)| x * y).sum();
         let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
         let cosine = dot / norm(a) / norm(e);
