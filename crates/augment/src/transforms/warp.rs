@@ -323,43 +323,59 @@ impl Warp {
         if src.len() != n || matches!(&self.map, SourceMap::Displaced { dx, dy } if dx.len() != n || dy.len() != n) {
             return None;
         }
-        let ones = vec![1f32; n];
-        let (mut values, mut weight) = (vec![0f32; n], vec![1f32; n]);
+        let constant = self.border == BorderMode::Constant;
+        let (mut values, mut covered) = (vec![0f32; n], vec![true; n]);
         let (mut xs, mut ys) = (vec![0f32; w], vec![0f32; w]);
         for y in 0..h {
             self.map.row(y, &mut xs, &mut ys);
+            let (values, covered) = (&mut values[y * w..(y + 1) * w], &mut covered[y * w..(y + 1) * w]);
             for x in 0..w {
-                let i = y * w + x;
-                values[i] = sample_f32(src, width, height, self.border, xs[x], ys[x]);
-                if self.border == BorderMode::Constant {
-                    weight[i] = sample_f32(&ones, width, height, self.border, xs[x], ys[x]);
+                let (value, weight) = sample_f32(src, width, height, self.border, xs[x], ys[x]);
+                values[x] = value;
+                if constant {
+                    covered[x] = weight >= 0.999;
                 }
             }
         }
-        Some(WarpedMap { values, covered: weight.iter().map(|&v| v >= 0.999).collect() })
+        Some(WarpedMap { values, covered })
     }
 }
 
 /// One bilinear sample of a float map at (`x`, `y`), as [`Sampler::sample`] computes a
-/// channel before rounding (constant borders filled with 0).
-fn sample_f32(src: &[f32], width: u32, height: u32, border: BorderMode, x: f32, y: f32) -> f32 {
+/// channel before rounding (constant borders filled with 0), and the bilinear weight
+/// that falls inside the source: the same sample of a map of ones, in the same f32
+/// operations (both in one pass over the taps).
+#[inline(always)]
+fn sample_f32(src: &[f32], width: u32, height: u32, border: BorderMode, x: f32, y: f32) -> (f32, f32) {
     if !(x.abs() <= 1e8 && y.abs() <= 1e8) {
-        return 0.0;
+        return (0.0, 0.0);
     }
     let (sx, sy) = (floor_i32(x), floor_i32(y));
     let (ax, ay) = (x - sx as f32, y - sy as f32);
     let weights = [(1.0 - ax) * (1.0 - ay), ax * (1.0 - ay), (1.0 - ax) * ay, ax * ay];
+    let stride = width as usize;
+    if sx >= 0 && sy >= 0 && (sx as u32) < width.saturating_sub(1) && (sy as u32) < height.saturating_sub(1) {
+        // Wholly inside: no border rule applies.
+        let i = sy as usize * stride + sx as usize;
+        let value =
+            src[i] * weights[0] + src[i + 1] * weights[1] + src[i + stride] * weights[2] + src[i + stride + 1] * weights[3];
+        let weight = 1.0 * weights[0] + 1.0 * weights[1] + 1.0 * weights[2] + 1.0 * weights[3];
+        return (value, weight);
+    }
     let (w, h) = (i64::from(width), i64::from(height));
     let xi = [border_index(i64::from(sx), w, border), border_index(i64::from(sx) + 1, w, border)];
     let yi = [border_index(i64::from(sy), h, border), border_index(i64::from(sy) + 1, h, border)];
-    let px = |xi: Option<usize>, yi: Option<usize>| match (xi, yi) {
-        (Some(xi), Some(yi)) => src[yi * width as usize + xi],
-        _ => 0.0,
-    };
-    px(xi[0], yi[0]) * weights[0]
-        + px(xi[1], yi[0]) * weights[1]
-        + px(xi[0], yi[1]) * weights[2]
-        + px(xi[1], yi[1]) * weights[3]
+    let taps = [(xi[0], yi[0]), (xi[1], yi[0]), (xi[0], yi[1]), (xi[1], yi[1])];
+    let (mut value, mut weight) = (0.0f32, 0.0f32);
+    for ((xi, yi), w) in taps.into_iter().zip(weights) {
+        let (v, inside) = match (xi, yi) {
+            (Some(xi), Some(yi)) => (src[yi * stride + xi], 1.0),
+            _ => (0.0, 0.0),
+        };
+        value += v * w;
+        weight += inside * w;
+    }
+    (value, weight)
 }
 
 /// Inverse of a 3x3 matrix the way OpenCV's `invert` does it for small doubles.
