@@ -97,11 +97,10 @@ pub struct Hooks<'a> {
     pub observer: Option<VariantObserver<'a>>,
 }
 
-/// One variant, ready for the model.
-struct Prepared {
+/// Which variant a row of a batch is.
+struct VariantKey {
     image_id: u64,
     augmentation: String,
-    tensor: Vec<f32>,
 }
 
 /// One source image and the variants to replay on it.
@@ -112,7 +111,9 @@ struct ImageJob {
 
 /// One inference batch and the preparation failures of its images.
 struct Batch {
-    items: Vec<Prepared>,
+    items: Vec<VariantKey>,
+    /// The model inputs of `items`, one tensor after the other, ready for the model.
+    pixels: Vec<f32>,
     errors: Option<ErrorLog>,
     /// Whether it ends its images (the last batch of a split image, or any other).
     whole: bool,
@@ -196,19 +197,23 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
     let progress = progress_bar(total_images, "encode");
     let augmentations = shard_part_files(&run.augmentations(), shard)?;
 
-    let producer = Producer { sources: &sources, preprocessor: &preprocessor, config, hooks, decoded: &decoded, batch };
+    let buffers = Buffers::default();
+    let producer = Producer {
+        sources: &sources,
+        preprocessor: &preprocessor,
+        config,
+        hooks,
+        decoded: &decoded,
+        batch,
+        buffers: &buffers,
+    };
 
     std::thread::scope(|scope| -> Result<(), EncodeError> {
         let (sender, receiver) = sync_channel::<Batch>(2);
         let producing = scope.spawn(|| producer.produce(&run.augmentations(), augmentations, &done, &progress, sender));
-        let mut flat = Vec::new();
-        for Batch { items, errors: prepare_errors, whole } in receiver {
+        for Batch { items, pixels, errors: prepare_errors, whole } in receiver {
             if !items.is_empty() {
-                flat.clear();
-                for item in &items {
-                    flat.extend_from_slice(&item.tensor);
-                }
-                match encoder.encode(&flat, items.len()) {
+                match encoder.encode(&pixels, items.len()) {
                     Ok(output) => {
                         writer.write(&mut parts, &items, &output)?;
                         if !model_recorded {
@@ -230,6 +235,7 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
                     }
                 }
             }
+            buffers.give_back(pixels);
             if let Some(log) = prepare_errors {
                 errors.append(log);
             }
@@ -296,6 +302,25 @@ struct Producer<'a> {
     /// Source files decoded so far.
     decoded: &'a AtomicUsize,
     batch: usize,
+    buffers: &'a Buffers,
+}
+
+/// Batch buffers the inference loop has finished with, for the producer to fill again:
+/// a batch is megabytes, and a fresh one costs page faults on every write.
+#[derive(Default)]
+struct Buffers(std::sync::Mutex<Vec<Vec<f32>>>);
+
+impl Buffers {
+    /// A buffer of `len` floats, contents unspecified.
+    fn take(&self, len: usize) -> Vec<f32> {
+        let mut buffer = self.0.lock().expect("buffer pool poisoned").pop().unwrap_or_default();
+        buffer.resize(len, 0.0);
+        buffer
+    }
+
+    fn give_back(&self, buffer: Vec<f32>) {
+        self.0.lock().expect("buffer pool poisoned").push(buffer);
+    }
 }
 
 impl Producer<'_> {
@@ -336,22 +361,22 @@ impl Producer<'_> {
     /// batch as several); false when the receiver stopped on an error of its own.
     fn send(&self, jobs: &mut Vec<ImageJob>, progress: &ProgressBar, sender: &SyncSender<Batch>) -> bool {
         let log = ErrorLog::new("encode");
-        let prepared = self.prepare(jobs, &log);
+        let (mut items, mut pixels) = self.prepare(jobs, &log);
         progress.inc(jobs.len() as u64);
         jobs.clear();
         // Only a single image has more variants than a batch: it is split.
-        let mut pieces: Vec<Vec<Prepared>> = Vec::new();
-        let mut rest = prepared;
-        while rest.len() > self.batch {
-            let tail = rest.split_off(self.batch);
-            pieces.push(std::mem::replace(&mut rest, tail));
+        let len = self.preprocessor.tensor_len();
+        let mut pieces = Vec::new();
+        while items.len() > self.batch {
+            let (tail_items, tail_pixels) = (items.split_off(self.batch), pixels.split_off(self.batch * len));
+            pieces.push((std::mem::replace(&mut items, tail_items), std::mem::replace(&mut pixels, tail_pixels)));
         }
-        pieces.push(rest);
+        pieces.push((items, pixels));
         let last = pieces.len() - 1;
         let mut log = Some(log);
-        for (i, items) in pieces.into_iter().enumerate() {
+        for (i, (items, pixels)) in pieces.into_iter().enumerate() {
             let whole = i == last;
-            let batch = Batch { items, errors: if whole { log.take() } else { None }, whole };
+            let batch = Batch { items, pixels, errors: if whole { log.take() } else { None }, whole };
             if sender.send(batch).is_err() {
                 return false;
             }
@@ -359,73 +384,96 @@ impl Producer<'_> {
         true
     }
 
-    /// Decodes (or takes) each image once and replays its variants, in parallel over images.
-    fn prepare(&self, jobs: &[ImageJob], errors: &ErrorLog) -> Vec<Prepared> {
-        jobs.par_iter()
-            .flat_map_iter(|job| {
-                let (Some(relative), Some(path)) =
-                    (self.sources.relative_path(job.image_id), self.sources.file(job.image_id))
-                else {
-                    errors.record(
-                        None,
-                        Some(job.image_id),
-                        None,
-                        ErrorKind::MissingImage,
-                        "image_id not in images.parquet".into(),
-                    );
-                    return Vec::new();
-                };
-                let held = self.hooks.held_sources.and_then(|take| take(job.image_id));
-                let replay = match held {
-                    Some(canonical) => Replay::from_canonical(canonical),
-                    None => {
-                        self.decoded.fetch_add(1, Ordering::Relaxed);
-                        match Replay::load(&path, self.sources.image_size(), self.sources.max_pixels()) {
-                            Ok(replay) => replay,
-                            Err(err) => {
-                                errors.record(Some(relative), Some(job.image_id), None, err.kind(), err.to_string());
-                                return Vec::new();
-                            }
-                        }
-                    }
-                };
-                let variants: Vec<(&str, Cow<'_, RgbImage>)> = job
-                    .variants
-                    .iter()
-                    .filter_map(|(aug, params)| match replay.variant(aug, params) {
-                        Ok(pixels) => Some((aug.as_str(), pixels)),
-                        Err(err) => {
-                            errors.record(Some(relative), Some(job.image_id), Some(aug), err.kind(), err.to_string());
-                            None
-                        }
+    /// Decodes (or takes) each source once, replays every variant and writes its model
+    /// input, each step in parallel over what it has most of (images, then variants), so
+    /// that a batch of a few images still keeps many cores busy.
+    fn prepare(&self, jobs: &[ImageJob], errors: &ErrorLog) -> (Vec<VariantKey>, Vec<f32>) {
+        let replays: Vec<Option<Replay>> = jobs.par_iter().map(|job| self.replay(job, errors)).collect();
+        let wanted: Vec<(usize, &str, &str)> = jobs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| replays[*i].is_some())
+            .flat_map(|(i, job)| job.variants.iter().map(move |(aug, params)| (i, aug.as_str(), params.as_str())))
+            .collect();
+        let replayed: Vec<Option<Cow<'_, RgbImage>>> = wanted
+            .par_iter()
+            .map(|&(i, aug, params)| {
+                let replay = replays[i].as_ref().expect("only images that loaded");
+                replay
+                    .variant(aug, params)
+                    .map_err(|err| {
+                        let (id, relative) = (jobs[i].image_id, self.sources.relative_path(jobs[i].image_id));
+                        errors.record(relative, Some(id), Some(aug), err.kind(), err.to_string());
                     })
-                    .collect();
-                if let Some(observe) = self.hooks.observer {
-                    let seen: Vec<(&str, &RgbImage)> =
-                        variants.iter().map(|(aug, pixels)| (*aug, pixels.as_ref())).collect();
-                    observe(job.image_id, replay.original(), &seen);
-                }
-                variants
-                    .into_iter()
-                    .map(|(aug, pixels)| {
-                        let mut tensor = vec![0.0f32; self.preprocessor.tensor_len()];
-                        self.preprocessor.write_tensor(&pixels, &mut tensor);
-                        if let Some(dir) = &self.config.dump_pixels
-                            && let Err(err) = write_npy(dir, job.image_id, aug, &tensor, self.preprocessor.tensor_len())
-                        {
-                            errors.record(
-                                Some(relative),
-                                Some(job.image_id),
-                                Some(aug),
-                                ErrorKind::Write,
-                                err.to_string(),
-                            );
-                        }
-                        Prepared { image_id: job.image_id, augmentation: aug.to_owned(), tensor }
-                    })
-                    .collect::<Vec<_>>()
+                    .ok()
             })
-            .collect()
+            .collect();
+        // (image, augmentation, pixels) of every variant that replayed, in table order.
+        let variants: Vec<(usize, &str, &RgbImage)> = wanted
+            .iter()
+            .zip(&replayed)
+            .filter_map(|(&(i, aug, _), pixels)| pixels.as_deref().map(|p| (i, aug, p)))
+            .collect();
+        let len = self.preprocessor.tensor_len();
+        let mut pixels = self.buffers.take(variants.len() * len);
+        rayon::join(
+            || self.observe(jobs, &replays, &variants),
+            || {
+                pixels.par_chunks_mut(len).zip(&variants).for_each(|(tensor, &(i, aug, image))| {
+                    self.preprocessor.write_tensor(image, tensor);
+                    self.dump(&jobs[i], aug, tensor, errors);
+                })
+            },
+        );
+        let items = variants
+            .iter()
+            .map(|&(i, aug, _)| VariantKey { image_id: jobs[i].image_id, augmentation: aug.to_owned() })
+            .collect();
+        (items, pixels)
+    }
+
+    /// The source of `job`, held or decoded; `None` (recorded) when it cannot be read.
+    fn replay(&self, job: &ImageJob, errors: &ErrorLog) -> Option<Replay> {
+        let (Some(relative), Some(path)) = (self.sources.relative_path(job.image_id), self.sources.file(job.image_id))
+        else {
+            errors.record(
+                None,
+                Some(job.image_id),
+                None,
+                ErrorKind::MissingImage,
+                "image_id not in images.parquet".into(),
+            );
+            return None;
+        };
+        if let Some(canonical) = self.hooks.held_sources.and_then(|take| take(job.image_id)) {
+            return Some(Replay::from_canonical(canonical));
+        }
+        self.decoded.fetch_add(1, Ordering::Relaxed);
+        Replay::load(&path, self.sources.image_size(), self.sources.max_pixels())
+            .map_err(|err| errors.record(Some(relative), Some(job.image_id), None, err.kind(), err.to_string()))
+            .ok()
+    }
+
+    /// Shows the observer each image that loaded with its variants, in parallel over images.
+    fn observe(&self, jobs: &[ImageJob], replays: &[Option<Replay>], variants: &[(usize, &str, &RgbImage)]) {
+        let Some(observe) = self.hooks.observer else { return };
+        (0..jobs.len()).into_par_iter().for_each(|i| {
+            let Some(replay) = &replays[i] else { return };
+            // `variants` runs image by image, in job order.
+            let start = variants.partition_point(|v| v.0 < i);
+            let end = variants.partition_point(|v| v.0 <= i);
+            let seen: Vec<(&str, &RgbImage)> = variants[start..end].iter().map(|&(_, aug, p)| (aug, p)).collect();
+            observe(jobs[i].image_id, replay.original(), &seen);
+        });
+    }
+
+    /// With `--dump-pixels`, writes a variant's model input as `.npy` (a failure is recorded).
+    fn dump(&self, job: &ImageJob, augmentation: &str, tensor: &[f32], errors: &ErrorLog) {
+        let Some(dir) = &self.config.dump_pixels else { return };
+        if let Err(err) = write_npy(dir, job.image_id, augmentation, tensor, tensor.len()) {
+            let relative = self.sources.relative_path(job.image_id);
+            errors.record(relative, Some(job.image_id), Some(augmentation), ErrorKind::Write, err.to_string());
+        }
     }
 }
 
@@ -459,7 +507,7 @@ struct EmbeddingWriter {
 }
 
 impl EmbeddingWriter {
-    fn write(&mut self, parts: &mut StageParts, items: &[Prepared], output: &BatchOutput) -> Result<(), EncodeError> {
+    fn write(&mut self, parts: &mut StageParts, items: &[VariantKey], output: &BatchOutput) -> Result<(), EncodeError> {
         if output.embedding_dim != self.dim {
             return Err(EncodeError::Output {
                 name: "image_embeds".into(),

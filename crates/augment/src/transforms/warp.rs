@@ -357,8 +357,10 @@ fn sample_f32(src: &[f32], width: u32, height: u32, border: BorderMode, x: f32, 
     if sx >= 0 && sy >= 0 && (sx as u32) < width.saturating_sub(1) && (sy as u32) < height.saturating_sub(1) {
         // Wholly inside: no border rule applies.
         let i = sy as usize * stride + sx as usize;
-        let value =
-            src[i] * weights[0] + src[i + 1] * weights[1] + src[i + stride] * weights[2] + src[i + stride + 1] * weights[3];
+        let value = src[i] * weights[0]
+            + src[i + 1] * weights[1]
+            + src[i + stride] * weights[2]
+            + src[i + stride + 1] * weights[3];
         let weight = 1.0 * weights[0] + 1.0 * weights[1] + 1.0 * weights[2] + 1.0 * weights[3];
         return (value, weight);
     }
