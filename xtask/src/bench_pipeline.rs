@@ -14,6 +14,11 @@
 //! augment, encode and metrics as three processes against `clipshift-fused`), the marginal cost
 //! against ten ViT-B/32 forward passes at the measured GEMM rate and at ONNX Runtime's own
 //! rate for the model (`bench/ort_rate.py`), and writes `target/bench-pipeline/results.csv`.
+//!
+//! It also runs `clipshift-fused` with the committed tiny model on the `--large` images:
+//! the model costs next to nothing, so its CPU time per variant is what decoding,
+//! augmenting, preprocessing, the pixel metrics and the tables cost, and its inverse the
+//! variants per second one core can feed an accelerator.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,11 +42,18 @@ fn vit_b32_macs() -> f64 {
     49.0 * 3072.0 * d + 12.0 * (12.0 * n * d * d + 2.0 * n * n * d) + d * 512.0
 }
 
-/// One measured run: seconds per part, total, peak RSS in MiB.
+/// One measured run: seconds per part, total, CPU seconds (user + system), peak RSS in MiB.
 struct Measured {
     parts: Vec<(String, f64)>,
     seconds: f64,
+    cpu_seconds: f64,
     peak_mib: f64,
+}
+
+impl Measured {
+    fn part(&self, stage: &str) -> f64 {
+        self.parts.iter().find(|p| p.0 == stage).map_or(f64::NAN, |p| p.1)
+    }
 }
 
 /// The mean of repeated runs of the same work: seconds per part and in total; the
@@ -57,6 +69,7 @@ fn mean(runs: &[Measured]) -> Measured {
     Measured {
         parts,
         seconds: runs.iter().map(|r| r.seconds).sum::<f64>() / n,
+        cpu_seconds: runs.iter().map(|r| r.cpu_seconds).sum::<f64>() / n,
         peak_mib: runs.iter().map(|r| r.peak_mib).fold(0.0, f64::max),
     }
 }
@@ -107,24 +120,33 @@ fn photographs(root: &Path, dir: &Path, count: usize) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-/// Runs `cmd` under GNU time; wall seconds and peak RSS in MiB.
-fn timed(cmd: &mut Command, report: &Path) -> Result<(f64, f64)> {
+/// Runs `cmd` under GNU time: wall seconds, CPU seconds (user + system) and peak RSS in MiB.
+fn timed(cmd: &mut Command, report: &Path) -> Result<(f64, f64, f64)> {
     let start = Instant::now();
-    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let status = Command::new("/usr/bin/time")
+        .args(["-f", "%U %S %M", "-o"])
+        .arg(report)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     let seconds = start.elapsed().as_secs_f64();
     // Exit status 3: finished, with inputs recorded in errors.parquet.
     if !(status.success() || status.code() == Some(3)) {
         bail!("{cmd:?} failed with {status}");
     }
     let text = std::fs::read_to_string(report)?;
-    let kib: f64 = text
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .with_context(|| format!("no peak RSS in {}: {text}", report.display()))?;
-    Ok((seconds, kib / 1024.0))
+    let numbers: Vec<f64> =
+        text.lines().last().map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect()).unwrap_or_default();
+    let [user, system, kib] = numbers[..] else {
+        bail!("no CPU times and peak RSS in {}: {text}", report.display());
+    };
+    Ok((seconds, user + system, kib / 1024.0))
 }
 
+/// The clipshift stages `stages` on the images of `data`, timed one by one, in a run
+/// directory under `out`.
 fn clipshift(
     bins: &Path,
     ort: &Path,
@@ -136,11 +158,12 @@ fn clipshift(
 ) -> Result<Measured> {
     // Named after the last stage: run-16-report (the pipeline), run-16-metrics (separate).
     let run_dir = out.join(format!("run-{images}-{}", stages.last().unwrap_or(&"none")));
+    std::fs::create_dir_all(out)?;
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)?;
     }
     let run_arg = run_dir.to_string_lossy().into_owned();
-    let mut measured = Measured { parts: Vec::new(), seconds: 0.0, peak_mib: 0.0 };
+    let mut measured = Measured { parts: Vec::new(), seconds: 0.0, cpu_seconds: 0.0, peak_mib: 0.0 };
     for &stage in stages {
         let mut args = vec!["--run".to_string(), run_arg.clone()];
         if matches!(stage, "augment" | "fused") {
@@ -152,13 +175,10 @@ fn clipshift(
         if matches!(stage, "fused" | "encode" | "text") {
             args.extend(["--device".into(), "cpu".into()]);
         }
-        eprintln!("== clipshift {stage}, {images} images");
+        eprintln!("== clipshift {stage}, {images} images, model {}", model.display());
         let report = out.join(format!("peak-{stage}-{images}.txt"));
-        let (seconds, peak) = timed(
-            Command::new("/usr/bin/time")
-                .args(["-f", "%M", "-o"])
-                .arg(&report)
-                .arg(bins.join(format!("clipshift-{stage}")))
+        let (seconds, cpu, peak) = timed(
+            Command::new(bins.join(format!("clipshift-{stage}")))
                 .args(&args)
                 .env("ORT_DYLIB_PATH", ort)
                 .env("RUST_LOG", "warn"),
@@ -166,12 +186,42 @@ fn clipshift(
         )?;
         measured.parts.push((stage.to_string(), seconds));
         measured.seconds += seconds;
+        measured.cpu_seconds += cpu;
         measured.peak_mib = measured.peak_mib.max(peak);
     }
     Ok(measured)
 }
 
+/// Everything one run of the benchmark measured.
+struct Results {
+    small: usize,
+    large: usize,
+    repeat: usize,
+    peer: serde_json::Value,
+    peer_run: Measured,
+    /// The means of the alternating runs at `small` and `large` images.
+    ours: Measured,
+    ours_large: Measured,
+    /// Augment, encode and metrics as three processes, at `small` images.
+    separate: Measured,
+    /// `clipshift-fused` with the tiny model at `large` images: the CPU side alone.
+    feed: Measured,
+    gflops: f64,
+    gemm_source: String,
+    /// ONNX Runtime alone, seconds per image.
+    ort_seconds: f64,
+}
+
 pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
+    let results = measure(root, args)?;
+    results.print();
+    let path = root.join("target/bench-pipeline/results.csv");
+    std::fs::write(&path, results.csv())?;
+    println!("\nresults: {}", path.display());
+    Ok(())
+}
+
+fn measure(root: &Path, args: &[String]) -> Result<Results> {
     let (small, large, repeat) = parse_args(args)?;
     if !Path::new("/usr/bin/time").exists() {
         bail!("the pipeline benchmark needs GNU time at /usr/bin/time (Debian: apt install time)");
@@ -184,11 +234,15 @@ pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let data_small = photographs(root, &out.join(format!("data-{small}")), small)?;
     let data_large = photographs(root, &out.join(format!("data-{large}")), large)?;
+    let read_json = |path: &Path| -> Result<serde_json::Value> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(serde_json::from_str(&text)?)
+    };
 
     let gemm_json = out.join("gemm.json");
     eprintln!("== fp32 GEMM rate");
     run(Command::new(&python).arg(root.join("bench/gemm.py")).arg("--out").arg(&gemm_json))?;
-    let gemm: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&gemm_json)?)?;
+    let gemm = read_json(&gemm_json)?;
     let gflops = gemm["gflops"].as_f64().context("gemm.json has no gflops")?;
     let ort_json = out.join("ort_rate.json");
     eprintln!("== ONNX Runtime's inference rate for the model alone");
@@ -198,25 +252,21 @@ pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
         .arg(&model)
         .arg("--out")
         .arg(&ort_json))?;
-    let ort_rate: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ort_json)?)?;
-    let ort_seconds = ort_rate["seconds_per_image"].as_f64().context("ort_rate.json has no seconds_per_image")?;
+    let ort_seconds =
+        read_json(&ort_json)?["seconds_per_image"].as_f64().context("ort_rate.json has no seconds_per_image")?;
 
     eprintln!("== Python peer (the paper's pipeline structure), {small} images");
     let peer_json = out.join("peer.json");
-    let report = out.join("peak-peer.txt");
-    let (peer_seconds, peer_peak) = timed(
-        Command::new("/usr/bin/time")
-            .args(["-f", "%M", "-o"])
-            .arg(&report)
-            .arg(&python)
+    let (seconds, cpu_seconds, peak_mib) = timed(
+        Command::new(&python)
             .arg(root.join("bench/paper_pipeline.py"))
             .arg("--data")
             .arg(&data_small)
             .args(["--images", &small.to_string(), "--out"])
             .arg(&peer_json),
-        &report,
+        &out.join("peak-peer.txt"),
     )?;
-    let peer: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&peer_json)?)?;
+    let peer_run = Measured { parts: Vec::new(), seconds, cpu_seconds, peak_mib };
 
     // The marginal cost is a difference of two runs, and the VM's speed drifts by more
     // than the pipeline's overhead within minutes: the two sizes alternate, `repeat`
@@ -226,80 +276,143 @@ pub(crate) fn bench_pipeline(root: &Path, args: &[String]) -> Result<()> {
         small_runs.push(clipshift(&bins, &ort, &model, &data_small, &out, small, &STAGES)?);
         large_runs.push(clipshift(&bins, &ort, &model, &data_large, &out, large, &STAGES)?);
     }
-    let (ours, ours_large) = (mean(&small_runs), mean(&large_runs));
     let separate = clipshift(&bins, &ort, &model, &data_small, &out, small, &SEPARATE)?;
+    let tiny = root.join("models/tiny-clip");
+    let feed = clipshift(&bins, &ort, &tiny, &data_large, &out.join("tiny"), large, &["fused"])?;
+    Ok(Results {
+        small,
+        large,
+        repeat,
+        peer: read_json(&peer_json)?,
+        peer_run,
+        ours: mean(&small_runs),
+        ours_large: mean(&large_runs),
+        separate,
+        feed,
+        gflops,
+        gemm_source: gemm["source"].as_str().unwrap_or("?").to_string(),
+        ort_seconds,
+    })
+}
 
-    let pass_seconds = 2.0 * vit_b32_macs() / (gflops * 1e9);
-    let marginal = (ours_large.seconds - ours.seconds) / (large - small) as f64;
-    let limit = 10.0 * pass_seconds;
-    println!(
-        "\n{small} JPEG photographs, random-init ViT-B/32 (fp32, CPU), paper suite (10 variants per image); \
-         clipshift: the mean of {repeat} alternating runs at {small} and {large} images:\n"
-    );
-    println!("| | seconds | source images/s | peak RSS (MiB) |");
-    println!("|---|--:|--:|--:|");
-    println!(
-        "| paper's pipeline structure (Python, {} forward passes) | {peer_seconds:.1} | {:.3} | {peer_peak:.0} |",
-        peer["forward_passes"],
-        small as f64 / peer_seconds
-    );
-    println!(
-        "| `cargo xtask pipeline` | {:.1} | {:.3} | {:.0} |",
-        ours.seconds,
-        small as f64 / ours.seconds,
-        ours.peak_mib
-    );
-    for (stage, s) in &ours.parts {
-        println!("| of which {stage} | {s:.1} | | |");
+impl Results {
+    /// One ViT-B/32 forward pass at the measured GEMM rate, in seconds.
+    fn pass_seconds(&self) -> f64 {
+        2.0 * vit_b32_macs() / (self.gflops * 1e9)
     }
-    let part = |m: &Measured, stage: &str| m.parts.iter().find(|p| p.0 == stage).map_or(f64::NAN, |p| p.1);
-    let fused = part(&ours, "fused");
-    let split = part(&separate, "augment") + part(&separate, "encode") + part(&separate, "metrics");
-    println!("| augment, encode, metrics as three processes (for comparison) | {split:.1} | | |");
-    println!("\nclipshift / peer: {:.2}x faster", peer_seconds / ours.seconds);
-    println!("fused augment + encode + metrics {fused:.2} s, as three processes {split:.2} s ({:.2}x)", split / fused);
-    println!(
-        "fp32 GEMM rate {gflops:.0} GFLOP/s ({}): one ViT-B/32 forward pass {:.1} ms at that rate",
-        gemm["source"].as_str().unwrap_or("?"),
-        pass_seconds * 1e3
-    );
-    println!(
-        "marginal cost of one more image ({large} vs {small} images): {:.3} s = {:.2}x its 10 forward passes at the GEMM rate ({limit:.3} s)",
-        marginal,
-        marginal / limit
-    );
-    println!(
-        "ONNX Runtime alone: {:.1} ms per image ({:.2} of the GEMM rate); the marginal cost is {:.2}x ten such passes",
-        ort_seconds * 1e3,
-        pass_seconds / ort_seconds,
-        marginal / (10.0 * ort_seconds)
-    );
-    let (report_small, report_large) = (part(&ours, "report"), part(&ours_large, "report"));
-    println!("report stage: {report_small:.2} s at {small} images, {report_large:.2} s at {large}");
 
-    let mut csv = String::from("run,images,part,seconds\n");
-    csv.push_str(&format!("peer,{small},total,{peer_seconds:.4}\n"));
-    if let Some(parts) = peer["parts"].as_object() {
-        for (part, s) in parts {
-            csv.push_str(&format!("peer,{small},{part},{:.4}\n", s.as_f64().unwrap_or(f64::NAN)));
-        }
+    /// Seconds one more source image costs (the two sizes' difference per image).
+    fn marginal(&self) -> f64 {
+        (self.ours_large.seconds - self.ours.seconds) / (self.large - self.small) as f64
     }
-    for (name, m, n) in [("clipshift", &ours, small), ("clipshift", &ours_large, large), ("separate", &separate, small)]
-    {
-        csv.push_str(&format!("{name},{n},total,{:.4}\n", m.seconds));
-        for (stage, s) in &m.parts {
-            csv.push_str(&format!("{name},{n},{stage},{s:.4}\n"));
-        }
+
+    /// Augment, encode and metrics as three processes, in seconds.
+    fn split(&self) -> f64 {
+        SEPARATE.iter().map(|stage| self.separate.part(stage)).sum()
     }
-    csv.push_str(&format!("clipshift,,repeats,{repeat}\n"));
-    csv.push_str(&format!("machine,,gemm_gflops,{gflops:.2}\nmachine,,forward_pass_at_gemm_rate,{pass_seconds:.5}\n"));
-    csv.push_str(&format!("machine,,forward_pass_onnxruntime,{ort_seconds:.5}\n"));
-    csv.push_str(&format!(
-        "peak_rss_mib,{small},peer,{peer_peak:.1}\npeak_rss_mib,{small},clipshift,{:.1}\n",
-        ours.peak_mib
-    ));
-    let results = out.join("results.csv");
-    std::fs::write(&results, csv)?;
-    println!("\nresults: {}", results.display());
-    Ok(())
+
+    /// Variants per CPU second of the CPU side alone (the tiny model's run).
+    fn feed_per_core(&self) -> f64 {
+        (self.large * 10) as f64 / self.feed.cpu_seconds
+    }
+
+    fn print(&self) {
+        let (small, large, peer) = (self.small, self.large, &self.peer_run);
+        let (ours, pass_seconds, marginal) = (&self.ours, self.pass_seconds(), self.marginal());
+        let limit = 10.0 * pass_seconds;
+        println!(
+            "\n{small} JPEG photographs, random-init ViT-B/32 (fp32, CPU), paper suite (10 variants per image); \
+             clipshift: the mean of {} alternating runs at {small} and {large} images:\n",
+            self.repeat
+        );
+        println!("| | seconds | source images/s | peak RSS (MiB) |");
+        println!("|---|--:|--:|--:|");
+        println!(
+            "| paper's pipeline structure (Python, {} forward passes) | {:.1} | {:.3} | {:.0} |",
+            self.peer["forward_passes"],
+            peer.seconds,
+            small as f64 / peer.seconds,
+            peer.peak_mib
+        );
+        println!(
+            "| `cargo xtask pipeline` | {:.1} | {:.3} | {:.0} |",
+            ours.seconds,
+            small as f64 / ours.seconds,
+            ours.peak_mib
+        );
+        for (stage, s) in &ours.parts {
+            println!("| of which {stage} | {s:.1} | | |");
+        }
+        let (fused, split) = (ours.part("fused"), self.split());
+        println!("| augment, encode, metrics as three processes (for comparison) | {split:.1} | | |");
+        println!("\nclipshift / peer: {:.2}x faster", peer.seconds / ours.seconds);
+        println!(
+            "fused augment + encode + metrics {fused:.2} s, as three processes {split:.2} s ({:.2}x)",
+            split / fused
+        );
+        println!(
+            "fp32 GEMM rate {:.0} GFLOP/s ({}): one ViT-B/32 forward pass {:.1} ms at that rate",
+            self.gflops,
+            self.gemm_source,
+            pass_seconds * 1e3
+        );
+        println!(
+            "marginal cost of one more image ({large} vs {small} images): {marginal:.3} s = {:.2}x its 10 forward passes at the GEMM rate ({limit:.3} s)",
+            marginal / limit
+        );
+        println!(
+            "ONNX Runtime alone: {:.1} ms per image ({:.2} of the GEMM rate); the marginal cost is {:.2}x ten such passes",
+            self.ort_seconds * 1e3,
+            pass_seconds / self.ort_seconds,
+            marginal / (10.0 * self.ort_seconds)
+        );
+        println!(
+            "report stage: {:.2} s at {small} images, {:.2} s at {large}",
+            ours.part("report"),
+            self.ours_large.part("report")
+        );
+        println!(
+            "CPU side alone (clipshift-fused, tiny model, {large} images): {:.2} s, {:.2} CPU s = {:.2} ms of CPU per variant, \
+             {:.0} variants per second per core",
+            self.feed.seconds,
+            self.feed.cpu_seconds,
+            1e3 / self.feed_per_core(),
+            self.feed_per_core()
+        );
+    }
+
+    fn csv(&self) -> String {
+        let (small, large) = (self.small, self.large);
+        let mut csv = String::from("run,images,part,seconds\n");
+        csv.push_str(&format!("peer,{small},total,{:.4}\n", self.peer_run.seconds));
+        if let Some(parts) = self.peer["parts"].as_object() {
+            for (part, s) in parts {
+                csv.push_str(&format!("peer,{small},{part},{:.4}\n", s.as_f64().unwrap_or(f64::NAN)));
+            }
+        }
+        let runs = [
+            ("clipshift", &self.ours, small),
+            ("clipshift", &self.ours_large, large),
+            ("separate", &self.separate, small),
+            ("tiny", &self.feed, large),
+        ];
+        for (name, m, n) in runs {
+            csv.push_str(&format!("{name},{n},total,{:.4}\n{name},{n},cpu,{:.4}\n", m.seconds, m.cpu_seconds));
+            for (stage, s) in &m.parts {
+                csv.push_str(&format!("{name},{n},{stage},{s:.4}\n"));
+            }
+        }
+        csv.push_str(&format!("clipshift,,repeats,{}\n", self.repeat));
+        csv.push_str(&format!(
+            "machine,,gemm_gflops,{:.2}\nmachine,,forward_pass_at_gemm_rate,{:.5}\n",
+            self.gflops,
+            self.pass_seconds()
+        ));
+        csv.push_str(&format!("machine,,forward_pass_onnxruntime,{:.5}\n", self.ort_seconds));
+        csv.push_str(&format!(
+            "peak_rss_mib,{small},peer,{:.1}\npeak_rss_mib,{small},clipshift,{:.1}\n",
+            self.peer_run.peak_mib, self.ours.peak_mib
+        ));
+        csv
+    }
 }

@@ -84,26 +84,43 @@ pub fn progress_bar(len: u64, stage: &str) -> ProgressBar {
 /// The size from which [`map_large_buffers`] has glibc map an allocation on its own.
 pub const MAPPED_FROM_BYTES: usize = 4 << 20;
 
+/// How much free memory at the top of a heap glibc keeps after [`map_large_buffers`]
+/// rather than returning it: twice the mapping threshold, glibc's own pairing.
+pub const KEPT_ON_TOP_BYTES: usize = 2 * MAPPED_FROM_BYTES;
+
 /// Has glibc give every allocation of [`MAPPED_FROM_BYTES`] or more its own mapping, so
-/// that it returns to the system when freed, unless `MALLOC_MMAP_THRESHOLD_` is set.
+/// that it returns to the system when freed, unless `MALLOC_MMAP_THRESHOLD_` is set; and
+/// keep up to [`KEPT_ON_TOP_BYTES`] of free heap top, unless `MALLOC_TRIM_THRESHOLD_` is set.
 ///
 /// Why: glibc raises its mapping threshold to the size of each mapped buffer freed (up
 /// to 32 MiB), after which decoded photographs and batch tensors come from the heap and
 /// stay there, fragmented. `clipshift-fused`'s peak RSS then varied from 0.82 to 1.10 GB
 /// between identical runs of 48 photographs with a ViT-B/32; with a fixed 4 MiB it was
 /// 0.80-0.88 GB at the same speed (128 KiB, glibc's initial value, gave 0.77 GB but 5%
-/// slower: three times the page faults). A cluster job asks for a peak it can trust. Call it in `main` after logging is set up, before any work starts; elsewhere
-/// than on glibc it does nothing.
+/// slower: three times the page faults). A cluster job asks for a peak it can trust.
+/// Fixing the threshold also stops glibc from raising the trim threshold with it, which
+/// then stays at 128 KiB: the heap gave back and faulted in again the planes the pixel
+/// metrics allocate per variant (half the system time of `clipshift-fused` with
+/// the tiny model), so the trim threshold is set as glibc would pair it.
+///
+/// Call it in `main` after logging is set up, before any work starts; elsewhere than
+/// on glibc it does nothing.
 pub fn map_large_buffers() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
-        let bytes = libc::c_int::try_from(MAPPED_FROM_BYTES).expect("the threshold fits a C int");
+    for (variable, parameter, bytes) in [
+        ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, MAPPED_FROM_BYTES),
+        ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, KEPT_ON_TOP_BYTES),
+    ] {
+        if std::env::var_os(variable).is_some() {
+            continue;
+        }
+        let value = libc::c_int::try_from(bytes).expect("the threshold fits a C int");
         // SAFETY: mallopt only sets an allocator parameter; it is called before any thread
         // that allocates starts, and glibc serialises it with malloc anyway.
         #[allow(unsafe_code)]
-        let accepted = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, bytes) };
+        let accepted = unsafe { libc::mallopt(parameter, value) };
         if accepted != 1 {
-            tracing::warn!("glibc refused mmap threshold {bytes}: the peak memory may vary between runs");
+            tracing::warn!("glibc refused {variable} {value}: the peak memory may vary between runs");
         }
     }
 }
