@@ -1,9 +1,11 @@
 //! The encode stage: replay every variant of `augmentations.parquet`, preprocess it, run
 //! the model in batches and stream `embeddings.parquet`.
 //!
-//! A producer thread decodes, augments and normalises whole images on the rayon pool
-//! while the calling thread runs inference on the previous batch; a bounded channel
-//! keeps at most a few batches in memory, so memory is flat in the number of images.
+//! A producer thread decodes each source, replays its variants and writes their model
+//! inputs straight into a batch buffer, on the rayon pool (in parallel over images, then
+//! over variants), while the calling thread runs inference on the previous batch and
+//! hands its buffer back for reuse; a bounded channel keeps at most a few batches in
+//! memory, so memory is flat in the number of images.
 //!
 //! A batch holds whole images (an image with more variants than `--batch` is split over
 //! several, committed together), so the batches, and the embeddings, are the same
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
+use std::time::{Duration, Instant};
 
 use clipshift_augment::Replay;
 use clipshift_console::{ProgressBar, progress_bar};
@@ -61,16 +64,21 @@ pub struct EncodeSummary {
     pub start: Start,
     /// Source files this process decoded (the others' canonical images were handed over).
     pub sources_decoded: usize,
+    /// The model's share of the inference loop's time (the rest: waiting for batches,
+    /// writing rows); `None` when no batch ran.
+    pub model_share: Option<f64>,
 }
 
 impl EncodeSummary {
-    /// What `clipshift-encode` prints after `encode`: rows, model, errors, where.
+    /// What `clipshift-encode` prints after `encode`: rows, model, how busy it was kept,
+    /// errors, where.
     pub fn line(&self, run_dir: &Path) -> String {
         format!(
-            "{} rows with {}{}, {} errors{} -> {}",
+            "{} rows with {}{}{}, {} errors{} -> {}",
             self.rows,
             self.model,
             self.provider.map(|p| format!(" on {p}")).unwrap_or_default(),
+            self.model_share.map(|s| format!(" (busy {:.0}% of the loop)", 100.0 * s)).unwrap_or_default(),
             self.errors,
             clipshift_console::start_note(self.start),
             run_dir.join("embeddings.parquet").display()
@@ -150,6 +158,7 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
             random_init: spec.random_init,
             start,
             sources_decoded: decoded.load(Ordering::Relaxed),
+            model_share: None,
         })
     };
     if start == Start::Done {
@@ -192,12 +201,11 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
         intra_threads: config.session.intra_threads,
         augment,
     };
-    // Recorded before the first commit, so a run killed later resumes knowing the shapes.
-    let mut model_recorded = false;
     let progress = progress_bar(total_images, "encode");
     let augmentations = shard_part_files(&run.augmentations(), shard)?;
 
     let buffers = Buffers::default();
+    let mut time = LoopTime::default();
     let producer = Producer {
         sources: &sources,
         preprocessor: &preprocessor,
@@ -208,20 +216,30 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
         buffers: &buffers,
     };
 
+    // Three threads: the producer prepares batches, this one runs the model, a writer
+    // turns outputs into rows and commits them, so that the model (a GPU's, above all)
+    // never waits for Parquet.
+    let rows = RowSink { parts: &mut parts, writer: &mut writer, errors: &errors, model_recorded: false };
+    let mut record_model = |layer_states| -> Result<(), EncodeError> {
+        record_in_manifest(&mut manifest, &spec, policy, layer_states, how.clone());
+        Ok(manifest.save_shard(&run, shard)?)
+    };
     std::thread::scope(|scope| -> Result<(), EncodeError> {
         let (sender, receiver) = sync_channel::<Batch>(2);
         let producing = scope.spawn(|| producer.produce(&run.augmentations(), augmentations, &done, &progress, sender));
-        for Batch { items, pixels, errors: prepare_errors, whole } in receiver {
+        let (to_writer, written) = sync_channel::<Encoded>(2);
+        let writing = scope.spawn(move || rows.take(written, &mut record_model));
+        loop {
+            let waiting = Instant::now();
+            let Ok(Batch { items, pixels, errors: prepare_errors, whole }) = receiver.recv() else { break };
+            time.waiting += waiting.elapsed();
+            let mut output = None;
             if !items.is_empty() {
-                match encoder.encode(&pixels, items.len()) {
-                    Ok(output) => {
-                        writer.write(&mut parts, &items, &output)?;
-                        if !model_recorded {
-                            record_in_manifest(&mut manifest, &spec, policy, writer.layer_states, how.clone());
-                            manifest.save_shard(&run, shard)?;
-                            model_recorded = true;
-                        }
-                    }
+                let inference = Instant::now();
+                let encoded = encoder.encode(&pixels, items.len());
+                time.model += inference.elapsed();
+                match encoded {
+                    Ok(encoded) => output = Some(encoded),
                     Err(err) => {
                         for item in &items {
                             errors.record(
@@ -236,13 +254,17 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
                 }
             }
             buffers.give_back(pixels);
-            if let Some(log) = prepare_errors {
-                errors.append(log);
-            }
-            if whole {
-                parts.commit_if_due(&errors)?;
+            let handing = Instant::now();
+            // A send fails only when the writer stopped on an error, which its join returns.
+            let sent = to_writer.send(Encoded { items, output, prepare_errors, whole }).is_ok();
+            time.handing += handing.elapsed();
+            if !sent {
+                break;
             }
         }
+        drop(to_writer);
+        drop(receiver);
+        time.writing = writing.join().expect("writer thread panicked")?;
         producing.join().expect("producer thread panicked")
     })?;
     progress.finish_and_clear();
@@ -251,7 +273,83 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
     record_in_manifest(&mut manifest, &spec, policy, writer.layer_states, how);
     manifest.complete("encode");
     manifest.save_shard(&run, shard)?;
-    summary(Some(encoder.provider()), start)
+    tracing::info!(
+        waiting_s = time.waiting.as_secs_f64(),
+        model_s = time.model.as_secs_f64(),
+        handing_s = time.handing.as_secs_f64(),
+        writer_s = time.writing.as_secs_f64(),
+        "inference loop"
+    );
+    Ok(EncodeSummary { model_share: time.model_share(), ..summary(Some(encoder.provider()), start)? })
+}
+
+/// Where the inference loop's time went: waiting for the producer's next batch, in the
+/// model (the copy into its input included), handing the outputs to the writer (waiting
+/// when it is behind); and the writer's own time, spent beside the loop.
+#[derive(Default)]
+struct LoopTime {
+    waiting: Duration,
+    model: Duration,
+    handing: Duration,
+    writing: Duration,
+}
+
+impl LoopTime {
+    /// The model's share of the loop's time: how busy the loop kept an accelerator at
+    /// most (`None` before any batch).
+    fn model_share(&self) -> Option<f64> {
+        let total = (self.waiting + self.model + self.handing).as_secs_f64();
+        (self.model > Duration::ZERO).then(|| self.model.as_secs_f64() / total)
+    }
+}
+
+/// A batch's model outputs (`None`: inference failed, recorded), on their way to the writer.
+struct Encoded {
+    items: Vec<VariantKey>,
+    output: Option<BatchOutput>,
+    prepare_errors: Option<ErrorLog>,
+    /// Whether it ends its images: the rows may be committed after it.
+    whole: bool,
+}
+
+/// The writer thread's side of the stage: rows into `embeddings.parquet`, commits at
+/// image boundaries, the model's shapes into `run.json` before the first commit.
+struct RowSink<'a> {
+    parts: &'a mut StageParts,
+    writer: &'a mut EmbeddingWriter,
+    errors: &'a ErrorLog,
+    model_recorded: bool,
+}
+
+impl RowSink<'_> {
+    /// Writes every batch `encoded` brings, in order, until the loop hangs up; the time
+    /// it spent.
+    fn take(
+        mut self,
+        encoded: std::sync::mpsc::Receiver<Encoded>,
+        record_model: &mut dyn FnMut(Option<[usize; 2]>) -> Result<(), EncodeError>,
+    ) -> Result<Duration, EncodeError> {
+        let mut busy = Duration::ZERO;
+        for Encoded { items, output, prepare_errors, whole } in encoded {
+            let start = Instant::now();
+            if let Some(output) = output {
+                self.writer.write(self.parts, &items, &output)?;
+                // Recorded before the first commit, so a run killed later resumes knowing the shapes.
+                if !self.model_recorded {
+                    record_model(self.writer.layer_states)?;
+                    self.model_recorded = true;
+                }
+            }
+            if let Some(log) = prepare_errors {
+                self.errors.append(log);
+            }
+            if whole {
+                self.parts.commit_if_due(self.errors)?;
+            }
+            busy += start.elapsed();
+        }
+        Ok(busy)
+    }
 }
 
 /// Records the model and how it ran in `run.json`, beside the other stages' sections.
