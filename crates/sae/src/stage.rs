@@ -286,13 +286,10 @@ fn open_encoded(run_dir: &Path) -> Result<(RunDir, RunManifest), SaeError> {
 
 pub fn run_states(run_dir: &Path, originals_only: bool) -> Result<RunStates, SaeError> {
     let (run, manifest) = open_encoded(run_dir)?;
-    let recorded = manifest.model.clone().expect("checked with the encode section");
-    let spec = ModelSpec::load(recorded.path())?;
-    let d = match spec.hidden_size {
-        Some(d) => d,
-        None => Head::of_model(&spec)?.d,
-    };
     let path = run.embeddings();
+    // The width the encode stage recorded: the model files need not be at hand to train.
+    let recorded = manifest.model.as_ref().expect("checked with the encode section");
+    let [_, d] = recorded.layer_states.ok_or_else(|| no_states(&path))?;
     let columns = [schema::IMAGE_ID, schema::AUGMENTATION, "layer_cls_states"];
     let mut states = Vec::new();
     for group in ImageGroups::open_files(&path, clipshift_tables::part_files(&path)?, Some(&columns))? {

@@ -92,6 +92,24 @@ fn a_run_encoded_through_a_named_sidecar_is_read_through_it() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Training reads a run's states at the width its run.json recorded: the model that
+/// encoded it need not be at hand any more (a run copied off the cluster, say).
+#[test]
+fn a_runs_states_are_read_without_its_model() {
+    let dir: PathBuf = std::env::temp_dir().join(format!("clipshift-sae-no-model-{}", std::process::id()));
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let tiny = root().join("models/tiny-clip");
+    for name in ["model.onnx", "model.json", "head.safetensors"] {
+        std::fs::copy(tiny.join(name), model.join(name)).unwrap();
+    }
+    let run_dir = encoded_samples(&dir.join("work"), model.clone());
+    std::fs::remove_dir_all(&model).unwrap();
+    let states = clipshift_sae::stage::run_states(run_dir.root(), true).unwrap();
+    assert_eq!((states.d, states.states.len()), (64, 2 * 64), "the 2 originals' last states");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn stage_tables_agree_with_the_embeddings() {
     let dir: PathBuf = std::env::temp_dir().join(format!("clipshift-sae-stage-{}", std::process::id()));
