@@ -20,5 +20,5 @@ pub use error::EncodeError;
 pub use model::{HeadSpec, ModelSpec, ResizePolicy, TextSpec, file_sha256};
 pub use preprocess::{Preprocessor, clip_resize_crop};
 pub use runtime::{Device, find_runtime_library};
-pub use session::{BatchOutput, Encoder, SessionConfig};
+pub use session::{BatchOutput, Encoder, InputPool, SessionConfig};
 pub use text::{TextEncoder, Tokens};

@@ -4,11 +4,15 @@
 //!
 //! Every run goes through an I/O binding that names only the outputs clipshift reads,
 //! so ONNX Runtime neither copies nor keeps the others (such as the last hidden state).
-//! The input is copied into a tensor that ONNX Runtime allocated and that is kept between
-//! batches (binding a borrowed tensor deadlocks in ort 2.0.0-rc.15). Under CUDA that
-//! tensor and the outputs live in pinned (page-locked) host memory, so both transfers
-//! are direct DMA copies without a staging buffer; on CPU the same code runs with plain
-//! host memory, which is what the tests exercise.
+//! The input is a tensor that ONNX Runtime allocated (binding a borrowed tensor deadlocks
+//! in ort 2.0.0-rc.15), taken from the encoder's [`InputPool`]: the encode stage's
+//! producer writes each batch straight into one and hands it to the inference loop, which
+//! runs it and gives it back, so no batch is copied on the loop's thread. Under CUDA the
+//! pool's tensors and the outputs live in pinned (page-locked) host memory, so both
+//! transfers are direct DMA copies without a staging buffer; on CPU the same code runs
+//! with plain host memory, which is what the tests exercise.
+
+use std::sync::{Arc, Mutex};
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::GraphOptimizationLevel;
@@ -50,7 +54,7 @@ pub struct BatchOutput {
 pub struct Encoder {
     session: Session,
     binding: IoBinding,
-    input: InputTensor,
+    inputs: Arc<InputPool>,
     /// The outputs read, and the host memory ONNX Runtime writes them to.
     outputs: Vec<String>,
     output_memory: MemoryInfo<'static>,
@@ -81,11 +85,12 @@ impl Encoder {
             .filter_map(|(name, wanted)| name.filter(|_| wanted).cloned())
             .collect();
         let (allocator, output_memory) = host_memory(&session, provider).map_err(bind)?;
-        let input = InputTensor { allocator, tensor: None };
+        let side = spec.image_size as usize;
+        let inputs = Arc::new(InputPool { allocator: Mutex::new(allocator), free: Mutex::new(Vec::new()), side });
         Ok(Self {
             session,
             binding,
-            input,
+            inputs,
             outputs,
             output_memory,
             spec,
@@ -114,7 +119,13 @@ impl Encoder {
         self.read_attention
     }
 
-    /// Encodes `batch` images given as normalised CHW floats, back to back.
+    /// The pool the model's input tensors come from, for a thread that prepares batches.
+    pub fn input_pool(&self) -> Arc<InputPool> {
+        Arc::clone(&self.inputs)
+    }
+
+    /// Encodes `batch` images given as normalised CHW floats, back to back (copied into
+    /// a tensor of the pool).
     pub fn encode(&mut self, pixels: &[f32], batch: usize) -> Result<BatchOutput, EncodeError> {
         let s = self.spec.image_size as usize;
         if batch == 0 || pixels.len() != batch * 3 * s * s {
@@ -123,9 +134,22 @@ impl Encoder {
                 format!("{} floats is not a batch of {batch} x 3 x {s} x {s}", pixels.len()),
             ));
         }
-        let input_error = |e: ort::Error| EncodeError::runtime("input tensor", e);
-        let input = self.input.tensor(batch, s).map_err(input_error)?;
+        let mut input = self.inputs.take(batch)?;
         input.extract_tensor_mut().1.copy_from_slice(pixels);
+        let output = self.encode_tensor(&input);
+        self.inputs.give_back(input);
+        output
+    }
+
+    /// Encodes the batch in `input`, a tensor of [`Encoder::input_pool`] holding
+    /// `[batch, 3, side, side]` normalised pixels.
+    pub fn encode_tensor(&mut self, input: &Tensor<f32>) -> Result<BatchOutput, EncodeError> {
+        let s = self.spec.image_size as i64;
+        let batch = match **input.shape() {
+            [n, 3, h, w] if n > 0 && h == s && w == s => n as usize,
+            ref shape => return Err(EncodeError::runtime("input", format!("shape {shape:?} is not [N, 3, {s}, {s}]"))),
+        };
+        let input_error = |e: ort::Error| EncodeError::runtime("input tensor", e);
         self.binding.bind_input("pixel_values", input).map_err(input_error)?;
         // Bound afresh every run: a bound output keeps its last shape, and the batch may change.
         self.binding.clear_outputs();
@@ -334,21 +358,41 @@ fn host_memory(session: &Session, provider: &str) -> ort::Result<(Allocator, Mem
     Ok((Allocator::default(), MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::CPUOutput)?))
 }
 
-/// The input tensor, allocated by ONNX Runtime (pinned host memory under CUDA).
+/// The model's input tensors, allocated by ONNX Runtime (pinned host memory under CUDA)
+/// and reused: the encode stage's producer takes one per batch and writes the pixels in
+/// place, the inference loop runs it and gives it back. Shared between threads.
 #[derive(Debug)]
-struct InputTensor {
-    allocator: Allocator,
-    tensor: Option<Tensor<f32>>,
+pub struct InputPool {
+    allocator: Mutex<Allocator>,
+    free: Mutex<Vec<Tensor<f32>>>,
+    side: usize,
 }
 
-impl InputTensor {
-    /// The `[batch, 3, side, side]` tensor, reallocated when the shape changes.
-    fn tensor(&mut self, batch: usize, side: usize) -> ort::Result<&mut Tensor<f32>> {
-        let shape = [batch as i64, 3, side as i64, side as i64];
-        if self.tensor.as_ref().is_none_or(|t| **t.shape() != shape) {
-            self.tensor = Some(Tensor::new(&self.allocator, [batch, 3, side, side])?);
+/// Free tensors kept for reuse: the batches in flight at once (two queued, one being
+/// filled, one in the model) and the odd last one.
+const KEPT_INPUTS: usize = 6;
+
+impl InputPool {
+    /// A `[batch, 3, side, side]` tensor, contents unspecified: a free one of that shape
+    /// or a new one.
+    pub fn take(&self, batch: usize) -> Result<Tensor<f32>, EncodeError> {
+        let shape = [batch as i64, 3, self.side as i64, self.side as i64];
+        let mut free = self.free.lock().expect("input pool poisoned");
+        if let Some(i) = free.iter().position(|t| **t.shape() == shape) {
+            return Ok(free.swap_remove(i));
         }
-        Ok(self.tensor.as_mut().expect("allocated above"))
+        drop(free);
+        let allocator = self.allocator.lock().expect("input allocator poisoned");
+        Tensor::new(&allocator, [batch, 3, self.side, self.side]).map_err(|e| EncodeError::runtime("input tensor", e))
+    }
+
+    /// Returns a tensor for reuse (the oldest is dropped beyond a few).
+    pub fn give_back(&self, tensor: Tensor<f32>) {
+        let mut free = self.free.lock().expect("input pool poisoned");
+        if free.len() == KEPT_INPUTS {
+            free.remove(0);
+        }
+        free.push(tensor);
     }
 }
 

@@ -29,9 +29,10 @@ use clipshift_tables::{
     schema, shard_part_files, stage_error_files,
 };
 use image::RgbImage;
+use ort::value::Tensor;
 use rayon::prelude::*;
 
-use crate::{BatchOutput, EncodeError, Encoder, ModelSpec, Preprocessor, ResizePolicy, SessionConfig};
+use crate::{BatchOutput, EncodeError, Encoder, InputPool, ModelSpec, Preprocessor, ResizePolicy, SessionConfig};
 
 /// What the encode stage needs to know.
 #[derive(Debug, Clone)]
@@ -105,6 +106,9 @@ pub struct Hooks<'a> {
     pub observer: Option<VariantObserver<'a>>,
 }
 
+/// A batch's variants and their model input (`None` when there are none).
+type Piece = (Vec<VariantKey>, Option<Tensor<f32>>);
+
 /// Which variant a row of a batch is.
 struct VariantKey {
     image_id: u64,
@@ -120,8 +124,8 @@ struct ImageJob {
 /// One inference batch and the preparation failures of its images.
 struct Batch {
     items: Vec<VariantKey>,
-    /// The model inputs of `items`, one tensor after the other, ready for the model.
-    pixels: Vec<f32>,
+    /// The model input of `items` (`None` when there are none), from the encoder's pool.
+    pixels: Option<Tensor<f32>>,
     errors: Option<ErrorLog>,
     /// Whether it ends its images (the last batch of a split image, or any other).
     whole: bool,
@@ -204,7 +208,7 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
     let progress = progress_bar(total_images, "encode");
     let augmentations = shard_part_files(&run.augmentations(), shard)?;
 
-    let buffers = Buffers::default();
+    let inputs = encoder.input_pool();
     let mut time = LoopTime::default();
     let producer = Producer {
         sources: &sources,
@@ -213,7 +217,7 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
         hooks,
         decoded: &decoded,
         batch,
-        buffers: &buffers,
+        inputs: &inputs,
     };
 
     // Three threads: the producer prepares batches, this one runs the model, a writer
@@ -234,9 +238,9 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
             let Ok(Batch { items, pixels, errors: prepare_errors, whole }) = receiver.recv() else { break };
             time.waiting += waiting.elapsed();
             let mut output = None;
-            if !items.is_empty() {
+            if let Some(pixels) = &pixels {
                 let inference = Instant::now();
-                let encoded = encoder.encode(&pixels, items.len());
+                let encoded = encoder.encode_tensor(pixels);
                 time.model += inference.elapsed();
                 match encoded {
                     Ok(encoded) => output = Some(encoded),
@@ -253,7 +257,9 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
                     }
                 }
             }
-            buffers.give_back(pixels);
+            if let Some(pixels) = pixels {
+                inputs.give_back(pixels);
+            }
             let handing = Instant::now();
             // A send fails only when the writer stopped on an error, which its join returns.
             let sent = to_writer.send(Encoded { items, output, prepare_errors, whole }).is_ok();
@@ -400,25 +406,7 @@ struct Producer<'a> {
     /// Source files decoded so far.
     decoded: &'a AtomicUsize,
     batch: usize,
-    buffers: &'a Buffers,
-}
-
-/// Batch buffers the inference loop has finished with, for the producer to fill again:
-/// a batch is megabytes, and a fresh one costs page faults on every write.
-#[derive(Default)]
-struct Buffers(std::sync::Mutex<Vec<Vec<f32>>>);
-
-impl Buffers {
-    /// A buffer of `len` floats, contents unspecified.
-    fn take(&self, len: usize) -> Vec<f32> {
-        let mut buffer = self.0.lock().expect("buffer pool poisoned").pop().unwrap_or_default();
-        buffer.resize(len, 0.0);
-        buffer
-    }
-
-    fn give_back(&self, buffer: Vec<f32>) {
-        self.0.lock().expect("buffer pool poisoned").push(buffer);
-    }
+    inputs: &'a InputPool,
 }
 
 impl Producer<'_> {
@@ -441,7 +429,7 @@ impl Producer<'_> {
             }
             // Whole images per batch, packed greedily by their recorded variants.
             if !jobs.is_empty() && variants + job.variants.len() > self.batch {
-                if !self.send(&mut jobs, progress, &sender) {
+                if !self.send(&mut jobs, progress, &sender)? {
                     return Ok(());
                 }
                 variants = 0;
@@ -450,42 +438,41 @@ impl Producer<'_> {
             jobs.push(job);
         }
         if !jobs.is_empty() {
-            self.send(&mut jobs, progress, &sender);
+            self.send(&mut jobs, progress, &sender)?;
         }
         Ok(())
     }
 
     /// Prepares `jobs` and sends them as one batch (an image with more variants than a
     /// batch as several); false when the receiver stopped on an error of its own.
-    fn send(&self, jobs: &mut Vec<ImageJob>, progress: &ProgressBar, sender: &SyncSender<Batch>) -> bool {
+    fn send(
+        &self,
+        jobs: &mut Vec<ImageJob>,
+        progress: &ProgressBar,
+        sender: &SyncSender<Batch>,
+    ) -> Result<bool, EncodeError> {
         let log = ErrorLog::new("encode");
-        let (mut items, mut pixels) = self.prepare(jobs, &log);
+        let pieces = self.prepare(jobs, &log)?;
         progress.inc(jobs.len() as u64);
         jobs.clear();
-        // Only a single image has more variants than a batch: it is split.
-        let len = self.preprocessor.tensor_len();
-        let mut pieces = Vec::new();
-        while items.len() > self.batch {
-            let (tail_items, tail_pixels) = (items.split_off(self.batch), pixels.split_off(self.batch * len));
-            pieces.push((std::mem::replace(&mut items, tail_items), std::mem::replace(&mut pixels, tail_pixels)));
-        }
-        pieces.push((items, pixels));
         let last = pieces.len() - 1;
         let mut log = Some(log);
         for (i, (items, pixels)) in pieces.into_iter().enumerate() {
             let whole = i == last;
             let batch = Batch { items, pixels, errors: if whole { log.take() } else { None }, whole };
             if sender.send(batch).is_err() {
-                return false;
+                return Ok(false);
             }
         }
-        true
+        Ok(true)
     }
 
     /// Decodes (or takes) each source once, replays every variant and writes its model
-    /// input, each step in parallel over what it has most of (images, then variants), so
-    /// that a batch of a few images still keeps many cores busy.
-    fn prepare(&self, jobs: &[ImageJob], errors: &ErrorLog) -> (Vec<VariantKey>, Vec<f32>) {
+    /// input into a tensor of the pool, each step in parallel over what it has most of
+    /// (images, then variants), so that a batch of a few images still keeps many cores
+    /// busy. One piece per batch: only a single image has more variants than a batch,
+    /// and it is split.
+    fn prepare(&self, jobs: &[ImageJob], errors: &ErrorLog) -> Result<Vec<Piece>, EncodeError> {
         let replays: Vec<Option<Replay>> = jobs.par_iter().map(|job| self.replay(job, errors)).collect();
         let wanted: Vec<(usize, &str, &str)> = jobs
             .iter()
@@ -512,22 +499,38 @@ impl Producer<'_> {
             .zip(&replayed)
             .filter_map(|(&(i, aug, _), pixels)| pixels.as_deref().map(|p| (i, aug, p)))
             .collect();
+        let mut tensors = Vec::new();
+        for piece in variants.chunks(self.batch) {
+            tensors.push(self.inputs.take(piece.len())?);
+        }
         let len = self.preprocessor.tensor_len();
-        let mut pixels = self.buffers.take(variants.len() * len);
         rayon::join(
             || self.observe(jobs, &replays, &variants),
             || {
-                pixels.par_chunks_mut(len).zip(&variants).for_each(|(tensor, &(i, aug, image))| {
-                    self.preprocessor.write_tensor(image, tensor);
-                    self.dump(&jobs[i], aug, tensor, errors);
+                tensors.par_iter_mut().zip(variants.par_chunks(self.batch)).for_each(|(tensor, piece)| {
+                    let (_, data) = tensor.extract_tensor_mut();
+                    data.par_chunks_mut(len).zip(piece).for_each(|(input, &(i, aug, image))| {
+                        self.preprocessor.write_tensor(image, input);
+                        self.dump(&jobs[i], aug, input, errors);
+                    })
                 })
             },
         );
-        let items = variants
-            .iter()
-            .map(|&(i, aug, _)| VariantKey { image_id: jobs[i].image_id, augmentation: aug.to_owned() })
+        let mut pieces: Vec<Piece> = variants
+            .chunks(self.batch)
+            .zip(tensors)
+            .map(|(piece, tensor)| {
+                let items = piece
+                    .iter()
+                    .map(|&(i, aug, _)| VariantKey { image_id: jobs[i].image_id, augmentation: aug.to_owned() })
+                    .collect();
+                (items, Some(tensor))
+            })
             .collect();
-        (items, pixels)
+        if pieces.is_empty() {
+            pieces.push((Vec::new(), None));
+        }
+        Ok(pieces)
     }
 
     /// The source of `job`, held or decoded; `None` (recorded) when it cannot be read.
