@@ -166,10 +166,63 @@ mod avx2 {
         _mm256_movemask_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_srlv_epi32, _mm256_sub_ps,
     };
 
-    use super::{Sampler, sample_row_portable};
+    use super::{FloatMap, Sampler, sample_f32_row_portable, sample_row_portable};
     use clipshift_simd::rgb8x8;
 
     const LANES: usize = 8;
+
+    /// Whether every lane of `v` lies in `0..n - 1` (so that it and the next index are
+    /// inside). NaN and huge coordinates convert to i32::MIN and fail it.
+    #[target_feature(enable = "avx2,fma")]
+    fn inside(v: __m256i, n: i32) -> __m256i {
+        _mm256_and_si256(_mm256_cmpgt_epi32(v, _mm256_set1_epi32(-1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 1), v))
+    }
+
+    /// [`super::sample_f32`] eight pixels at a time: blocks wholly inside in AVX2 lanes,
+    /// in the same f32 operations and order (no FMA), so the same values; any other
+    /// block through the scalar code.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn sample_f32_row(map: &FloatMap<'_>, xs: &[f32], ys: &[f32], values: &mut [f32], weights: &mut [f32]) {
+        let FloatMap { src, width, height, .. } = *map;
+        let stride = width as usize;
+        let one = _mm256_set1_ps(1.0);
+        let blocks = values.len().min(xs.len()).min(ys.len()).min(weights.len()) / LANES;
+        for b in 0..blocks {
+            let lanes = b * LANES..(b + 1) * LANES;
+            let x: __m256 = bytemuck::cast(<[f32; LANES]>::try_from(&xs[lanes.clone()]).expect("8"));
+            let y: __m256 = bytemuck::cast(<[f32; LANES]>::try_from(&ys[lanes.clone()]).expect("8"));
+            let (sx, sy) = (_mm256_cvttps_epi32(_mm256_floor_ps(x)), _mm256_cvttps_epi32(_mm256_floor_ps(y)));
+            let interior = _mm256_and_si256(inside(sx, width as i32), inside(sy, height as i32));
+            if _mm256_movemask_ps(_mm256_castsi256_ps(interior)) != 0xff {
+                let (values, weights) = (&mut values[lanes.clone()], &mut weights[lanes.clone()]);
+                sample_f32_row_portable(map, &xs[lanes.clone()], &ys[lanes], values, weights);
+                continue;
+            }
+            let ax = _mm256_sub_ps(x, _mm256_cvtepi32_ps(sx));
+            let ay = _mm256_sub_ps(y, _mm256_cvtepi32_ps(sy));
+            let (bx, by) = (_mm256_sub_ps(one, ax), _mm256_sub_ps(one, ay));
+            let w = [_mm256_mul_ps(bx, by), _mm256_mul_ps(ax, by), _mm256_mul_ps(bx, ay), _mm256_mul_ps(ax, ay)];
+            let (sxa, sya): ([i32; LANES], [i32; LANES]) = (bytemuck::cast(sx), bytemuck::cast(sy));
+            let mut taps = [[0f32; LANES]; 4];
+            for l in 0..LANES {
+                let i = sya[l] as usize * stride + sxa[l] as usize;
+                let (top, bottom) = (&src[i..i + 2], &src[i + stride..i + stride + 2]);
+                (taps[0][l], taps[1][l], taps[2][l], taps[3][l]) = (top[0], top[1], bottom[0], bottom[1]);
+            }
+            let taps = taps.map(bytemuck::cast::<[f32; LANES], __m256>);
+            let (mut value, mut weight) = (_mm256_mul_ps(taps[0], w[0]), w[0]);
+            for k in 1..4 {
+                value = _mm256_add_ps(value, _mm256_mul_ps(taps[k], w[k]));
+                // The scalar code's `1.0 * w`, which is `w`.
+                weight = _mm256_add_ps(weight, w[k]);
+            }
+            values[lanes.clone()].copy_from_slice(&bytemuck::cast::<__m256, [f32; LANES]>(value));
+            weights[lanes].copy_from_slice(&bytemuck::cast::<__m256, [f32; LANES]>(weight));
+        }
+        let done = blocks * LANES;
+        let (values, weights) = (&mut values[done..], &mut weights[done..]);
+        sample_f32_row_portable(map, &xs[done..], &ys[done..], values, weights);
+    }
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn sample_row(sampler: &Sampler<'_>, xs: &[f32], ys: &[f32], out: &mut [u8]) {
@@ -184,14 +237,8 @@ mod avx2 {
             let y: __m256 = bytemuck::cast(<[f32; LANES]>::try_from(&ys[b * LANES..(b + 1) * LANES]).expect("8"));
             let (fx, fy) = (_mm256_floor_ps(x), _mm256_floor_ps(y));
             let (sx, sy) = (_mm256_cvttps_epi32(fx), _mm256_cvttps_epi32(fy));
-            // Interior: 0 <= sx < w - 1 and 0 <= sy < h - 1 in every lane. NaN and huge
-            // coordinates convert to i32::MIN and fail it (and the floor is then exact).
-            let inside = |v: __m256i, n: i32| {
-                _mm256_and_si256(
-                    _mm256_cmpgt_epi32(v, _mm256_set1_epi32(-1)),
-                    _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 1), v),
-                )
-            };
+            // Interior: 0 <= sx < w - 1 and 0 <= sy < h - 1 in every lane (the floor is
+            // then exact).
             let interior = _mm256_and_si256(inside(sx, w), inside(sy, h));
             if _mm256_movemask_ps(_mm256_castsi256_ps(interior)) != 0xff {
                 let lanes = b * LANES..(b + 1) * LANES;
@@ -324,20 +371,40 @@ impl Warp {
             return None;
         }
         let constant = self.border == BorderMode::Constant;
+        let map = FloatMap { src, width, height, border: self.border };
         let (mut values, mut covered) = (vec![0f32; n], vec![true; n]);
-        let (mut xs, mut ys) = (vec![0f32; w], vec![0f32; w]);
+        let (mut xs, mut ys, mut weights) = (vec![0f32; w], vec![0f32; w], vec![0f32; w]);
         for y in 0..h {
             self.map.row(y, &mut xs, &mut ys);
-            let (values, covered) = (&mut values[y * w..(y + 1) * w], &mut covered[y * w..(y + 1) * w]);
-            for x in 0..w {
-                let (value, weight) = sample_f32(src, width, height, self.border, xs[x], ys[x]);
-                values[x] = value;
-                if constant {
-                    covered[x] = weight >= 0.999;
-                }
+            let row = y * w..(y + 1) * w;
+            sample_f32_row(&map, &xs, &ys, &mut values[row.clone()], &mut weights);
+            if constant {
+                covered[row].iter_mut().zip(&weights).for_each(|(c, &weight)| *c = weight >= 0.999);
             }
         }
         Some(WarpedMap { values, covered })
+    }
+}
+
+/// A row-major float map of `width` x `height` and the border rule it is sampled with.
+#[derive(Clone, Copy)]
+struct FloatMap<'a> {
+    src: &'a [f32],
+    width: u32,
+    height: u32,
+    border: BorderMode,
+}
+
+dispatch!(fn sample_f32_row(map: &FloatMap<'_>, xs: &[f32], ys: &[f32], values: &mut [f32], weights: &mut [f32]) {
+    avx2_fma() => avx2::sample_f32_row,
+    _ => sample_f32_row_portable,
+});
+
+/// [`sample_f32`] at every (`xs`, `ys`): the values and the weights inside the source.
+#[inline(always)]
+fn sample_f32_row_portable(map: &FloatMap<'_>, xs: &[f32], ys: &[f32], values: &mut [f32], weights: &mut [f32]) {
+    for (((value, weight), &x), &y) in values.iter_mut().zip(weights.iter_mut()).zip(xs).zip(ys) {
+        (*value, *weight) = sample_f32(map, x, y);
     }
 }
 
@@ -346,7 +413,8 @@ impl Warp {
 /// that falls inside the source: the same sample of a map of ones, in the same f32
 /// operations (both in one pass over the taps).
 #[inline(always)]
-fn sample_f32(src: &[f32], width: u32, height: u32, border: BorderMode, x: f32, y: f32) -> (f32, f32) {
+fn sample_f32(map: &FloatMap<'_>, x: f32, y: f32) -> (f32, f32) {
+    let FloatMap { src, width, height, border } = *map;
     if !(x.abs() <= 1e8 && y.abs() <= 1e8) {
         return (0.0, 0.0);
     }
@@ -569,6 +637,32 @@ mod tests {
             sample_row(&sampler, &xs, &ys, &mut fast);
             sample_row_portable(&sampler, &xs, &ys, &mut scalar);
             assert_eq!(fast, scalar, "{border:?}");
+        }
+    }
+
+    #[test]
+    fn dispatched_float_sampling_equals_the_scalar_sampler() {
+        // As above, for float maps: values and inside weights, bit for bit.
+        let (w, h) = (23u32, 17u32);
+        let mut rng = crate::Rng::from_seed(12);
+        let unit = |rng: &mut crate::Rng| (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32;
+        let src: Vec<f32> = (0..w * h).map(|_| unit(&mut rng) * 2.0 - 0.5).collect();
+        let mut xs: Vec<f32> = (0..4099).map(|_| unit(&mut rng) * 30.0 - 3.0).collect();
+        let mut ys: Vec<f32> = (0..4099).map(|_| unit(&mut rng) * 22.0 - 2.5).collect();
+        for (x, y) in xs.iter_mut().zip(&mut ys).take(2048) {
+            (*x, *y) = (*x * 0.6 + 2.0, *y * 0.6 + 2.0);
+        }
+        xs[3000..3004].copy_from_slice(&[f32::NAN, 1e9, -1e9, f32::INFINITY]);
+        ys[3004..3007].copy_from_slice(&[f32::NAN, 3e8, -5e7]);
+        for border in [BorderMode::Constant, BorderMode::Replicate, BorderMode::Reflect101, BorderMode::Wrap] {
+            let n = xs.len();
+            let (mut fast, mut scalar) = ((vec![0f32; n], vec![0f32; n]), (vec![0f32; n], vec![0f32; n]));
+            let map = FloatMap { src: &src, width: w, height: h, border };
+            sample_f32_row(&map, &xs, &ys, &mut fast.0, &mut fast.1);
+            sample_f32_row_portable(&map, &xs, &ys, &mut scalar.0, &mut scalar.1);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast.0), bits(&scalar.0), "{border:?}: values");
+            assert_eq!(bits(&fast.1), bits(&scalar.1), "{border:?}: weights");
         }
     }
 
