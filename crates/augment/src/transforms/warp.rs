@@ -178,6 +178,17 @@ mod avx2 {
         _mm256_and_si256(_mm256_cmpgt_epi32(v, _mm256_set1_epi32(-1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 1), v))
     }
 
+    /// The four bilinear weights of each lane's 2x2 support, whose top-left pixel is
+    /// (`sx`, `sy`), as the scalar sampler computes them.
+    #[target_feature(enable = "avx2,fma")]
+    fn bilinear_weights(x: __m256, y: __m256, sx: __m256i, sy: __m256i) -> [__m256; 4] {
+        let one = _mm256_set1_ps(1.0);
+        let ax = _mm256_sub_ps(x, _mm256_cvtepi32_ps(sx));
+        let ay = _mm256_sub_ps(y, _mm256_cvtepi32_ps(sy));
+        let (bx, by) = (_mm256_sub_ps(one, ax), _mm256_sub_ps(one, ay));
+        [_mm256_mul_ps(bx, by), _mm256_mul_ps(ax, by), _mm256_mul_ps(bx, ay), _mm256_mul_ps(ax, ay)]
+    }
+
     /// [`super::sample_f32`] eight pixels at a time: blocks wholly inside in AVX2 lanes,
     /// in the same f32 operations and order (no FMA), so the same values; any other
     /// block through the scalar code.
@@ -185,7 +196,6 @@ mod avx2 {
     pub(super) fn sample_f32_row(map: &FloatMap<'_>, xs: &[f32], ys: &[f32], values: &mut [f32], weights: &mut [f32]) {
         let FloatMap { src, width, height, .. } = *map;
         let stride = width as usize;
-        let one = _mm256_set1_ps(1.0);
         let blocks = values.len().min(xs.len()).min(ys.len()).min(weights.len()) / LANES;
         for b in 0..blocks {
             let lanes = b * LANES..(b + 1) * LANES;
@@ -198,10 +208,7 @@ mod avx2 {
                 sample_f32_row_portable(map, &xs[lanes.clone()], &ys[lanes], values, weights);
                 continue;
             }
-            let ax = _mm256_sub_ps(x, _mm256_cvtepi32_ps(sx));
-            let ay = _mm256_sub_ps(y, _mm256_cvtepi32_ps(sy));
-            let (bx, by) = (_mm256_sub_ps(one, ax), _mm256_sub_ps(one, ay));
-            let w = [_mm256_mul_ps(bx, by), _mm256_mul_ps(ax, by), _mm256_mul_ps(bx, ay), _mm256_mul_ps(ax, ay)];
+            let w = bilinear_weights(x, y, sx, sy);
             let (sxa, sya): ([i32; LANES], [i32; LANES]) = (bytemuck::cast(sx), bytemuck::cast(sy));
             let mut taps = [[0f32; LANES]; 4];
             for l in 0..LANES {
@@ -229,7 +236,6 @@ mod avx2 {
         let (w, h) = (sampler.width, sampler.height);
         let stride = w as usize * 3;
         let src = sampler.src;
-        let one = _mm256_set1_ps(1.0);
         let done = out.len() / 3 / LANES * LANES;
         let mut blocks = out.chunks_exact_mut(3 * LANES);
         for (b, block) in (&mut blocks).enumerate() {
@@ -245,10 +251,7 @@ mod avx2 {
                 sample_row_portable(sampler, &xs[lanes.clone()], &ys[lanes], block);
                 continue;
             }
-            let ax = _mm256_sub_ps(x, _mm256_cvtepi32_ps(sx));
-            let ay = _mm256_sub_ps(y, _mm256_cvtepi32_ps(sy));
-            let (bx, by) = (_mm256_sub_ps(one, ax), _mm256_sub_ps(one, ay));
-            let weights = [_mm256_mul_ps(bx, by), _mm256_mul_ps(ax, by), _mm256_mul_ps(bx, ay), _mm256_mul_ps(ax, ay)];
+            let weights = bilinear_weights(x, y, sx, sy);
             // The four corners' RGB as little-endian words (the fourth byte cleared).
             let (sxa, sya): ([i32; LANES], [i32; LANES]) = (bytemuck::cast(sx), bytemuck::cast(sy));
             let mut corners = [[0u32; LANES]; 4];
@@ -616,22 +619,34 @@ mod tests {
         assert_eq!(border_index(-1, 8, BorderMode::Wrap), Some(7));
     }
 
-    #[test]
-    fn dispatched_sampling_equals_the_scalar_sampler() {
-        // Coordinates inside, on the edges, outside, huge and NaN, for every border mode.
-        let (w, h) = (23u32, 17u32);
-        let mut rng = crate::Rng::from_seed(11);
-        let src: Vec<u8> = (0..w * h * 3).map(|_| rng.next_u64() as u8).collect();
-        let unit = |rng: &mut crate::Rng| (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32;
-        let mut xs: Vec<f32> = (0..4099).map(|_| unit(&mut rng) * 30.0 - 3.0).collect();
-        let mut ys: Vec<f32> = (0..4099).map(|_| unit(&mut rng) * 22.0 - 2.5).collect();
-        // Mostly-interior blocks too, so the vector path runs.
+    /// A uniform draw in [0, 1).
+    fn unit(rng: &mut crate::Rng) -> f32 {
+        (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32
+    }
+
+    /// Sampling coordinates over a 23 x 17 source: inside, on the edges, outside, huge and
+    /// NaN, with mostly-interior blocks too, so that a vector path runs.
+    fn coordinates(rng: &mut crate::Rng) -> (Vec<f32>, Vec<f32>) {
+        let mut xs: Vec<f32> = (0..4099).map(|_| unit(rng) * 30.0 - 3.0).collect();
+        let mut ys: Vec<f32> = (0..4099).map(|_| unit(rng) * 22.0 - 2.5).collect();
         for (x, y) in xs.iter_mut().zip(&mut ys).take(2048) {
             (*x, *y) = (*x * 0.6 + 2.0, *y * 0.6 + 2.0);
         }
         xs[3000..3004].copy_from_slice(&[f32::NAN, 1e9, -1e9, f32::INFINITY]);
         ys[3004..3007].copy_from_slice(&[f32::NAN, 3e8, -5e7]);
-        for border in [BorderMode::Constant, BorderMode::Replicate, BorderMode::Reflect101, BorderMode::Wrap] {
+        (xs, ys)
+    }
+
+    const BORDERS: [BorderMode; 4] =
+        [BorderMode::Constant, BorderMode::Replicate, BorderMode::Reflect101, BorderMode::Wrap];
+
+    #[test]
+    fn dispatched_sampling_equals_the_scalar_sampler() {
+        let (w, h) = (23u32, 17u32);
+        let mut rng = crate::Rng::from_seed(11);
+        let src: Vec<u8> = (0..w * h * 3).map(|_| rng.next_u64() as u8).collect();
+        let (xs, ys) = coordinates(&mut rng);
+        for border in BORDERS {
             let sampler = Sampler::new(&src, w, h, border, [9, 99, 199]);
             let (mut fast, mut scalar) = (vec![0u8; xs.len() * 3], vec![0u8; xs.len() * 3]);
             sample_row(&sampler, &xs, &ys, &mut fast);
@@ -642,19 +657,12 @@ mod tests {
 
     #[test]
     fn dispatched_float_sampling_equals_the_scalar_sampler() {
-        // As above, for float maps: values and inside weights, bit for bit.
+        // Values and inside weights, bit for bit.
         let (w, h) = (23u32, 17u32);
         let mut rng = crate::Rng::from_seed(12);
-        let unit = |rng: &mut crate::Rng| (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32;
         let src: Vec<f32> = (0..w * h).map(|_| unit(&mut rng) * 2.0 - 0.5).collect();
-        let mut xs: Vec<f32> = (0..4099).map(|_| unit(&mut rng) * 30.0 - 3.0).collect();
-        let mut ys: Vec<f32> = (0..4099).map(|_| unit(&mut rng) * 22.0 - 2.5).collect();
-        for (x, y) in xs.iter_mut().zip(&mut ys).take(2048) {
-            (*x, *y) = (*x * 0.6 + 2.0, *y * 0.6 + 2.0);
-        }
-        xs[3000..3004].copy_from_slice(&[f32::NAN, 1e9, -1e9, f32::INFINITY]);
-        ys[3004..3007].copy_from_slice(&[f32::NAN, 3e8, -5e7]);
-        for border in [BorderMode::Constant, BorderMode::Replicate, BorderMode::Reflect101, BorderMode::Wrap] {
+        let (xs, ys) = coordinates(&mut rng);
+        for border in BORDERS {
             let n = xs.len();
             let (mut fast, mut scalar) = ((vec![0f32; n], vec![0f32; n]), (vec![0f32; n], vec![0f32; n]));
             let map = FloatMap { src: &src, width: w, height: h, border };

@@ -65,17 +65,23 @@ fn encoded_samples(dir: &std::path::Path, model: PathBuf) -> RunDir {
     run_dir
 }
 
+/// `dir/model` holding copies of the tiny model's files `names`.
+fn tiny_copy(dir: &std::path::Path, names: &[&str]) -> PathBuf {
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for name in names {
+        std::fs::copy(root().join("models/tiny-clip").join(name), model.join(name)).unwrap();
+    }
+    model
+}
+
 /// A run encoded through a named sidecar (as an int8 or float16 copy's) is read again
 /// through it, not through its directory's model.json, which here names another model.
 #[test]
 fn a_run_encoded_through_a_named_sidecar_is_read_through_it() {
     let dir: PathBuf = std::env::temp_dir().join(format!("clipshift-sae-sidecar-{}", std::process::id()));
-    let model = dir.join("model");
-    std::fs::create_dir_all(&model).unwrap();
+    let model = tiny_copy(&dir, &["model.onnx", "head.safetensors", "text_model.onnx", "tokenizer.json"]);
     let tiny = root().join("models/tiny-clip");
-    for name in ["model.onnx", "head.safetensors", "text_model.onnx", "tokenizer.json"] {
-        std::fs::copy(tiny.join(name), model.join(name)).unwrap();
-    }
     let sidecar = std::fs::read_to_string(tiny.join("model.json")).unwrap();
     std::fs::write(model.join("model.copy.json"), &sidecar).unwrap();
     let mut other: serde_json::Value = serde_json::from_str(&sidecar).unwrap();
@@ -97,12 +103,7 @@ fn a_run_encoded_through_a_named_sidecar_is_read_through_it() {
 #[test]
 fn a_runs_states_are_read_without_its_model() {
     let dir: PathBuf = std::env::temp_dir().join(format!("clipshift-sae-no-model-{}", std::process::id()));
-    let model = dir.join("model");
-    std::fs::create_dir_all(&model).unwrap();
-    let tiny = root().join("models/tiny-clip");
-    for name in ["model.onnx", "model.json", "head.safetensors"] {
-        std::fs::copy(tiny.join(name), model.join(name)).unwrap();
-    }
+    let model = tiny_copy(&dir, &["model.onnx", "model.json", "head.safetensors"]);
     let run_dir = encoded_samples(&dir.join("work"), model.clone());
     std::fs::remove_dir_all(&model).unwrap();
     let states = clipshift_sae::stage::run_states(run_dir.root(), true).unwrap();
