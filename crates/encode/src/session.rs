@@ -379,7 +379,7 @@ impl InputPool {
         let shape = [batch as i64, 3, self.side as i64, self.side as i64];
         let mut free = self.free.lock().expect("input pool poisoned");
         if let Some(i) = free.iter().position(|t| **t.shape() == shape) {
-            return Ok(free.swap_remove(i));
+            return Ok(free.remove(i));
         }
         drop(free);
         let allocator = self.allocator.lock().expect("input allocator poisoned");

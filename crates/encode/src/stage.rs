@@ -2,10 +2,11 @@
 //! the model in batches and stream `embeddings.parquet`.
 //!
 //! A producer thread decodes each source, replays its variants and writes their model
-//! inputs straight into a batch buffer, on the rayon pool (in parallel over images, then
-//! over variants), while the calling thread runs inference on the previous batch and
-//! hands its buffer back for reuse; a bounded channel keeps at most a few batches in
-//! memory, so memory is flat in the number of images.
+//! inputs straight into a tensor of the encoder's input pool, on the rayon pool (in
+//! parallel over images, then over variants), while the calling thread runs the model on
+//! the previous batch and gives its tensor back, and a writer thread turns outputs into
+//! rows and commits them; bounded channels keep at most a few batches in memory, so
+//! memory is flat in the number of images.
 //!
 //! A batch holds whole images (an image with more variants than `--batch` is split over
 //! several, committed together), so the batches, and the embeddings, are the same
@@ -66,7 +67,7 @@ pub struct EncodeSummary {
     /// Source files this process decoded (the others' canonical images were handed over).
     pub sources_decoded: usize,
     /// The model's share of the inference loop's time (the rest: waiting for batches,
-    /// writing rows); `None` when no batch ran.
+    /// handing outputs to the writer); `None` when no batch ran.
     pub model_share: Option<f64>,
 }
 
@@ -290,8 +291,8 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
 }
 
 /// Where the inference loop's time went: waiting for the producer's next batch, in the
-/// model (the copy into its input included), handing the outputs to the writer (waiting
-/// when it is behind); and the writer's own time, spent beside the loop.
+/// model, handing the outputs to the writer (waiting when it is behind); and the
+/// writer's own time, spent beside the loop.
 #[derive(Default)]
 struct LoopTime {
     waiting: Duration,
