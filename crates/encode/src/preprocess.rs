@@ -1,5 +1,7 @@
 //! From a variant image (RGB8) to the model's normalised CHW float input.
 
+use std::borrow::Cow;
+
 use clipshift_augment::{RgbImage, resize_linear};
 
 use crate::bicubic::resize_bicubic;
@@ -24,13 +26,14 @@ impl Preprocessor {
         3 * (self.size as usize).pow(2)
     }
 
-    /// The exact uint8 pixels the model sees, before rescaling and normalisation.
-    pub fn model_pixels(&self, image: &RgbImage) -> RgbImage {
+    /// The exact uint8 pixels the model sees, before rescaling and normalisation
+    /// (`image` itself when it already has the model's size under the paper's policy).
+    pub fn model_pixels<'a>(&self, image: &'a RgbImage) -> Cow<'a, RgbImage> {
         let s = self.size;
         match self.policy {
-            ResizePolicy::Paper if image.dimensions() == (s, s) => image.clone(),
-            ResizePolicy::Paper => resize_linear(image, s, s),
-            ResizePolicy::Clip => clip_resize_crop(image, s),
+            ResizePolicy::Paper if image.dimensions() == (s, s) => Cow::Borrowed(image),
+            ResizePolicy::Paper => Cow::Owned(resize_linear(image, s, s)),
+            ResizePolicy::Clip => Cow::Owned(clip_resize_crop(image, s)),
         }
     }
 
@@ -41,18 +44,13 @@ impl Preprocessor {
         assert_eq!(out.len(), 3 * plane, "output slice has the wrong length");
         // As the Hugging Face processor: rescale in f64 then cast, normalise in f32.
         let scale = 1.0f64 / 255.0;
-        let lut: Vec<[f32; 3]> = (0..=255u8)
-            .map(|v| {
-                let x = (f64::from(v) * scale) as f32;
-                std::array::from_fn(|c| (x - self.mean[c]) / self.std[c])
-            })
-            .collect();
+        // One table per channel, indexed by a byte: no bounds checks in the loop.
+        let lut: [[f32; 256]; 3] =
+            std::array::from_fn(|c| std::array::from_fn(|v| ((v as f64 * scale) as f32 - self.mean[c]) / self.std[c]));
         let (r, rest) = out.split_at_mut(plane);
         let (g, b) = rest.split_at_mut(plane);
-        for (i, px) in pixels.as_raw().chunks_exact(3).enumerate() {
-            r[i] = lut[px[0] as usize][0];
-            g[i] = lut[px[1] as usize][1];
-            b[i] = lut[px[2] as usize][2];
+        for (((px, r), g), b) in pixels.as_raw().chunks_exact(3).zip(r).zip(g).zip(b) {
+            (*r, *g, *b) = (lut[0][usize::from(px[0])], lut[1][usize::from(px[1])], lut[2][usize::from(px[2])]);
         }
     }
 }
