@@ -146,17 +146,20 @@ fn timed(cmd: &mut Command, report: &Path) -> Result<(f64, f64, f64)> {
     Ok((seconds, user + system, kib / 1024.0))
 }
 
+/// The stage binaries and the ONNX Runtime library they load.
+struct Binaries<'a> {
+    dir: &'a Path,
+    ort: &'a Path,
+}
+
 /// The clipshift stages `stages` on the images of `data`, timed one by one, in a run
 /// directory under `out`; `threads`: ONNX Runtime's intra-op threads (its default: one
 /// per core).
-#[allow(clippy::too_many_arguments)]
 fn clipshift(
-    bins: &Path,
-    ort: &Path,
+    bins: &Binaries<'_>,
     model: &Path,
-    data: &Path,
+    (data, images): (&Path, usize),
     out: &Path,
-    images: usize,
     stages: &[&str],
     threads: Option<usize>,
 ) -> Result<Measured> {
@@ -185,9 +188,9 @@ fn clipshift(
         eprintln!("== clipshift {stage}, {images} images, model {}", model.display());
         let report = out.join(format!("peak-{stage}-{images}.txt"));
         let (seconds, cpu, peak) = timed(
-            Command::new(bins.join(format!("clipshift-{stage}")))
+            Command::new(bins.dir.join(format!("clipshift-{stage}")))
                 .args(&args)
-                .env("ORT_DYLIB_PATH", ort)
+                .env("ORT_DYLIB_PATH", bins.ort)
                 .env("RUST_LOG", "warn"),
             &report,
         )?;
@@ -234,7 +237,8 @@ fn measure(root: &Path, args: &[String]) -> Result<Results> {
         bail!("the pipeline benchmark needs GNU time at /usr/bin/time (Debian: apt install time)");
     }
     let ort = runtime::ensure(root, false)?;
-    let bins = build_stages(root)?;
+    let bin_dir = build_stages(root)?;
+    let bins = Binaries { dir: &bin_dir, ort: &ort };
     let model = bench_vit_b32(root)?;
     let python = python_env(root, "venv-bench-pipeline", &root.join("bench/requirements.txt"))?;
     let out = root.join("target/bench-pipeline");
@@ -280,14 +284,14 @@ fn measure(root: &Path, args: &[String]) -> Result<Results> {
     // times, and their means are compared.
     let (mut small_runs, mut large_runs) = (Vec::new(), Vec::new());
     for _ in 0..repeat {
-        small_runs.push(clipshift(&bins, &ort, &model, &data_small, &out, small, &STAGES, None)?);
-        large_runs.push(clipshift(&bins, &ort, &model, &data_large, &out, large, &STAGES, None)?);
+        small_runs.push(clipshift(&bins, &model, (&data_small, small), &out, &STAGES, None)?);
+        large_runs.push(clipshift(&bins, &model, (&data_large, large), &out, &STAGES, None)?);
     }
-    let separate = clipshift(&bins, &ort, &model, &data_small, &out, small, &SEPARATE, None)?;
+    let separate = clipshift(&bins, &model, (&data_small, small), &out, &SEPARATE, None)?;
     // One intra-op thread: with more, ONNX Runtime's threads spin between the tiny
     // model's short runs, CPU time that is not the CPU side's.
     let tiny = root.join("models/tiny-clip");
-    let feed = clipshift(&bins, &ort, &tiny, &data_large, &out.join("tiny"), large, &["fused"], Some(1))?;
+    let feed = clipshift(&bins, &tiny, (&data_large, large), &out.join("tiny"), &["fused"], Some(1))?;
     Ok(Results {
         small,
         large,
