@@ -9,7 +9,8 @@ use std::path::Path;
 use clipshift_tables::schema::ORIGINAL;
 use image::RgbImage;
 
-use crate::{AugmentError, Params, canonical, read_source};
+use crate::source::canonical_of;
+use crate::{AugmentError, Params};
 
 /// One source image's canonical pixels, from which its variants are replayed.
 #[derive(Debug, Clone)]
@@ -21,7 +22,7 @@ impl Replay {
     /// Reads and decodes `file` (at most `max_pixels` pixels) and squash-resizes it to
     /// `size` x `size`, as the augment stage does.
     pub fn load(file: &Path, size: u32, max_pixels: u64) -> Result<Self, AugmentError> {
-        Ok(Self::from_canonical(canonical(&read_source(file, max_pixels)?.rgb, size)))
+        Ok(Self::from_canonical(canonical_of(file, size, max_pixels)?))
     }
 
     /// Replays from a canonical image already at hand.

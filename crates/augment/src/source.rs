@@ -125,7 +125,16 @@ pub fn read_source(path: &Path, max_pixels: u64) -> Result<SourceImage, AugmentE
 /// `size` x `size` ignoring aspect ratio, with cv2.resize INTER_LINEAR semantics (as the
 /// paper). Sources over [`DEFAULT_MAX_PIXELS`] are refused.
 pub fn load_canonical(path: &Path, size: u32) -> Result<RgbImage, AugmentError> {
-    Ok(canonical(&read_source(path, DEFAULT_MAX_PIXELS)?.rgb, size))
+    canonical_of(path, size, DEFAULT_MAX_PIXELS)
+}
+
+/// The canonical image of the file at `path` (at most `max_pixels` pixels); the decoded
+/// pixels are handed to this thread's next decode.
+pub(crate) fn canonical_of(path: &Path, size: u32, max_pixels: u64) -> Result<RgbImage, AugmentError> {
+    let source = read_source(path, max_pixels)?;
+    let original = canonical(&source.rgb, size);
+    crate::jpeg::reuse_pixels(source.rgb);
+    Ok(original)
 }
 
 /// Squash-resizes a decoded image to `size` x `size` (a no-op copy when already that size).

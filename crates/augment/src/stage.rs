@@ -274,7 +274,7 @@ fn process_image(
         variants.push((name, seed, params, png));
     }
     // The decoded pixels are not kept past here: a chunk of large sources would be gigabytes.
-    source.rgb = RgbImage::new(0, 0);
+    crate::jpeg::reuse_pixels(std::mem::replace(&mut source.rgb, RgbImage::new(0, 0)));
     Ok(ImageRows { path: relative.to_string(), source, canonical: base, variants })
 }
 
