@@ -30,7 +30,7 @@ const TRUNCATED: &str = "image file is truncated";
 
 thread_local! {
     /// The pixel buffer of the last decoded image this thread finished with
-    /// ([`reuse_pixels`]): a photograph is tens of megabytes, and a fresh buffer costs a
+    /// ([`reuse_pixels`]): a photograph's pixels are megabytes, and a fresh buffer costs a
     /// page fault for every 4 KiB written (the kernel's time was a tenth of the CPU side's).
     static SPARE_PIXELS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
