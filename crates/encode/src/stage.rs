@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use clipshift_augment::Replay;
@@ -210,7 +210,6 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
     let augmentations = shard_part_files(&run.augmentations(), shard)?;
 
     let inputs = encoder.input_pool();
-    let mut time = LoopTime::default();
     let producer = Producer {
         sources: &sources,
         preprocessor: &preprocessor,
@@ -229,50 +228,16 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
         record_in_manifest(&mut manifest, &spec, policy, layer_states, how.clone());
         Ok(manifest.save_shard(&run, shard)?)
     };
-    std::thread::scope(|scope| -> Result<(), EncodeError> {
+    let time = std::thread::scope(|scope| -> Result<LoopTime, EncodeError> {
         let (sender, receiver) = sync_channel::<Batch>(2);
         let producing = scope.spawn(|| producer.produce(&run.augmentations(), augmentations, &done, &progress, sender));
         let (to_writer, written) = sync_channel::<Encoded>(2);
         let writing = scope.spawn(move || rows.take(written, &mut record_model));
-        loop {
-            let waiting = Instant::now();
-            let Ok(Batch { items, pixels, errors: prepare_errors, whole }) = receiver.recv() else { break };
-            time.waiting += waiting.elapsed();
-            let mut output = None;
-            if let Some(pixels) = &pixels {
-                let inference = Instant::now();
-                let encoded = encoder.encode_tensor(pixels);
-                time.model += inference.elapsed();
-                match encoded {
-                    Ok(encoded) => output = Some(encoded),
-                    Err(err) => {
-                        for item in &items {
-                            errors.record(
-                                None,
-                                Some(item.image_id),
-                                Some(&item.augmentation),
-                                ErrorKind::Inference,
-                                err.to_string(),
-                            );
-                        }
-                    }
-                }
-            }
-            if let Some(pixels) = pixels {
-                inputs.give_back(pixels);
-            }
-            let handing = Instant::now();
-            // A send fails only when the writer stopped on an error, which its join returns.
-            let sent = to_writer.send(Encoded { items, output, prepare_errors, whole }).is_ok();
-            time.handing += handing.elapsed();
-            if !sent {
-                break;
-            }
-        }
-        drop(to_writer);
+        let mut time = run_batches(&mut encoder, &receiver, to_writer, &errors);
         drop(receiver);
         time.writing = writing.join().expect("writer thread panicked")?;
-        producing.join().expect("producer thread panicked")
+        producing.join().expect("producer thread panicked")?;
+        Ok(time)
     })?;
     progress.finish_and_clear();
     parts.finish(&errors)?;
@@ -288,6 +253,48 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
         "inference loop"
     );
     Ok(EncodeSummary { model_share: time.model_share(), ..summary(Some(encoder.provider()), start)? })
+}
+
+/// The inference loop: runs the model on each batch the producer sends, gives its input
+/// back to the pool and hands the outputs to the writer (a failed batch is recorded in
+/// `errors`), until the producer is done or the writer stopped; where its time went.
+fn run_batches(
+    encoder: &mut Encoder,
+    batches: &Receiver<Batch>,
+    to_writer: SyncSender<Encoded>,
+    errors: &ErrorLog,
+) -> LoopTime {
+    let inputs = encoder.input_pool();
+    let mut time = LoopTime::default();
+    loop {
+        let waiting = Instant::now();
+        let Ok(Batch { items, pixels, errors: prepare_errors, whole }) = batches.recv() else { break };
+        time.waiting += waiting.elapsed();
+        let mut output = None;
+        if let Some(pixels) = pixels {
+            let inference = Instant::now();
+            let encoded = encoder.encode_tensor(&pixels);
+            time.model += inference.elapsed();
+            inputs.give_back(pixels);
+            match encoded {
+                Ok(encoded) => output = Some(encoded),
+                Err(err) => {
+                    for item in &items {
+                        let (id, aug) = (Some(item.image_id), Some(item.augmentation.as_str()));
+                        errors.record(None, id, aug, ErrorKind::Inference, err.to_string());
+                    }
+                }
+            }
+        }
+        let handing = Instant::now();
+        // A send fails only when the writer stopped on an error, which its join returns.
+        let sent = to_writer.send(Encoded { items, output, prepare_errors, whole }).is_ok();
+        time.handing += handing.elapsed();
+        if !sent {
+            break;
+        }
+    }
+    time
 }
 
 /// Where the inference loop's time went: waiting for the producer's next batch, in the
@@ -333,7 +340,7 @@ impl RowSink<'_> {
     /// it spent.
     fn take(
         mut self,
-        encoded: std::sync::mpsc::Receiver<Encoded>,
+        encoded: Receiver<Encoded>,
         record_model: &mut dyn FnMut(Option<[usize; 2]>) -> Result<(), EncodeError>,
     ) -> Result<Duration, EncodeError> {
         let mut busy = Duration::ZERO;
