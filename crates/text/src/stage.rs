@@ -130,33 +130,9 @@ pub fn run(config: &TextConfig) -> Result<TextSummary, TextError> {
     let caption_units: Vec<Vec<f64>> = caption_prompts.iter().map(|(_, i)| unit(&embeddings[*i])).collect();
     let caption_index: HashMap<u64, usize> = caption_prompts.iter().enumerate().map(|(j, (id, _))| (*id, j)).collect();
 
-    let mut out = Outputs::create(&run, !keyword_units.is_empty(), !caption_units.is_empty())?;
-    let mut skipped = 0usize;
     let targets = Targets { labels: &labels.names, classes: &classes, scale, keywords: &keyword_units };
     let captions = Captions { units: &caption_units, index: &caption_index };
-    let path = run.embeddings();
-    let groups = ImageGroups::open_files(
-        &path,
-        clipshift_tables::part_files(&path)?,
-        Some(&[schema::IMAGE_ID, schema::AUGMENTATION, "embedding"]),
-    )?;
-    // Images in chunks, each chunk in parallel; rows keep the table's image order.
-    let mut chunk = Vec::new();
-    for group in groups {
-        chunk.push(group?);
-        if chunk.len() == 256 {
-            skipped += out.add(measure_chunk(&path, &chunk, &targets, &captions)?)?;
-            chunk.clear();
-        }
-    }
-    skipped += out.add(measure_chunk(&path, &chunk, &targets, &captions)?)?;
-    if skipped > 0 {
-        tracing::warn!(
-            images = skipped,
-            "images without an embedded original are left out (their encode errors say why)"
-        );
-    }
-    let (zero_shot_rows, keyword_rows, caption_rows) = out.finish()?;
+    let (zero_shot_rows, keyword_rows, caption_rows) = measure_run(&run, &targets, &captions)?;
 
     let records = errors.take();
     clipshift_tables::replace_stage_errors(&run, STAGE, &records)?;
@@ -183,6 +159,36 @@ pub fn run(config: &TextConfig) -> Result<TextSummary, TextError> {
         captioned_images: caption_units.len(),
         errors: records.len(),
     })
+}
+
+/// Compares every image embedding of the run with the prompts and writes the three
+/// tables; returns their row counts (zero-shot, keyword, caption).
+fn measure_run(run: &RunDir, targets: &Targets, captions: &Captions) -> Result<(usize, usize, usize), TextError> {
+    let mut out = Outputs::create(run, !targets.keywords.is_empty(), !captions.units.is_empty())?;
+    let mut skipped = 0usize;
+    let path = run.embeddings();
+    let groups = ImageGroups::open_files(
+        &path,
+        clipshift_tables::part_files(&path)?,
+        Some(&[schema::IMAGE_ID, schema::AUGMENTATION, "embedding"]),
+    )?;
+    // Images in chunks, each chunk in parallel; rows keep the table's image order.
+    let mut chunk = Vec::new();
+    for group in groups {
+        chunk.push(group?);
+        if chunk.len() == 256 {
+            skipped += out.add(measure_chunk(&path, &chunk, targets, captions)?)?;
+            chunk.clear();
+        }
+    }
+    skipped += out.add(measure_chunk(&path, &chunk, targets, captions)?)?;
+    if skipped > 0 {
+        tracing::warn!(
+            images = skipped,
+            "images without an embedded original are left out (their encode errors say why)"
+        );
+    }
+    out.finish()
 }
 
 /// Nothing to compute: tables of an earlier model would be stale, so they go with the

@@ -44,6 +44,21 @@ fn layer_floor(
     if floor.len() == depth { floor } else { Vec::new() }
 }
 
+/// One augmentation's mean cosine similarity at each layer, with its bootstrap 95% interval.
+struct Curve {
+    augmentation: String,
+    points: Vec<Point>,
+    half: Option<usize>,
+}
+
+struct Point {
+    layer: usize,
+    mean: f64,
+    lo: f64,
+    hi: f64,
+    n: usize,
+}
+
 /// Mean cosine similarity against depth, one line per augmentation with its bootstrap
 /// 95% band; each augmentation's legend entry names its half-shift layer. `None` when
 /// the run has no `layer_shift.parquet` (a model without per-layer states).
@@ -72,9 +87,33 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
     }
     let depth = values.keys().map(|(_, l)| *l).max().unwrap_or(0) as usize + 1;
     let floor = layer_floor(floor_rows, members.len(), depth, config);
+    let curves = curves(ctx, &values, depth, config);
+    let table = profile_table(&curves, &floor)?;
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    let title = "Cosine similarity to the original's class token at each depth";
+    let svg = draw(ctx, title, &curves, &floor, depth);
+    let cap = ctx.caption(format!(
+        "Mean over images of the cosine similarity between the variant's and the original's class-token state at each layer (layer_shift.parquet), with its percentile bootstrap 95% interval ({} resamples) as a band. Each augmentation's half-shift layer is the first at which 1 \u{2212} mean cosine reaches half its value at the last layer.{}",
+        config.bootstrap_resamples,
+        if floor.is_empty() {
+            String::new()
+        } else {
+            format!(" Grey band: the noise floor at each layer, the mean over images of the smallest cosine similarity any floor member ({}) gives there, with its bootstrap 95% interval (rows noise_floor of the table).", members.join(", "))
+        }
+    ));
+    Ok(Some(fig("layer_profile", title, cap, svg, table)))
+}
 
-    let (mut t_aug, mut t_layer, mut t_mean, mut t_lo, mut t_hi, mut t_n, mut t_half) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+/// One curve per augmentation of the run that has a value at every layer (one whose
+/// variants all failed draws no line).
+fn curves(
+    ctx: &Ctx<'_>,
+    values: &BTreeMap<(String, u64), Vec<f64>>,
+    depth: usize,
+    config: &ReportConfig,
+) -> Vec<Curve> {
     let mut curves = Vec::new();
     for a in &ctx.data.augs {
         let mut points = Vec::new();
@@ -85,33 +124,34 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
             }
             let seed = clipshift_tables::Fnv1a::with_seed(config.seed).bytes(a.as_bytes()).word(layer as u64).finish();
             let (lo, hi) = stats::bootstrap_mean_ci(v, config.bootstrap_resamples, seed);
-            points.push((layer, stats::mean(v), lo, hi, v.len()));
+            points.push(Point { layer, mean: stats::mean(v), lo, hi, n: v.len() });
         }
         if points.len() != depth {
-            continue; // an augmentation without every layer (all its variants failed) draws no line
+            continue;
         }
-        let half = half_shift_layer(&points.iter().map(|p| p.1).collect::<Vec<_>>());
-        for &(layer, mean, lo, hi, n) in &points {
-            t_aug.push(a.clone());
-            t_layer.push(layer as u32);
-            t_mean.push(mean);
-            t_lo.push(lo);
-            t_hi.push(hi);
-            t_n.push(n as u64);
-            t_half.push(half.map(|h| h as u32));
-        }
-        curves.push((a.clone(), points, half));
+        let half = half_shift_layer(&points.iter().map(|p| p.mean).collect::<Vec<_>>());
+        curves.push(Curve { augmentation: a.clone(), points, half });
     }
-    for (layer, band) in &floor {
-        t_aug.push(FLOOR_ROW.to_owned());
-        t_layer.push(*layer as u32);
-        t_mean.push(band.mean);
-        t_lo.push(band.lo);
-        t_hi.push(band.hi);
-        t_n.push(band.n as u64);
-        t_half.push(None);
+    curves
+}
+
+/// The figure's table: every curve's points, then the noise floor's (rows `noise_floor`).
+fn profile_table(curves: &[Curve], floor: &[(usize, Band)]) -> Result<DataFrame, ReportError> {
+    let (mut t_aug, mut t_layer, mut t_mean, mut t_lo, mut t_hi, mut t_n, mut t_half) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let floor: Vec<Point> =
+        floor.iter().map(|(layer, b)| Point { layer: *layer, mean: b.mean, lo: b.lo, hi: b.hi, n: b.n }).collect();
+    let rows = curves.iter().flat_map(|c| c.points.iter().map(move |p| (c.augmentation.as_str(), p, c.half)));
+    for (aug, p, half) in rows.chain(floor.iter().map(|p| (FLOOR_ROW, p, None))) {
+        t_aug.push(aug.to_owned());
+        t_layer.push(p.layer as u32);
+        t_mean.push(p.mean);
+        t_lo.push(p.lo);
+        t_hi.push(p.hi);
+        t_n.push(p.n as u64);
+        t_half.push(half.map(|h| h as u32));
     }
-    let table = frame(
+    frame(
         "layer_profile",
         &schema::layer_profile(),
         vec![
@@ -123,18 +163,16 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
             Column::new("n".into(), t_n),
             Column::new("half_shift_layer".into(), t_half),
         ],
-    )?;
-    if curves.is_empty() {
-        return Ok(None);
-    }
+    )
+}
 
-    let title = "Cosine similarity to the original's class token at each depth";
+fn draw(ctx: &Ctx<'_>, title: &str, curves: &[Curve], floor: &[(usize, Band)], depth: usize) -> String {
     let mut svg = Svg::new(960.0, 560.0);
     let top = header(&mut svg, title, ctx.random_init) + 16.0;
     let r = Rect { x: 90.0, y: top, w: 600.0, h: 560.0 - top - 70.0 };
-    let lo = curves.iter().flat_map(|c| c.1.iter().map(|p| p.2)).chain(floor.iter().map(|f| f.1.lo));
+    let lo = curves.iter().flat_map(|c| c.points.iter().map(|p| p.lo)).chain(floor.iter().map(|f| f.1.lo));
     let lo = lo.fold(f64::INFINITY, f64::min);
-    let hi = curves.iter().flat_map(|c| c.1.iter().map(|p| p.3)).chain(floor.iter().map(|f| f.1.hi));
+    let hi = curves.iter().flat_map(|c| c.points.iter().map(|p| p.hi)).chain(floor.iter().map(|f| f.1.hi));
     let hi = hi.fold(f64::NEG_INFINITY, f64::max);
     let (y0, y1, yt) = nice_domain(lo, hi.max(lo + 1e-9), 5);
     let xt: Vec<f64> = (0..depth).map(|l| l as f64).collect();
@@ -151,19 +189,20 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
         band.extend(floor.iter().rev().map(|(l, b)| (xs.map(*l as f64), ys.map(b.lo))));
         svg.polygon(&band, "#808080", 0.35, "none", 0.0, None);
     }
-    for (a, points, _) in &curves {
-        let c = ctx.colour_of(a);
-        let mut band: Vec<(f64, f64)> = points.iter().map(|p| (xs.map(p.0 as f64), ys.map(p.3))).collect();
-        band.extend(points.iter().rev().map(|p| (xs.map(p.0 as f64), ys.map(p.2))));
+    for curve in curves {
+        let c = ctx.colour_of(&curve.augmentation);
+        let x = |p: &Point| xs.map(p.layer as f64);
+        let mut band: Vec<(f64, f64)> = curve.points.iter().map(|p| (x(p), ys.map(p.hi))).collect();
+        band.extend(curve.points.iter().rev().map(|p| (x(p), ys.map(p.lo))));
         svg.polygon(&band, &c, 0.15, "none", 0.0, None);
-        let line: Vec<(f64, f64)> = points.iter().map(|p| (xs.map(p.0 as f64), ys.map(p.1))).collect();
+        let line: Vec<(f64, f64)> = curve.points.iter().map(|p| (x(p), ys.map(p.mean))).collect();
         svg.polyline(&line, &c, 2.0);
     }
     let mut entries: Vec<(String, String)> = curves
         .iter()
-        .map(|(a, _, half)| {
-            let at = half.map_or("no shift".to_owned(), |h| format!("half at {h}"));
-            (format!("{a} ({at})"), ctx.colour_of(a))
+        .map(|c| {
+            let at = c.half.map_or("no shift".to_owned(), |h| format!("half at {h}"));
+            (format!("{} ({at})", c.augmentation), ctx.colour_of(&c.augmentation))
         })
         .collect();
     if !floor.is_empty() {
@@ -176,16 +215,7 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
         "half at k: first layer with half the final shift",
         TextStyle::size(11.0).fill("#333333"),
     );
-    let cap = ctx.caption(format!(
-        "Mean over images of the cosine similarity between the variant's and the original's class-token state at each layer (layer_shift.parquet), with its percentile bootstrap 95% interval ({} resamples) as a band. Each augmentation's half-shift layer is the first at which 1 \u{2212} mean cosine reaches half its value at the last layer.{}",
-        config.bootstrap_resamples,
-        if floor.is_empty() {
-            String::new()
-        } else {
-            format!(" Grey band: the noise floor at each layer, the mean over images of the smallest cosine similarity any floor member ({}) gives there, with its bootstrap 95% interval (rows noise_floor of the table).", members.join(", "))
-        }
-    ));
-    Ok(Some(fig("layer_profile", title, cap, svg.finish(), table)))
+    svg.finish()
 }
 
 #[cfg(test)]

@@ -88,11 +88,33 @@ pub(crate) fn dose_response(
     if flips.is_some() {
         quantities.push(("flip_rate", "Top-1 zero-shot label flip rate"));
     }
+    let points = points(ctx, &families, flips.as_ref(), &quantities, config);
+    let title = "Dose\u{2013}response: each family's shift against its severity";
+    let names: Vec<&String> = families.keys().collect();
+    let svg = draw(ctx, title, &names, &quantities, &points);
+    let table = table(&points)?;
+    let cap = ctx.caption(format!(
+        "Each sweep family of the suite (augmentations.parquet's family and severity) at its severity levels, the levels of a family paired (the same random draws for an image at every level, only the magnitude changes): mean over images with its percentile bootstrap 95% band ({} resamples).{}",
+        config.bootstrap_resamples,
+        if text { " Flip rate: share of images whose top-1 zero-shot label differs from the original's (text stage)." } else { "" }
+    ) + &super::floor_caption(ctx));
+    Ok(Some(fig("dose_response", title, cap, svg, table)))
+}
+
+/// Every family's points: per severity level and quantity, the mean over images with its
+/// bootstrap interval (levels without values left out).
+fn points(
+    ctx: &Ctx<'_>,
+    families: &BTreeMap<String, Vec<(u32, String)>>,
+    flips: Option<&BTreeMap<String, Vec<f64>>>,
+    quantities: &[(&'static str, &'static str)],
+    config: &ReportConfig,
+) -> Vec<Point> {
     let mut points = Vec::new();
-    for (family, levels) in &families {
+    for (family, levels) in families {
         for (severity, aug) in levels {
-            for &(quantity, _) in &quantities {
-                let values = match (quantity, &flips) {
+            for &(quantity, _) in quantities {
+                let values = match (quantity, flips) {
                     ("flip_rate", Some(flips)) => flips.get(aug).cloned().unwrap_or_default(),
                     _ => match (ctx.data.metric_index(quantity), ctx.data.augs.iter().position(|a| a == aug)) {
                         (Some(m), Some(a)) => ctx.data.values(m, a),
@@ -116,13 +138,22 @@ pub(crate) fn dose_response(
             }
         }
     }
+    points
+}
+
+/// One panel per quantity, one line per family (colours by family order).
+fn draw(
+    ctx: &Ctx<'_>,
+    title: &str,
+    families: &[&String],
+    quantities: &[(&'static str, &'static str)],
+    points: &[Point],
+) -> String {
     let max_severity = points.iter().map(|p| p.severity).max().unwrap_or(1);
-    let title = "Dose\u{2013}response: each family's shift against its severity";
     let (width, height) = (960.0, 520.0);
     let mut svg = Svg::new(width, height);
     let top = header(&mut svg, title, ctx.random_init) + 24.0;
     let panel_w = (width - 230.0) / quantities.len() as f64;
-    let names: Vec<&String> = families.keys().collect();
     for (q, &(quantity, label)) in quantities.iter().enumerate() {
         let r = Rect { x: 80.0 + panel_w * q as f64, y: top, w: panel_w - 90.0, h: height - top - 70.0 };
         let ours: Vec<&Point> = points.iter().filter(|p| p.quantity == quantity).collect();
@@ -149,7 +180,7 @@ pub(crate) fn dose_response(
         if let Some(band) = band {
             band.draw_across(&mut svg, r, ys);
         }
-        for (f, family) in names.iter().enumerate() {
+        for (f, family) in families.iter().enumerate() {
             let line: Vec<&&Point> = ours.iter().filter(|p| &p.family == *family).collect();
             if line.is_empty() {
                 continue;
@@ -167,12 +198,16 @@ pub(crate) fn dose_response(
             }
         }
     }
-    let entries: Vec<(String, String)> = names.iter().enumerate().map(|(f, n)| ((*n).clone(), colour(f))).collect();
+    let entries: Vec<(String, String)> = families.iter().enumerate().map(|(f, n)| ((*n).clone(), colour(f))).collect();
     chart::legend(&mut svg, width - 165.0, top, &entries);
     svg.text(width - 165.0, top - 8.0, "family", TextStyle::size(12.0).bold());
+    svg.finish()
+}
+
+fn table(points: &[Point]) -> Result<DataFrame, ReportError> {
     let column =
         |name: &str, f: &dyn Fn(&Point) -> f64| Column::new(name.into(), points.iter().map(f).collect::<Vec<_>>());
-    let table = frame(
+    frame(
         "dose_response",
         &schema::dose_response(),
         vec![
@@ -185,11 +220,5 @@ pub(crate) fn dose_response(
             column("ci_low", &|p| p.lo),
             column("ci_high", &|p| p.hi),
         ],
-    )?;
-    let cap = ctx.caption(format!(
-        "Each sweep family of the suite (augmentations.parquet's family and severity) at its severity levels, the levels of a family paired (the same random draws for an image at every level, only the magnitude changes): mean over images with its percentile bootstrap 95% band ({} resamples).{}",
-        config.bootstrap_resamples,
-        if text { " Flip rate: share of images whose top-1 zero-shot label differs from the original's (text stage)." } else { "" }
-    ) + &super::floor_caption(ctx));
-    Ok(Some(fig("dose_response", title, cap, svg.finish(), table)))
+    )
 }
