@@ -429,7 +429,11 @@ mod cuda {
             }
             Err(e) => return Ok((builder, "cpu", quiet(device, &e.to_string()))),
         }
-        match builder.with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()]) {
+        // ONNX Runtime turns TF32 on by default (10-bit mantissas in MatMul and Conv, about
+        // 1e-3 relative error): a float32 model runs in float32 here, as on the CPU; the
+        // float16 export is the fast path.
+        let cuda = ort::ep::CUDA::default().with_tf32(false);
+        match builder.with_execution_providers([cuda.build().error_on_failure()]) {
             Ok(b) => Ok((b, "cuda", None)),
             Err(e) => {
                 let reason = format!("CUDA provider failed to register: {e}");
