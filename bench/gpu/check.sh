@@ -39,6 +39,9 @@ export ORT_DYLIB_PATH
 nvidia_libs=$(python3 -c "import site; print(' '.join(site.getsitepackages()))" |
     xargs -n1 -I{} find {} -path '*nvidia*' -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u | paste -sd:)
 export LD_LIBRARY_PATH=$nvidia_libs:${LD_LIBRARY_PATH:-}
+missing=$(ldd "$KEEP/kit/ort/libonnxruntime_providers_cuda.so" | grep "not found")
+[ -z "$missing" ] || echo "warning: the CUDA provider misses libraries (LD_LIBRARY_PATH=$LD_LIBRARY_PATH):
+$missing"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 echo "cores: $(nproc); ONNX Runtime: $ORT_DYLIB_PATH"
 
@@ -74,6 +77,7 @@ fused() { # NAME DATA MODEL DEVICE BATCH: one clipshift-fused run, its log in $O
     status=$?
     grep -E "^(augment|encode|metrics)" "$OUT/$1.log"
     echo "$1: $(since "$t0") s wall, exit $status"
+    [ $status -eq 0 ] || tail -20 "$OUT/$1.log"
     return $status
 }
 
@@ -82,7 +86,10 @@ for model in tiny "$VIT"; do
     name=$(basename "$model")
     fused "$name-cpu" "$KEEP/data-16" "$model" cpu 32 || fail "$name on the CPU"
     fused "$name-cuda" "$KEEP/data-16" "$model" cuda 32 || fail "$name under CUDA"
-    grep -q "on cuda" "$OUT/$name-cuda.log" || fail "$name did not run on CUDA (see $name-cuda.log)"
+    if ! grep -q "on cuda" "$OUT/$name-cuda.log"; then
+        grep -i "cuda" "$OUT/$name-cuda.log" | sed "s/\x1b\[[0-9;]*m//g" | tail -5
+        fail "$name did not run on CUDA"
+    fi
     python3 bench/gpu/tally.py compare "$KEEP/runs/$name-cpu" "$KEEP/runs/$name-cuda" --tolerance 1e-4
 done
 
