@@ -130,26 +130,48 @@ pub fn aligned_attention_similarity(
     }
     let moved = warp.apply_f32(&upsample_attention(original, width, height)?, width, height)?;
     let mine = upsample_attention(variant, width, height)?;
-    let covered = |values: &[f32]| -> Vec<f64> {
-        values.iter().zip(&moved.covered).filter(|(_, c)| **c).map(|(&v, _)| f64::from(v)).collect()
-    };
-    let (a, b) = (normalised(covered(&moved.values)), normalised(covered(&mine)));
-    if a.is_empty() {
+    // Two passes over the covered pixels, without collecting them: their ranges, then the
+    // mean squared difference of the normalised values (the same f64 operations, in the
+    // same order, as normalising collected copies).
+    let covered =
+        || moved.values.iter().zip(&mine).zip(&moved.covered).filter(|(_, c)| **c).map(|((&a, &b), _)| (a, b));
+    let (mut a_range, mut b_range, mut n) = (Range::EMPTY, Range::EMPTY, 0usize);
+    for (a, b) in covered() {
+        a_range.include(f64::from(a));
+        b_range.include(f64::from(b));
+        n += 1;
+    }
+    if n == 0 {
         return None;
     }
-    let mse = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() / a.len() as f64;
+    let squares = covered().map(|(a, b)| {
+        let d = a_range.normalise(f64::from(a)) - b_range.normalise(f64::from(b));
+        d * d
+    });
+    let mse = squares.sum::<f64>() / n as f64;
     let score = 1.0 / (1.0 + mse);
     score.is_finite().then_some(score)
 }
 
-/// Min-max normalised to [0, 1] when the maximum exceeds the minimum (else as it is).
-fn normalised(mut values: Vec<f64>) -> Vec<f64> {
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if hi > lo {
-        values.iter_mut().for_each(|v| *v = (*v - lo) / (hi - lo));
+/// The smallest and largest of some values, for min-max normalisation.
+#[derive(Clone, Copy)]
+struct Range {
+    lo: f64,
+    hi: f64,
+}
+
+impl Range {
+    const EMPTY: Self = Self { lo: f64::INFINITY, hi: f64::NEG_INFINITY };
+
+    fn include(&mut self, v: f64) {
+        self.lo = f64::min(self.lo, v);
+        self.hi = f64::max(self.hi, v);
     }
-    values
+
+    /// Into [0, 1] when the maximum exceeds the minimum (else as it is).
+    fn normalise(&self, v: f64) -> f64 {
+        if self.hi > self.lo { (v - self.lo) / (self.hi - self.lo) } else { v }
+    }
 }
 
 fn grid_side(len: usize) -> Option<usize> {
