@@ -7,8 +7,8 @@
 #   bash bench/gpu/check.sh run       unpack the kit, export ViT-B/32 (float32 and
 #                                     float16), check CUDA against the CPU, measure
 #
-# Everything it prints also goes to $OUT/check.log; the nvidia-smi samples and the runs'
-# logs go to $OUT too.
+# Everything it prints also goes to $OUT/check.log, and the runs' logs and nvidia-smi
+# samples to $OUT/logs.tar.gz (the device tool brings back at most 8 files).
 set -uo pipefail
 
 KEEP=/tmp/clipshift-gpu # outlives a call while the machine stays warm
@@ -21,6 +21,9 @@ ls -l "$KEEP"
 [ "${1:-}" = run ] || exit 0
 
 exec > >(tee "$OUT/check.log") 2>&1
+LOGS=$KEEP/logs
+rm -rf "$LOGS" && mkdir -p "$LOGS"
+trap 'tar -C "$KEEP" -czf "$OUT/logs.tar.gz" logs' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 clock() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(clock)" 'BEGIN { printf "%.2f", b - a }'; }
@@ -69,15 +72,15 @@ for count in (16, 1024):
 print(f"{len(photos)} photographs -> data-16, data-1024")
 EOF
 
-fused() { # NAME DATA MODEL DEVICE BATCH: one clipshift-fused run, its log in $OUT/NAME.log
+fused() { # NAME DATA MODEL DEVICE BATCH: one clipshift-fused run, its log in $LOGS/NAME.log
     local t0 status
     t0=$(clock)
     RUST_LOG=info "$FUSED" --run "$KEEP/runs/$1" --fresh --data "$2" --model "$3" --device "$4" --batch "$5" \
-        >"$OUT/$1.log" 2>&1
+        >"$LOGS/$1.log" 2>&1
     status=$?
-    grep -E "^(augment|encode|metrics)" "$OUT/$1.log"
+    grep -E "^(augment|encode|metrics)" "$LOGS/$1.log"
     echo "$1: $(since "$t0") s wall, exit $status"
-    [ $status -eq 0 ] || tail -20 "$OUT/$1.log"
+    [ $status -eq 0 ] || tail -20 "$LOGS/$1.log"
     return $status
 }
 
@@ -86,8 +89,8 @@ for model in tiny "$VIT"; do
     name=$(basename "$model")
     fused "$name-cpu" "$KEEP/data-16" "$model" cpu 32 || fail "$name on the CPU"
     fused "$name-cuda" "$KEEP/data-16" "$model" cuda 32 || fail "$name under CUDA"
-    if ! grep -q "on cuda" "$OUT/$name-cuda.log"; then
-        grep -i "cuda" "$OUT/$name-cuda.log" | sed "s/\x1b\[[0-9;]*m//g" | tail -5
+    if ! grep -q "on cuda" "$LOGS/$name-cuda.log"; then
+        grep -i "cuda" "$LOGS/$name-cuda.log" | sed "s/\x1b\[[0-9;]*m//g" | tail -5
         fail "$name did not run on CUDA"
     fi
     python3 bench/gpu/tally.py compare "$KEEP/runs/$name-cpu" "$KEEP/runs/$name-cuda" --tolerance 1e-4
@@ -98,11 +101,11 @@ for setting in "fp32 model.json 32" "fp32 model.json 256" "fp16 model.fp16.json 
     read -r precision file batch <<<"$setting"
     name=vit-$precision-batch$batch
     nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 100 \
-        >"$OUT/$name.csv" &
+        >"$LOGS/$name.csv" &
     sampler=$!
     fused "$name" "$KEEP/data-1024" "$VIT/$file" cuda "$batch"
     kill $sampler
-    python3 bench/gpu/tally.py busy "$OUT/$name.csv" "$OUT/$name.log" "$KEEP/runs/$name"
+    python3 bench/gpu/tally.py busy "$LOGS/$name.csv" "$LOGS/$name.log" "$KEEP/runs/$name"
 done
 echo "== float16 against float32 (for information: half precision is not expected to pass 1e-4)"
 python3 bench/gpu/tally.py compare "$KEEP/runs/vit-fp32-batch256" "$KEEP/runs/vit-fp16-batch256" --tolerance 1e-2
