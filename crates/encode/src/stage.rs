@@ -101,10 +101,21 @@ pub type VariantObserver<'a> = &'a (dyn Fn(u64, &RgbImage, &[(&str, &RgbImage)])
 pub type HeldSources<'a> = &'a (dyn Fn(u64) -> Option<RgbImage> + Sync);
 
 /// What `clipshift-fused` lends the stage; nothing, when it runs alone.
-#[derive(Clone, Copy, Default)]
+#[derive(Default)]
 pub struct Hooks<'a> {
     pub held_sources: Option<HeldSources<'a>>,
     pub observer: Option<VariantObserver<'a>>,
+    /// The model's session, opened beforehand by [`open_encoder`] with the same config
+    /// (its error is the stage's, when the stage has work to do).
+    pub encoder: Option<Result<Encoder, EncodeError>>,
+}
+
+/// The session the stage runs, as [`run_with`] opens it when no hook brings one.
+/// Opening reads and hashes the model, optimises its graph and prepacks its weights
+/// (and starts CUDA): a second or more, which `clipshift-fused` hides behind its augment
+/// stage by opening it on another thread.
+pub fn open_encoder(config: &EncodeConfig) -> Result<Encoder, EncodeError> {
+    Encoder::new(ModelSpec::load(&config.model_dir)?, &config.session)
 }
 
 /// A batch's variants and their model input (`None` when there are none).
@@ -139,6 +150,7 @@ pub fn run(config: &EncodeConfig) -> Result<EncodeSummary, EncodeError> {
 /// The stage, taking held sources and showing the pixels of every image it prepares
 /// through `hooks`.
 pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary, EncodeError> {
+    let Hooks { held_sources, observer, encoder: opened } = hooks;
     let run = RunDir::new(&config.run_dir);
     let shard = config.shard;
     run.check_contained()?;
@@ -174,7 +186,17 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
     let sources = SourceImages::load(&run, shard)?;
 
     let preprocessor = Preprocessor::new(&spec, policy);
-    let mut encoder = Encoder::new(spec.clone(), &config.session)?;
+    let mut encoder = match opened {
+        Some(opened) => opened?,
+        None => Encoder::new(spec.clone(), &config.session)?,
+    };
+    if encoder.spec().sha256 != spec.sha256 {
+        // The file changed between the two reads of its sidecar.
+        return Err(EncodeError::Model {
+            path: spec.sidecar.clone(),
+            message: "changed while the stage was starting; run it again".into(),
+        });
+    }
     if let Some(reason) = encoder.fallback_reason() {
         tracing::warn!("CUDA requested but running on CPU: {reason}");
     }
@@ -214,7 +236,8 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
         sources: &sources,
         preprocessor: &preprocessor,
         config,
-        hooks,
+        held_sources,
+        observer,
         decoded: &decoded,
         batch,
         inputs: &inputs,
@@ -410,7 +433,8 @@ struct Producer<'a> {
     sources: &'a SourceImages,
     preprocessor: &'a Preprocessor,
     config: &'a EncodeConfig,
-    hooks: Hooks<'a>,
+    held_sources: Option<HeldSources<'a>>,
+    observer: Option<VariantObserver<'a>>,
     /// Source files decoded so far.
     decoded: &'a AtomicUsize,
     batch: usize,
@@ -554,7 +578,7 @@ impl Producer<'_> {
             );
             return None;
         };
-        if let Some(canonical) = self.hooks.held_sources.and_then(|take| take(job.image_id)) {
+        if let Some(canonical) = self.held_sources.and_then(|take| take(job.image_id)) {
             return Some(Replay::from_canonical(canonical));
         }
         self.decoded.fetch_add(1, Ordering::Relaxed);
@@ -565,7 +589,7 @@ impl Producer<'_> {
 
     /// Shows the observer each image that loaded with its variants, in parallel over images.
     fn observe(&self, jobs: &[ImageJob], replays: &[Option<Replay>], variants: &[(usize, &str, &RgbImage)]) {
-        let Some(observe) = self.hooks.observer else { return };
+        let Some(observe) = self.observer else { return };
         (0..jobs.len()).into_par_iter().for_each(|i| {
             let Some(replay) = &replays[i] else { return };
             // `variants` runs image by image, in job order.

@@ -56,20 +56,38 @@ fn run(cli: &Cli) -> anyhow::Result<usize> {
     let shard = cli.resume.shard_label();
     let mut recorded = 0;
     let held = HeldSources::new(cli.hold_mib.saturating_mul(1 << 20));
+    let encode = cli.encode.config(cli.run.clone(), &cli.resume);
     let augment = cli.augment.config(cli.run.clone(), &cli.resume)?;
+    let mut encoder = None;
     if let Some(config) = &augment {
-        let hold = |image_id, canonical| held.hold(image_id, canonical);
-        let summary = clipshift_augment::stage::run_observed(config, Some(&hold))?;
+        // The model's session opens on another thread once augment decodes its first
+        // source (not at all when augment has nothing to do), behind augment's work.
+        let (start_opening, opening) = std::sync::mpsc::sync_channel::<()>(1);
+        let (summary, opened) = std::thread::scope(|scope| {
+            let encode = &encode;
+            let opener =
+                scope.spawn(move || opening.recv().ok().map(|()| clipshift_encode::stage::open_encoder(encode)));
+            let hold = |image_id, canonical| {
+                let _ = start_opening.try_send(()); // full or gone after the first: already opening
+                held.hold(image_id, canonical)
+            };
+            let summary = clipshift_augment::stage::run_observed(config, Some(&hold));
+            drop(start_opening);
+            (summary, opener.join().expect("model opening thread panicked"))
+        });
+        let summary = summary?;
         println!("augment{shard}: {}", summary.line(&cli.run));
         recorded += summary.errors;
+        encoder = opened;
     }
 
-    let encode = cli.encode.config(cli.run.clone(), &cli.resume);
     let known = KnownPixels::default();
     let take = |image_id| held.take(image_id);
     let record = |id: u64, original: &_, variants: &[(&str, &_)]| known.record(id, original, variants);
-    let encoded =
-        clipshift_encode::stage::run_with(&encode, Hooks { held_sources: Some(&take), observer: Some(&record) })?;
+    let encoded = clipshift_encode::stage::run_with(
+        &encode,
+        Hooks { held_sources: Some(&take), observer: Some(&record), encoder },
+    )?;
     println!("encode{shard}: {}", encoded.line(&cli.run));
     if augment.is_some() {
         println!(

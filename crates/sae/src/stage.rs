@@ -73,21 +73,13 @@ pub fn run(config: &SaeConfig) -> Result<SaeSummary, SaeError> {
     let mut out = Outputs::create(&run)?;
     let counts = restore_counts(sae.k);
     let path = run.embeddings();
-    let groups = ImageGroups::open_files(
-        &path,
-        clipshift_tables::part_files(&path)?,
-        Some(&[schema::IMAGE_ID, schema::AUGMENTATION, "layer_cls_states"]),
-    )?;
+    let columns = [schema::IMAGE_ID, schema::AUGMENTATION, "layer_cls_states"];
     let model = Model { sae: &sae, lens: &lens, counts: &counts, seed, hidden: head.d };
-    let (mut chunk, mut skipped) = (Vec::new(), 0);
-    for group in groups {
-        chunk.push(group?);
-        if chunk.len() == CHUNK_IMAGES {
-            skipped += out.add(model.chunk(&path, &chunk)?)?;
-            chunk.clear();
-        }
+    let mut skipped = 0;
+    let groups = ImageGroups::open_files(&path, clipshift_tables::part_files(&path)?, Some(&columns))?;
+    for chunk in groups.chunks(CHUNK_IMAGES) {
+        skipped += out.add(model.chunk(&path, &chunk?)?)?;
     }
-    skipped += out.add(model.chunk(&path, &chunk)?)?;
     if skipped > 0 {
         tracing::warn!(
             images = skipped,

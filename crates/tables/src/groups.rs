@@ -35,6 +35,25 @@ impl ImageGroups {
         })
     }
 
+    /// The groups `images` at a time, in table order (the last chunk shorter; none for
+    /// an empty table): for stages that compute a chunk of images in parallel.
+    pub fn chunks(mut self, images: usize) -> impl Iterator<Item = Result<Vec<(u64, RecordBatch)>, TableError>> {
+        let images = images.max(1);
+        std::iter::from_fn(move || {
+            let mut chunk = Vec::with_capacity(images);
+            for group in self.by_ref() {
+                match group {
+                    Ok(group) => chunk.push(group),
+                    Err(err) => return Some(Err(err)),
+                }
+                if chunk.len() == images {
+                    break;
+                }
+            }
+            (!chunk.is_empty()).then_some(Ok(chunk))
+        })
+    }
+
     fn emit(&mut self, id: u64) -> Result<(u64, RecordBatch), TableError> {
         let parts = std::mem::take(&mut self.carry);
         let schema = parts[0].schema();
@@ -167,6 +186,13 @@ mod tests {
                 })
                 .collect();
         assert_eq!(projected, vec![(1, 3000, 1), (2, 3000, 1), (3, 1, 1), (4, 5000, 1)]);
+        // Chunks keep the order and the groups whole; the last one is shorter.
+        let chunked: Vec<Vec<(u64, usize)>> = ImageGroups::open(&path)
+            .unwrap()
+            .chunks(3)
+            .map(|c| c.unwrap().iter().map(|(id, rows)| (*id, rows.num_rows())).collect())
+            .collect();
+        assert_eq!(chunked, vec![vec![(1, 3000), (2, 3000), (3, 1)], vec![(4, 5000)]]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

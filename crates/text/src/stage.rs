@@ -167,21 +167,11 @@ fn measure_run(run: &RunDir, targets: &Targets, captions: &Captions) -> Result<(
     let mut out = Outputs::create(run, !targets.keywords.is_empty(), !captions.units.is_empty())?;
     let mut skipped = 0usize;
     let path = run.embeddings();
-    let groups = ImageGroups::open_files(
-        &path,
-        clipshift_tables::part_files(&path)?,
-        Some(&[schema::IMAGE_ID, schema::AUGMENTATION, "embedding"]),
-    )?;
+    let columns = [schema::IMAGE_ID, schema::AUGMENTATION, "embedding"];
     // Images in chunks, each chunk in parallel; rows keep the table's image order.
-    let mut chunk = Vec::new();
-    for group in groups {
-        chunk.push(group?);
-        if chunk.len() == 256 {
-            skipped += out.add(measure_chunk(&path, &chunk, targets, captions)?)?;
-            chunk.clear();
-        }
+    for chunk in ImageGroups::open_files(&path, clipshift_tables::part_files(&path)?, Some(&columns))?.chunks(256) {
+        skipped += out.add(measure_chunk(&path, &chunk?, targets, captions)?)?;
     }
-    skipped += out.add(measure_chunk(&path, &chunk, targets, captions)?)?;
     if skipped > 0 {
         tracing::warn!(
             images = skipped,
