@@ -60,6 +60,7 @@ fn pipeline_end_to_end_with_the_tiny_model() {
     sae_attributes_every_variant(&study);
     report_writes_every_output(&study);
     every_stage_reruns_alone(&study, &metrics, &embeddings);
+    encode_threads_follow_the_cpus_it_may_use(&study);
     std::fs::remove_dir_all(&study.root).unwrap();
 }
 
@@ -632,6 +633,32 @@ fn every_stage_reruns_alone(study: &Study, metrics: &RecordBatch, emb: &RecordBa
         })
         .fold(0.0f32, f32::max);
     assert!(max_diff < 1e-5, "batch 7 and batch 16 differ by {max_diff}");
+}
+
+/// ONNX Runtime's intra-op threads are one per CPU the process may run on, as `run.json`
+/// records: under a one-CPU affinity mask (a Slurm job's cpuset), one thread, where ONNX
+/// Runtime's own default would be one per core of the whole machine.
+fn encode_threads_follow_the_cpus_it_may_use(study: &Study) {
+    let run = &study.run;
+    let recorded = || clipshift_tables::RunManifest::load(run).unwrap().encode.unwrap().intra_threads;
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(recorded(), Some(cpus), "the previous encode ran with every CPU of the process");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).expect("Cpus_allowed_list");
+    let first = allowed.trim().split([',', '-']).next().unwrap().to_string();
+    let model = tiny_model();
+    let encode = stage_binary("encode");
+    let mut pinned = std::process::Command::new("taskset");
+    pinned.args(["--cpu-list", &first]).arg(encode.get_program()).args([
+        "--run",
+        run.root().to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--fresh",
+    ]);
+    let out = pinned.output().unwrap_or_else(|e| panic!("taskset (util-linux: apt-get install util-linux): {e}"));
+    assert!(out.status.success(), "{pinned:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(recorded(), Some(1), "encode on one CPU");
 }
 
 /// `suite` on the first `images` samples through augment (run seed `seed`), encode with

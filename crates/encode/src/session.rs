@@ -27,10 +27,22 @@ use crate::{Device, EncodeError, ModelSpec};
 #[derive(Debug, Clone, Default)]
 pub struct SessionConfig {
     pub device: Device,
-    /// Intra-op threads; `None` lets ONNX Runtime use one per physical core.
+    /// Intra-op threads; `None`: one per CPU this process may run on
+    /// ([`SessionConfig::threads`]).
     pub intra_threads: Option<usize>,
     /// Graph optimisation level 0 (none) to 3 (all); `None` means all.
     pub optimization_level: Option<u8>,
+}
+
+impl SessionConfig {
+    /// The intra-op threads a session gets: as asked, else one per CPU this process may
+    /// run on (its affinity mask and cgroup quota, as a Slurm or Kubernetes job sets
+    /// them). ONNX Runtime's own default is one thread per physical core of the whole
+    /// machine, whatever the affinity mask (under `taskset -c 0` on a two-core machine it
+    /// starts two): on a node shared by jobs, dozens of spinning threads on a job's few CPUs.
+    pub fn threads(&self) -> usize {
+        self.intra_threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+    }
 }
 
 /// The outputs of one batch, flattened row-major.
@@ -239,9 +251,7 @@ fn build_session(path: &std::path::Path, config: &SessionConfig) -> Result<OpenS
         .map_err(|e| EncodeError::runtime("session builder", e))?
         .with_optimization_level(level)
         .map_err(|e| EncodeError::runtime("optimisation level", e))?;
-    if let Some(threads) = config.intra_threads {
-        builder = builder.with_intra_threads(threads).map_err(|e| EncodeError::runtime("intra-op threads", e))?;
-    }
+    builder = builder.with_intra_threads(config.threads()).map_err(|e| EncodeError::runtime("intra-op threads", e))?;
     let (mut builder, provider, fallback) = select_provider(builder, config.device)?;
     let session = builder
         .commit_from_file(path)

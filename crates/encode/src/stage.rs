@@ -214,7 +214,8 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
     done.extend(read_error_files(&stage_error_files(&run, "encode", shard)?)?.into_iter().filter_map(|e| e.image_id));
     let total_images = sources.len().saturating_sub(done.len()) as u64;
     tracing::info!(
-        model = %spec.name, provider = encoder.provider(), batch, ?policy, images = total_images, %shard, "encode"
+        model = %spec.name, provider = encoder.provider(), threads = config.session.threads(), batch, ?policy,
+        images = total_images, %shard, "encode"
     );
 
     let errors = ErrorLog::new("encode");
@@ -225,7 +226,7 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
         device: format!("{:?}", config.session.device).to_lowercase(),
         provider: encoder.provider().into(),
         batch,
-        intra_threads: config.session.intra_threads,
+        intra_threads: Some(config.session.threads()),
         augment,
     };
     let progress = progress_bar(total_images, "encode");

@@ -153,6 +153,7 @@ pub struct EncodeManifest {
     /// The execution provider that ran.
     pub provider: String,
     pub batch: usize,
+    /// ONNX Runtime's intra-op threads (`None` in runs that left them to ONNX Runtime).
     pub intra_threads: Option<usize>,
     /// The augment stage's lineage the embeddings were computed from.
     pub augment: Lineage,
