@@ -23,6 +23,18 @@ pub(crate) fn figure_path(run: &RunDir, stem: &str) -> String {
     svg.strip_prefix(run.root()).unwrap_or(&svg).display().to_string()
 }
 
+/// The named columns of the table at `path`, with its name for errors; `None` when the
+/// run has no such table (a stage that did not run, a model without per-layer states).
+pub(crate) fn read_optional(path: &Path, columns: &[&str]) -> Result<Option<(DataFrame, String)>, ReportError> {
+    if clipshift_tables::part_files(path)?.is_empty() {
+        return Ok(None);
+    }
+    let name = table_name(path);
+    let selected: Vec<Expr> = columns.iter().map(|c| col(*c)).collect();
+    let df = scan(path)?.select(selected).collect().map_err(ReportError::polars(&name))?;
+    Ok(Some((df, name)))
+}
+
 /// Lazily scans the table at `path`: its part files, or the one Parquet file.
 pub(crate) fn scan(path: &Path) -> Result<LazyFrame, ReportError> {
     let name = table_name(path);

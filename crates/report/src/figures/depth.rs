@@ -11,7 +11,7 @@ use crate::ReportError;
 use crate::chart::{self, Axis, Rect, Scale, Svg, TextStyle, header, legend, nice_domain};
 use crate::config::ReportConfig;
 use crate::floor::{Band, FLOOR_ROW, per_image_floor};
-use crate::io::{col_f64, col_str, col_u64, frame, scan, table_name};
+use crate::io::{col_f64, col_str, col_u64, frame, read_optional};
 use crate::stats;
 
 /// The first layer at which the shift (1 − mean cosine) reaches half of its value at the
@@ -63,15 +63,13 @@ struct Point {
 /// 95% band; each augmentation's legend entry names its half-shift layer. `None` when
 /// the run has no `layer_shift.parquet` (a model without per-layer states).
 pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) -> Result<Option<Figure>, ReportError> {
-    let path = run.layer_shift();
-    if clipshift_tables::part_files(&path)?.is_empty() {
+    let Some((df, name)) = read_optional(
+        &run.layer_shift(),
+        &[schema::IMAGE_ID, schema::AUGMENTATION, "layer", schema::COSINE_SIMILARITY],
+    )?
+    else {
         return Ok(None);
-    }
-    let name = table_name(&path);
-    let df = scan(&path)?
-        .select([col(schema::IMAGE_ID), col(schema::AUGMENTATION), col("layer"), col(schema::COSINE_SIMILARITY)])
-        .collect()
-        .map_err(ReportError::polars(&name))?;
+    };
     let ids = col_u64(&df, &name, schema::IMAGE_ID)?;
     let augs = col_str(&df, &name, schema::AUGMENTATION)?;
     let layers = col_u64(&df, &name, "layer")?;

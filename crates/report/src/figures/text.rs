@@ -11,7 +11,7 @@ use super::{Ctx, Figure, fig};
 use crate::ReportError;
 use crate::chart::{self, Rect, Scale, Svg, TextStyle, header, nice_domain};
 use crate::config::ReportConfig;
-use crate::io::{col_f64, col_str, col_u64, frame, scan, table_name};
+use crate::io::{col_f64, col_str, col_u64, frame, read_optional, scan, table_name};
 use crate::stats;
 
 /// One bar of an interval panel: label, colour, value and its 95% interval.
@@ -158,15 +158,10 @@ pub(crate) fn keyword_alignment(
     keywords: &BTreeMap<String, Vec<String>>,
     config: &ReportConfig,
 ) -> Result<Option<Figure>, ReportError> {
-    let path = run.keyword_alignment();
-    if clipshift_tables::part_files(&path)?.is_empty() {
+    let Some((df, name)) = read_optional(&run.keyword_alignment(), &[schema::AUGMENTATION, "prompt", "delta_cosine"])?
+    else {
         return Ok(None);
-    }
-    let name = table_name(&path);
-    let df = scan(&path)?
-        .select([col(schema::AUGMENTATION), col("prompt"), col("delta_cosine")])
-        .collect()
-        .map_err(ReportError::polars(&name))?;
+    };
     let mut cells: HashMap<(String, String), Vec<f64>> = HashMap::new();
     let rows = col_str(&df, &name, schema::AUGMENTATION)?.into_iter().zip(col_str(&df, &name, "prompt")?).zip(col_f64(
         &df,
@@ -277,15 +272,11 @@ pub(crate) fn keyword_shift_correlation(
     keywords: &BTreeMap<String, Vec<String>>,
     config: &ReportConfig,
 ) -> Result<Option<Figure>, ReportError> {
-    let path = run.keyword_alignment();
-    if clipshift_tables::part_files(&path)?.is_empty() {
+    let Some((df, name)) =
+        read_optional(&run.keyword_alignment(), &[schema::IMAGE_ID, schema::AUGMENTATION, "prompt", "delta_cosine"])?
+    else {
         return Ok(None);
-    }
-    let name = table_name(&path);
-    let df = scan(&path)?
-        .select([col(schema::IMAGE_ID), col(schema::AUGMENTATION), col("prompt"), col("delta_cosine")])
-        .collect()
-        .map_err(ReportError::polars(&name))?;
+    };
     let mut own: HashMap<(u64, String), Vec<f64>> = HashMap::new();
     let rows = col_u64(&df, &name, schema::IMAGE_ID)?
         .into_iter()
@@ -355,15 +346,13 @@ pub(crate) fn keyword_shift_correlation(
 
 /// Image–caption cosine change and caption retrieval recall@1 and @5 per variant.
 pub(crate) fn captions(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) -> Result<Option<Figure>, ReportError> {
-    let path = run.caption_alignment();
-    if clipshift_tables::part_files(&path)?.is_empty() {
+    let Some((df, name)) = read_optional(
+        &run.caption_alignment(),
+        &[schema::AUGMENTATION, schema::COSINE_SIMILARITY, "delta_cosine", "rank"],
+    )?
+    else {
         return Ok(None);
-    }
-    let name = table_name(&path);
-    let df = scan(&path)?
-        .select([col(schema::AUGMENTATION), col(schema::COSINE_SIMILARITY), col("delta_cosine"), col("rank")])
-        .collect()
-        .map_err(ReportError::polars(&name))?;
+    };
     let mut by: BTreeMap<String, [Vec<f64>; 4]> = BTreeMap::new();
     let augs = col_str(&df, &name, schema::AUGMENTATION)?;
     let cos = col_f64(&df, &name, schema::COSINE_SIMILARITY)?;
