@@ -15,11 +15,11 @@
 //! against ten ViT-B/32 forward passes at the measured GEMM rate and at ONNX Runtime's own
 //! rate for the model (`bench/ort_rate.py`), and writes `target/bench-pipeline/results.csv`.
 //!
-//! It also runs `clipshift-fused` with the committed tiny model on the `--large` images:
-//! the model costs next to nothing (one ONNX Runtime thread, so none spins), so its CPU
-//! time per variant is what decoding, augmenting, preprocessing, the pixel metrics and
-//! the tables cost, and its inverse the variants per second one core can feed an
-//! accelerator.
+//! It also runs `clipshift-fused` with the committed tiny model on the `--large` images
+//! (one ONNX Runtime thread, so none spins): its CPU time per variant is what decoding,
+//! augmenting, preprocessing, the pixel metrics and the tables cost, plus the tiny
+//! model's own inference, which ONNX Runtime's rate for the tiny model on one thread
+//! tells apart; without it, the variants per second one core can feed an accelerator.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -216,6 +216,8 @@ struct Results {
     separate: Measured,
     /// `clipshift-fused` with the tiny model at `large` images: the CPU side alone.
     feed: Measured,
+    /// ONNX Runtime alone on one thread, seconds per image of the tiny model.
+    tiny_ort_seconds: f64,
     gflops: f64,
     gemm_source: String,
     /// ONNX Runtime alone, seconds per image.
@@ -255,16 +257,19 @@ fn measure(root: &Path, args: &[String]) -> Result<Results> {
     run(Command::new(&python).arg(root.join("bench/gemm.py")).arg("--out").arg(&gemm_json))?;
     let gemm = read_json(&gemm_json)?;
     let gflops = gemm["gflops"].as_f64().context("gemm.json has no gflops")?;
-    let ort_json = out.join("ort_rate.json");
-    eprintln!("== ONNX Runtime's inference rate for the model alone");
-    run(Command::new(&python)
-        .arg(root.join("bench/ort_rate.py"))
-        .arg("--model")
-        .arg(&model)
-        .arg("--out")
-        .arg(&ort_json))?;
-    let ort_seconds =
-        read_json(&ort_json)?["seconds_per_image"].as_f64().context("ort_rate.json has no seconds_per_image")?;
+    // ONNX Runtime's seconds per image for a model alone (batch 32), from Python.
+    let ort_rate = |model: &Path, name: &str, threads: Option<usize>| -> Result<f64> {
+        let json = out.join(name);
+        eprintln!("== ONNX Runtime's inference rate for {} alone", model.display());
+        let mut cmd = Command::new(&python);
+        cmd.arg(root.join("bench/ort_rate.py")).arg("--model").arg(model).arg("--out").arg(&json);
+        if let Some(threads) = threads {
+            cmd.args(["--threads", &threads.to_string()]);
+        }
+        run(&mut cmd)?;
+        read_json(&json)?["seconds_per_image"].as_f64().with_context(|| format!("{name} has no seconds_per_image"))
+    };
+    let ort_seconds = ort_rate(&model, "ort_rate.json", None)?;
 
     eprintln!("== Python peer (the paper's pipeline structure), {small} images");
     let peer_json = out.join("peer.json");
@@ -292,6 +297,7 @@ fn measure(root: &Path, args: &[String]) -> Result<Results> {
     // model's short runs, CPU time that is not the CPU side's.
     let tiny = root.join("models/tiny-clip");
     let feed = clipshift(&bins, &tiny, (&data_large, large), &out.join("tiny"), &["fused"], Some(1))?;
+    let tiny_ort_seconds = ort_rate(&tiny, "ort_rate_tiny.json", Some(1))?;
     Ok(Results {
         small,
         large,
@@ -302,6 +308,7 @@ fn measure(root: &Path, args: &[String]) -> Result<Results> {
         ours_large: mean(&large_runs),
         separate,
         feed,
+        tiny_ort_seconds,
         gflops,
         gemm_source: gemm["source"].as_str().unwrap_or("?").to_string(),
         ort_seconds,
@@ -324,9 +331,11 @@ impl Results {
         SEPARATE.iter().map(|stage| self.separate.part(stage)).sum()
     }
 
-    /// Variants per CPU second of the CPU side alone (the tiny model's run).
-    fn feed_per_core(&self) -> f64 {
-        (self.large * 10) as f64 / self.feed.cpu_seconds
+    /// CPU seconds per variant of the CPU side alone (the tiny model's run), with and
+    /// without the tiny model's own inference.
+    fn feed_cpu_per_variant(&self) -> (f64, f64) {
+        let with = self.feed.cpu_seconds / (self.large * 10) as f64;
+        (with, with - self.tiny_ort_seconds)
     }
 
     fn print(&self) {
@@ -384,13 +393,18 @@ impl Results {
             ours.part("report"),
             self.ours_large.part("report")
         );
+        let (with, without) = self.feed_cpu_per_variant();
         println!(
             "CPU side alone (clipshift-fused, tiny model, one ONNX Runtime thread, {large} images): {:.2} s, {:.2} CPU s = {:.2} ms of CPU per variant, \
-             {:.0} variants per second per core",
+             {:.0} variants per second per core; less the tiny model's inference ({:.2} ms per image, ONNX Runtime alone on one thread): \
+             {:.2} ms, {:.0} variants per second per core",
             self.feed.seconds,
             self.feed.cpu_seconds,
-            1e3 / self.feed_per_core(),
-            self.feed_per_core()
+            with * 1e3,
+            1.0 / with,
+            self.tiny_ort_seconds * 1e3,
+            without * 1e3,
+            1.0 / without
         );
     }
 
@@ -422,6 +436,7 @@ impl Results {
             self.pass_seconds()
         ));
         csv.push_str(&format!("machine,,forward_pass_onnxruntime,{:.5}\n", self.ort_seconds));
+        csv.push_str(&format!("machine,,tiny_forward_pass_onnxruntime_one_thread,{:.6}\n", self.tiny_ort_seconds));
         csv.push_str(&format!(
             "peak_rss_mib,{small},peer,{:.1}\npeak_rss_mib,{small},clipshift,{:.1}\n",
             self.peer_run.peak_mib, self.ours.peak_mib
