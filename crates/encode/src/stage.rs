@@ -118,6 +118,24 @@ pub fn open_encoder(config: &EncodeConfig) -> Result<Encoder, EncodeError> {
     Encoder::new(ModelSpec::load(&config.model_dir)?, &config.session)
 }
 
+/// The session for `spec`: the one a hook opened beforehand, or a new one.
+fn session_for(
+    spec: &ModelSpec,
+    opened: Option<Result<Encoder, EncodeError>>,
+    config: &EncodeConfig,
+) -> Result<Encoder, EncodeError> {
+    let Some(opened) = opened else { return Encoder::new(spec.clone(), &config.session) };
+    let encoder = opened?;
+    if encoder.spec().sha256 != spec.sha256 {
+        // The sidecar changed between the opening and the stage's own read of it.
+        return Err(EncodeError::Model {
+            path: spec.sidecar.clone(),
+            message: "changed while the stage was starting; run it again".into(),
+        });
+    }
+    Ok(encoder)
+}
+
 /// A batch's variants and their model input (`None` when there are none).
 type Piece = (Vec<VariantKey>, Option<Tensor<f32>>);
 
@@ -186,17 +204,7 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
     let sources = SourceImages::load(&run, shard)?;
 
     let preprocessor = Preprocessor::new(&spec, policy);
-    let mut encoder = match opened {
-        Some(opened) => opened?,
-        None => Encoder::new(spec.clone(), &config.session)?,
-    };
-    if encoder.spec().sha256 != spec.sha256 {
-        // The file changed between the two reads of its sidecar.
-        return Err(EncodeError::Model {
-            path: spec.sidecar.clone(),
-            message: "changed while the stage was starting; run it again".into(),
-        });
-    }
+    let mut encoder = session_for(&spec, opened, config)?;
     if let Some(reason) = encoder.fallback_reason() {
         tracing::warn!("CUDA requested but running on CPU: {reason}");
     }

@@ -86,10 +86,10 @@ pub(crate) fn layer_shift(ctx: &Ctx<'_>, run: &RunDir, config: &ReportConfig) ->
     let depth = values.keys().map(|(_, l)| *l).max().unwrap_or(0) as usize + 1;
     let floor = layer_floor(floor_rows, members.len(), depth, config);
     let curves = curves(ctx, &values, depth, config);
-    let table = profile_table(&curves, &floor)?;
     if curves.is_empty() {
         return Ok(None);
     }
+    let table = profile_table(&curves, &floor)?;
     let title = "Cosine similarity to the original's class token at each depth";
     let svg = draw(ctx, title, &curves, &floor, depth);
     let cap = ctx.caption(format!(
