@@ -44,15 +44,21 @@ pub fn avx512_vbmi() -> bool {
     }
 }
 
-/// ```ignore
-/// dispatch!(fn name(args: Types) -> Ret { avx512_vbmi() => fast_avx512, avx2_fma() => fast_avx2, _ => portable });
-/// dispatch!(fn name(args: Types) -> Ret { avx2_fma() => recompiled(body), _ => body });
-/// ```
+/// `dispatch!(fn name(args: Types) -> Ret { avx512_vbmi() => fast_avx512, avx2_fma() => fast_avx2, _ => portable })`
 /// defines `name(args)`: the first fast version whose check holds, else `portable`. Each
 /// fast version is an x86-64-only `#[target_feature]` function whose features are
 /// exactly what its check detects. `avx2_fma() => recompiled(body)` writes that function
 /// itself: `body` (an `#[inline(always)]` function with the same signature) compiled
-/// again for AVX2 and FMA.
+/// again for AVX2 and FMA:
+///
+/// ```
+/// #[inline(always)]
+/// fn total(values: &[f32]) -> f32 {
+///     values.iter().sum()
+/// }
+/// clipshift_simd::dispatch!(fn sum(values: &[f32]) -> f32 { avx2_fma() => recompiled(total), _ => total });
+/// assert_eq!(sum(&[1.0, 2.0, 3.5]), 6.5);
+/// ```
 #[macro_export]
 macro_rules! dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? { $($paths:tt)* }) => {
