@@ -24,7 +24,7 @@ pub struct EncodeArgs {
     /// Override the sidecar's preprocessing: paper or clip.
     #[arg(long, value_parser = parse_policy)]
     pub policy: Option<ResizePolicy>,
-    /// ONNX Runtime intra-op threads (default: one per CPU this process may use).
+    /// ONNX Runtime intra-op threads (default, or 0: one per CPU this process may use).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Graph optimisation level, 0 (none) to 3 (all).

@@ -27,21 +27,23 @@ use crate::{Device, EncodeError, ModelSpec};
 #[derive(Debug, Clone, Default)]
 pub struct SessionConfig {
     pub device: Device,
-    /// Intra-op threads; `None`: one per CPU this process may run on
-    /// ([`SessionConfig::threads`]).
+    /// Intra-op threads; `None` or 0 (ONNX Runtime's "default"): one per CPU this
+    /// process may run on ([`SessionConfig::threads`]).
     pub intra_threads: Option<usize>,
     /// Graph optimisation level 0 (none) to 3 (all); `None` means all.
     pub optimization_level: Option<u8>,
 }
 
 impl SessionConfig {
-    /// The intra-op threads a session gets: as asked, else one per CPU this process may
-    /// run on (its affinity mask and cgroup quota, as a Slurm or Kubernetes job sets
+    /// The intra-op threads a session gets: as asked, else (`None` or 0) one per CPU this
+    /// process may run on (its affinity mask and cgroup quota, as a Slurm or Kubernetes job sets
     /// them). ONNX Runtime's own default is one thread per physical core of the whole
     /// machine, whatever the affinity mask (under `taskset -c 0` on a two-core machine it
     /// starts two): on a node shared by jobs, dozens of spinning threads on a job's few CPUs.
     pub fn threads(&self) -> usize {
-        self.intra_threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+        self.intra_threads
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }
 
@@ -474,6 +476,16 @@ mod cuda {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_as_asked_else_one_per_cpu_of_the_process() {
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        let asked = |intra_threads| SessionConfig { intra_threads, ..SessionConfig::default() }.threads();
+        assert_eq!(asked(Some(3)), 3);
+        assert_eq!(asked(None), cpus);
+        // 0 is ONNX Runtime's "default", not one thread.
+        assert_eq!(asked(Some(0)), cpus);
+    }
 
     #[test]
     fn class_token_attention_averages_heads_and_skips_the_class_column() {

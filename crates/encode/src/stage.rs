@@ -221,8 +221,9 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
         read_u64_column(&shard_part_files(&run.embeddings(), shard)?, schema::IMAGE_ID)?.into_iter().collect();
     done.extend(read_error_files(&stage_error_files(&run, "encode", shard)?)?.into_iter().filter_map(|e| e.image_id));
     let total_images = sources.len().saturating_sub(done.len()) as u64;
+    let threads = config.session.threads();
     tracing::info!(
-        model = %spec.name, provider = encoder.provider(), threads = config.session.threads(), batch, ?policy,
+        model = %spec.name, provider = encoder.provider(), threads, batch, ?policy,
         images = total_images, %shard, "encode"
     );
 
@@ -234,7 +235,7 @@ pub fn run_with(config: &EncodeConfig, hooks: Hooks<'_>) -> Result<EncodeSummary
         device: format!("{:?}", config.session.device).to_lowercase(),
         provider: encoder.provider().into(),
         batch,
-        intra_threads: Some(config.session.threads()),
+        intra_threads: Some(threads),
         augment,
     };
     let progress = progress_bar(total_images, "encode");

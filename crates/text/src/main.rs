@@ -34,7 +34,7 @@ struct Cli {
     /// auto, cpu or cuda (cuda falls back to CPU with a message saying why).
     #[arg(long, default_value = "auto")]
     device: Device,
-    /// ONNX Runtime intra-op threads (default: one per CPU this process may use).
+    /// ONNX Runtime intra-op threads (default, or 0: one per CPU this process may use).
     #[arg(long)]
     threads: Option<usize>,
     #[command(flatten)]
